@@ -1,0 +1,60 @@
+"""The survey site: respondents answer questionnaires, pollsters weight and publish."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from survey.config import Config
+from survey.extensions import babel, csrf, db, limiter, login, migrate, select_locale
+
+
+def create_app(config: type[Config] | dict | None = None) -> Flask:
+    """Build the application; it creates no tables and runs no migrations."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(Config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+    _settle_secrets(app)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "survey.db")
+    if app.config.get("REDIS_URL") and "RATELIMIT_STORAGE_URI" not in app.config:
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    csrf.init_app(app)
+    login.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+
+    from survey import database, errors, models, security  # noqa: F401  (models register their tables)
+    from survey.cli import register_commands
+    from survey.respond import bp as respond_bp
+
+    database.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
+    app.register_blueprint(respond_bp)
+    register_commands(app)
+    return app
+
+
+def _settle_secrets(app: Flask) -> None:
+    """Refuse to run in production without real secrets; in development keep one per instance."""
+    for key in ("SECRET_KEY", "PARADATA_SALT"):
+        if app.config.get(key):
+            continue
+        if app.config.get("PRODUCTION"):
+            raise RuntimeError(f"{key} must be set in the environment when SURVEY_ENV=production")
+        path = Path(app.instance_path) / key.lower()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        app.config[key] = path.read_text().strip()

@@ -1,0 +1,204 @@
+"""Database models of the respondent half: surveys, questions, responses, answers, paradata.
+
+A questionnaire file is the source of truth; ``Survey.definition`` keeps the validated
+document and ``Question``/``Option`` rows index it for queries and exports.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask_login import UserMixin
+
+from survey.extensions import db, login
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SurveyStatus(str, enum.Enum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ResponseStatus(str, enum.Enum):
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+    SCREENED_OUT = "screened_out"
+
+
+survey_owners = sa.Table(
+    "survey_owners",
+    db.metadata,
+    sa.Column("survey_id", sa.ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("pollster_id", sa.ForeignKey("pollsters.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Pollster(UserMixin, db.Model):
+    __tablename__ = "pollsters"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
+    password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    surveys: so.Mapped[list["Survey"]] = so.relationship(secondary=survey_owners, back_populates="owners")
+
+
+class Survey(db.Model):
+    __tablename__ = "surveys"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    slug: so.Mapped[str] = so.mapped_column(sa.String(100), unique=True)
+    title: so.Mapped[dict[str, str]] = so.mapped_column(sa.JSON)
+    definition: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    source_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default=SurveyStatus.DRAFT.value)
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    opened_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
+    closed_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
+
+    questions: so.Mapped[list["Question"]] = so.relationship(
+        back_populates="survey", order_by="Question.position", cascade="all, delete-orphan"
+    )
+    owners: so.Mapped[list[Pollster]] = so.relationship(secondary=survey_owners, back_populates="surveys")
+    responses: so.WriteOnlyMapped["Response"] = so.relationship(back_populates="survey", passive_deletes=True)
+
+    __table_args__ = (sa.CheckConstraint("status IN ('draft', 'open', 'closed')", name="status"),)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == SurveyStatus.OPEN.value
+
+
+class Question(db.Model):
+    __tablename__ = "questions"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(64))
+    page: so.Mapped[str] = so.mapped_column(sa.String(64))
+    position: so.Mapped[int] = so.mapped_column()
+    type: so.Mapped[str] = so.mapped_column(sa.String(32))
+    text: so.Mapped[dict[str, str]] = so.mapped_column(sa.JSON)
+    weighting_variable: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+
+    survey: so.Mapped[Survey] = so.relationship(back_populates="questions")
+    options: so.Mapped[list["Option"]] = so.relationship(
+        back_populates="question", order_by="Option.position", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (sa.UniqueConstraint("survey_id", "code", name="uq_questions_survey_code"),)
+
+
+class Option(db.Model):
+    __tablename__ = "options"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    question_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("questions.id", ondelete="CASCADE"), index=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(64))
+    label: so.Mapped[dict[str, str]] = so.mapped_column(sa.JSON)
+    position: so.Mapped[int] = so.mapped_column()
+    anchored: so.Mapped[bool] = so.mapped_column(default=False)
+
+    question: so.Mapped[Question] = so.relationship(back_populates="options")
+
+    __table_args__ = (sa.UniqueConstraint("question_id", "code", name="uq_options_question_code"),)
+
+
+class Invitation(db.Model):
+    """A one-time link for a panel member; only a hash of the token is kept."""
+
+    __tablename__ = "invitations"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    panel_id: so.Mapped[str] = so.mapped_column(sa.String(128))
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("survey_id", "panel_id", name="uq_invitations_survey_panel"),)
+
+
+class Response(db.Model):
+    """One respondent's pass through a survey.
+
+    ``resume_token_hash`` lets a respondent come back; one invitation has at most one
+    response (unique ``invitation_id``), and completion is a conditional UPDATE guarded by
+    the ``completed_when_complete`` check, so it happens exactly once.
+    """
+
+    __tablename__ = "responses"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    invitation_id: so.Mapped[Optional[int]] = so.mapped_column(
+        sa.ForeignKey("invitations.id", ondelete="SET NULL"), unique=True
+    )
+    resume_token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default=ResponseStatus.IN_PROGRESS.value, index=True)
+    language: so.Mapped[str] = so.mapped_column(sa.String(8), default="en")
+    current_page: so.Mapped[int] = so.mapped_column(default=0)
+    option_orders: so.Mapped[dict[str, list[str]]] = so.mapped_column(sa.JSON, default=dict)
+    user_agent_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+    address_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+    simulated: so.Mapped[bool] = so.mapped_column(default=False)
+    started_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    completed_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
+    screened_out_by: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+
+    survey: so.Mapped[Survey] = so.relationship(back_populates="responses")
+    answers: so.Mapped[list["Answer"]] = so.relationship(back_populates="response", cascade="all, delete-orphan")
+    page_visits: so.Mapped[list["PageVisit"]] = so.relationship(
+        back_populates="response", cascade="all, delete-orphan", order_by="PageVisit.id"
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('in_progress', 'complete', 'screened_out')", name="status"),
+        sa.CheckConstraint(
+            "(status = 'complete') = (completed_at IS NOT NULL)", name="completed_when_complete"
+        ),
+    )
+
+
+class Answer(db.Model):
+    """One answer: a code, a list of codes, a number or a text, stored as JSON."""
+
+    __tablename__ = "answers"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    response_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("responses.id", ondelete="CASCADE"), index=True)
+    question_code: so.Mapped[str] = so.mapped_column(sa.String(64))
+    value: so.Mapped[Any] = so.mapped_column(sa.JSON)
+    answered_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    response: so.Mapped[Response] = so.relationship(back_populates="answers")
+
+    __table_args__ = (sa.UniqueConstraint("response_id", "question_code", name="uq_answers_response_question"),)
+
+
+class PageVisit(db.Model):
+    """Paradata: when a page was shown and submitted."""
+
+    __tablename__ = "page_visits"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    response_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("responses.id", ondelete="CASCADE"), index=True)
+    page: so.Mapped[str] = so.mapped_column(sa.String(64))
+    shown_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True))
+    submitted_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    seconds: so.Mapped[float] = so.mapped_column()
+
+    response: so.Mapped[Response] = so.relationship(back_populates="page_visits")
+
+
+@login.user_loader
+def load_pollster(pollster_id: str) -> Optional[Pollster]:
+    return db.session.get(Pollster, int(pollster_id))

@@ -1,0 +1,103 @@
+"""Fixtures shared by the whole suite: ``app``, ``client`` and ``runner`` on SQLite and PostgreSQL.
+
+Every test that asks for ``app`` runs twice, once on a SQLite file and once on a database
+created for this run on the PostgreSQL server named by ``TEST_POSTGRES_URL`` (default:
+127.0.0.1:5432, user postgres). When that server cannot be reached the PostgreSQL runs are
+skipped, except under CI, where they fail.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from survey import create_app
+from survey.config import TestingConfig
+from survey.extensions import db
+
+POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_database() -> Iterator[str]:
+    server = sa.make_url(POSTGRES_SERVER)
+    name = f"survey_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {server.render_as_string()}: {error.orig}")
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": name},
+            )
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    """A migrated, empty database for this run, one per backend."""
+    if request.param == "sqlite":
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("sqlite") / "survey.db")
+        yield from _migrated(url)
+    else:
+        for url in _postgres_database():
+            yield from _migrated(url)
+
+
+def _migrated(url: str) -> Iterator[str]:
+    from flask_migrate import upgrade
+
+    app = _app_for(url)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    yield url
+
+
+def _app_for(url: str, **overrides) -> Flask:
+    return create_app({**_testing_settings(), "SQLALCHEMY_DATABASE_URI": url, **overrides})
+
+
+def _testing_settings() -> dict:
+    return {key: getattr(TestingConfig, key) for key in dir(TestingConfig) if key.isupper()}
+
+
+def _empty_tables() -> None:
+    with db.engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path) -> Iterator[Flask]:
+    """The site on a clean database (tables emptied after each test)."""
+    app = _app_for(database_url)
+    app.instance_path = str(tmp_path / "instance")
+    yield app
+    with app.app_context():
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
