@@ -1,0 +1,183 @@
+"""Bar charts with interval whiskers, drawn on the server as SVG.
+
+Charts are plain SVG text so they show without JavaScript, pass a strict Content-Security-
+Policy (presentation attributes only, no ``style``), and download as images. Each chart
+carries a ``<title>`` and ``<desc>`` and is an ``img`` for screen readers, whose text gives
+every bar's estimate and interval, so nothing is only visible.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Optional
+from xml.sax.saxutils import escape, quoteattr
+
+BAR_COLOUR = "#3b6ea8"
+WHISKER_COLOUR = "#1d1d1d"
+GRID_COLOUR = "#d0d0d0"
+TEXT_COLOUR = "#1d1d1d"
+FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
+
+WIDTH = 640
+LABEL_WIDTH = 220
+VALUE_WIDTH = 56
+ROW_HEIGHT = 28
+GROUP_HEIGHT = 26
+TOP = 16
+BOTTOM = 30
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar: a share (0–1) with its interval; ``group`` starts a labelled section (crosstabs)."""
+
+    label: str
+    estimate: float
+    ci_low: Optional[float] = None
+    ci_high: Optional[float] = None
+    group: Optional[str] = None
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _describe(bars: Sequence[Bar]) -> str:
+    parts = []
+    for bar in bars:
+        name = f"{bar.group}, {bar.label}" if bar.group else bar.label
+        text = f"{name}: {_percent(bar.estimate)}"
+        if bar.ci_low is not None and bar.ci_high is not None:
+            text += f" (95% interval {_percent(bar.ci_low)} to {_percent(bar.ci_high)})"
+        parts.append(text)
+    return "; ".join(parts) + "."
+
+
+def _scale_max(bars: Sequence[Bar]) -> float:
+    """The axis end: the largest bar or whisker rounded up to a tenth, at most 100%."""
+    highest = max([bar.estimate for bar in bars] + [bar.ci_high or 0 for bar in bars] + [0.1])
+    return min(1.0, math.ceil(highest * 10 - 1e-9) / 10)
+
+
+def _truncate(text: str, limit: int = 32) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: str = "chart") -> str:
+    """An SVG horizontal bar chart of shares, each with its interval as a whisker.
+
+    Parameters
+    ----------
+    title : the chart's accessible name (also drawn nowhere else, the page shows its own heading).
+    bars : the bars, top to bottom; a bar whose ``group`` differs from the previous one's opens
+        a new section headed by that group.
+    description : text put before the generated reading of every bar in ``<desc>``.
+    chart_id : prefix for the ``id`` attributes, unique within the page.
+    """
+    if not bars:
+        raise ValueError(f"the chart {title!r} has no bars to draw")
+    plot_left = LABEL_WIDTH
+    plot_width = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    top_value = _scale_max(bars)
+
+    def x(value: float) -> float:
+        return plot_left + plot_width * max(0.0, min(value, top_value)) / top_value
+
+    body: list[str] = []
+    y = TOP
+    previous_group = None
+    for bar in bars:
+        if bar.group is not None and bar.group != previous_group:
+            body.append(
+                f'<text x="4" y="{y + GROUP_HEIGHT - 8}" font-weight="600">{escape(_truncate(bar.group, 60))}</text>'
+            )
+            y += GROUP_HEIGHT
+        previous_group = bar.group
+        middle = y + ROW_HEIGHT / 2
+        body.append(
+            f'<text x="{plot_left - 8}" y="{middle + 4:.1f}" text-anchor="end">{escape(_truncate(bar.label))}</text>'
+        )
+        body.append(
+            f'<rect x="{plot_left}" y="{y + 5}" width="{x(bar.estimate) - plot_left:.1f}" '
+            f'height="{ROW_HEIGHT - 10}" fill="{BAR_COLOUR}"/>'
+        )
+        if bar.ci_low is not None and bar.ci_high is not None:
+            low, high = x(bar.ci_low), x(bar.ci_high)
+            body.append(
+                f'<path d="M{low:.1f} {middle:.1f}H{high:.1f}M{low:.1f} {middle - 6:.1f}V{middle + 6:.1f}'
+                f'M{high:.1f} {middle - 6:.1f}V{middle + 6:.1f}" stroke="{WHISKER_COLOUR}" stroke-width="1.5" fill="none"/>'
+            )
+        value_x = max(x(bar.estimate), x(bar.ci_high) if bar.ci_high is not None else 0) + 6
+        body.append(f'<text x="{value_x:.1f}" y="{middle + 4:.1f}">{_percent(bar.estimate)}</text>')
+        y += ROW_HEIGHT
+
+    plot_bottom = y
+    ticks = []
+    steps = int(round(top_value * 10))
+    stride = 1 if steps <= 5 else 2
+    for step in range(0, steps + 1, stride):
+        value = step / 10
+        tick_x = x(value)
+        ticks.append(
+            f'<line x1="{tick_x:.1f}" y1="{TOP}" x2="{tick_x:.1f}" y2="{plot_bottom}" stroke="{GRID_COLOUR}"/>'
+            f'<text x="{tick_x:.1f}" y="{plot_bottom + 18}" text-anchor="middle" fill="#555">{_percent(value)}</text>'
+        )
+    height = plot_bottom + BOTTOM
+    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
+    full_description = (description + " " if description else "") + _describe(bars)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
+        f'role="img" aria-labelledby={quoteattr(title_id + " " + desc_id)} font-family={quoteattr(FONT)} '
+        f'font-size="13" fill="{TEXT_COLOUR}" class="chart">'
+        f'<title id={quoteattr(title_id)}>{escape(title)}</title>'
+        f'<desc id={quoteattr(desc_id)}>{escape(full_description)}</desc>'
+        + "".join(ticks)
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str = "histogram") -> str:
+    """An SVG histogram (the distribution of final weights), with the bin counts in ``<desc>``."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        raise ValueError(f"the histogram {title!r} has no values to draw")
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    counts = [0] * bins
+    for value in finite:
+        counts[min(bins - 1, int((value - low) / span * bins))] += 1
+    width, height, left, bottom, top = WIDTH, 220, 48, 36, 12
+    plot_width, plot_height = width - left - 12, height - bottom - top
+    tallest = max(counts)
+    bar_width = plot_width / bins
+    body = []
+    for index, count in enumerate(counts):
+        bar_height = plot_height * count / tallest
+        body.append(
+            f'<rect x="{left + index * bar_width + 1:.1f}" y="{top + plot_height - bar_height:.1f}" '
+            f'width="{bar_width - 2:.1f}" height="{bar_height:.1f}" fill="{BAR_COLOUR}"/>'
+        )
+    axis = (
+        f'<line x1="{left}" y1="{top + plot_height}" x2="{width - 12}" y2="{top + plot_height}" stroke="{GRID_COLOUR}"/>'
+        f'<text x="{left}" y="{height - 14}" text-anchor="start">{low:.3g}</text>'
+        f'<text x="{width - 12}" y="{height - 14}" text-anchor="end">{high:.3g}</text>'
+        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{tallest}</text>'
+        f'<text x="{left - 6}" y="{top + plot_height}" text-anchor="end">0</text>'
+    )
+    edges = [low + span * i / bins for i in range(bins + 1)]
+    reading = "; ".join(
+        f"{edges[i]:.3g} to {edges[i + 1]:.3g}: {count}" for i, count in enumerate(counts) if count
+    )
+    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-labelledby={quoteattr(title_id + " " + desc_id)} font-family={quoteattr(FONT)} '
+        f'font-size="12" fill="{TEXT_COLOUR}" class="chart">'
+        f'<title id={quoteattr(title_id)}>{escape(title)}</title>'
+        f'<desc id={quoteattr(desc_id)}>{len(finite)} weights from {low:.3g} to {high:.3g}; counts per bin: {escape(reading)}.</desc>'
+        + "".join(body)
+        + axis
+        + "</svg>"
+    )
