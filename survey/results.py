@@ -23,9 +23,9 @@ from survey.extensions import db
 from survey.models import Answer, PageVisit, Question, Response, ResponseStatus, Survey
 from survey.quality import ExclusionRules, quality_flags
 
-MULTIPLE_TYPES = frozenset({"multiple", "multiple_choice", "multi", "checkbox", "checkboxes", "select_many"})
-NUMBER_TYPES = frozenset({"number", "numeric", "integer", "slider"})
-TEXT_TYPES = frozenset({"text", "textarea", "open", "open_text", "free_text", "string", "email", "info", "note"})
+MULTIPLE_TYPES = frozenset({"multiple"})
+NUMBER_TYPES = frozenset({"number", "rating"})
+TEXT_TYPES = frozenset({"text"})
 GRID_MIN_ITEMS = 3
 OPTION_SEPARATOR = "__"
 
@@ -46,6 +46,7 @@ class QuestionInfo:
     page: str
     options: tuple[OptionInfo, ...]
     weighting_variable: Optional[str] = None
+    scale: Optional[tuple[float, float]] = None
 
     @property
     def multiple(self) -> bool:
@@ -78,10 +79,15 @@ class QuestionInfo:
 
 def questions_of(survey: Survey) -> list[QuestionInfo]:
     """The survey's questions that carry analysable answers (free text is left out), in order."""
+    documents = {q.get("code"): q for q in _definition_questions(survey)}
     infos = []
     for question in survey.questions:
         if question.type in TEXT_TYPES:
             continue
+        document = documents.get(question.code, {})
+        scale = None
+        if question.type == "rating" and "minimum" in document and "maximum" in document:
+            scale = (float(document["minimum"]), float(document["maximum"]))
         infos.append(
             QuestionInfo(
                 code=question.code,
@@ -90,6 +96,7 @@ def questions_of(survey: Survey) -> list[QuestionInfo]:
                 page=question.page,
                 options=tuple(OptionInfo(o.code, dict(o.label or {})) for o in question.options),
                 weighting_variable=question.weighting_variable,
+                scale=scale,
             )
         )
     return infos
@@ -118,17 +125,20 @@ def attention_checks(survey: Survey) -> dict[str, set[str]]:
 
 
 def grids(questions: Iterable[QuestionInfo]) -> dict[str, list[str]]:
-    """Rating batteries: single-choice questions on one page sharing one option list.
+    """Grids and rating batteries: questions on one page sharing one answer scale.
 
     A questionnaire needs no special markup for straight-lining to be checked: a battery is
-    recognised by its shape (at least ``GRID_MIN_ITEMS`` items with identical option codes).
+    recognised by its shape (at least ``GRID_MIN_ITEMS`` single-choice items with identical
+    option codes, or rating items with the same minimum and maximum).
     """
-    batteries: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
+    batteries: dict[tuple[str, tuple], list[str]] = defaultdict(list)
     for question in questions:
         if question.closed and not question.multiple:
             batteries[(question.page, tuple(o.code for o in question.options))].append(question.code)
+        elif question.scale is not None:
+            batteries[(question.page, question.scale)].append(question.code)
     return {
-        f"{page}:{'/'.join(codes)}": items for (page, codes), items in batteries.items() if len(items) >= GRID_MIN_ITEMS
+        f"{page}:{scale}": items for (page, scale), items in batteries.items() if len(items) >= GRID_MIN_ITEMS
     }
 
 

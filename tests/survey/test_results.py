@@ -17,7 +17,7 @@ def _survey() -> Survey:
     survey = Survey(
         slug="frame-test",
         title={"en": "Frame test"},
-        definition={"pages": [{"id": "p2", "questions": [{"code": "check", "attention_check": {"accept": ["blue"]}}]}]},
+        definition={"pages": [{"id": "p2", "questions": [{"code": "check", "attention_check": "blue"}]}]},
         source_hash="0" * 64,
     )
 
