@@ -35,12 +35,16 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
     from survey import database, errors, models, security  # noqa: F401  (models register their tables)
     from survey.cli import register_commands
+    from survey.api import bp as api_bp
+    from survey.pollster import bp as pollster_bp
     from survey.respond import bp as respond_bp
 
     database.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     app.register_blueprint(respond_bp)
+    app.register_blueprint(pollster_bp)
+    app.register_blueprint(api_bp)
     register_commands(app)
     return app
 

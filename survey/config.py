@@ -35,6 +35,9 @@ class Config:
     # Rate limits on public endpoints (Flask-Limiter syntax).
     RATELIMIT_START = os.environ.get("RATELIMIT_START", "30 per minute")
     RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute")
+    # Failed sign-ins per email (from any address) before that account is locked for a while.
+    LOGIN_FAILURES_BEFORE_LOCKOUT = int(os.environ.get("LOGIN_FAILURES_BEFORE_LOCKOUT", "5"))
+    LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "300"))
     RATELIMIT_ENABLED = True
 
     # Salt for hashing user agents and addresses in paradata.

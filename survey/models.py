@@ -199,6 +199,32 @@ class PageVisit(db.Model):
     response: so.Mapped[Response] = so.relationship(back_populates="page_visits")
 
 
+class ApiToken(db.Model):
+    """A pollster's bearer token for the JSON API; only a SHA-256 of the token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    pollster_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("pollsters.id", ondelete="CASCADE"), index=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    last_used_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
+    revoked_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
+
+    pollster: so.Mapped[Pollster] = so.relationship()
+
+
+class LoginFailure(db.Model):
+    """A failed sign-in, by email (known or not), so spraying from many addresses still locks out."""
+
+    __tablename__ = "login_failures"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(254), index=True)
+    failed_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+
+
 @login.user_loader
 def load_pollster(pollster_id: str) -> Optional[Pollster]:
     return db.session.get(Pollster, int(pollster_id))

@@ -1,0 +1,61 @@
+"""Who may see what: every pollster route needs a signed-in pollster, every survey an owner.
+
+Views added to the ``pollster`` blueprint are protected without a decorator: the guard
+below runs before each of them, except the few listed in ``PUBLIC_ENDPOINTS``. On the API
+the pollster is the owner of the bearer token (``survey.api.auth``), never a cookie.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, g, request
+from flask_login import current_user
+
+from survey.extensions import db, login
+from survey.models import Pollster, Survey, survey_owners
+from survey.pollster import bp
+
+PUBLIC_ENDPOINTS = frozenset({"pollster.login"})
+
+
+@bp.before_request
+def _require_pollster():
+    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+        return None
+    return login.unauthorized()
+
+
+def current_pollster() -> Pollster:
+    """The pollster making this request: the API token's owner on /api, the signed-in one elsewhere."""
+    if request.blueprint == "api":
+        pollster = g.get("api_pollster")
+    else:
+        pollster = current_user if current_user.is_authenticated else None
+    if pollster is None:
+        abort(401)
+    return pollster
+
+
+def owned_surveys(pollster: Pollster | None = None) -> list[Survey]:
+    """The surveys this pollster owns, newest first."""
+    pollster = pollster or current_pollster()
+    return list(
+        db.session.scalars(
+            sa.select(Survey)
+            .join(survey_owners, survey_owners.c.survey_id == Survey.id)
+            .where(survey_owners.c.pollster_id == pollster.id)
+            .order_by(Survey.created_at.desc(), Survey.id.desc())
+        )
+    )
+
+
+def owned_survey_or_404(slug: str) -> Survey:
+    """The survey ``slug`` if the current pollster owns it; 404 otherwise, so its existence stays hidden."""
+    pollster = current_pollster()
+    survey = db.session.scalar(
+        sa.select(Survey)
+        .join(survey_owners, survey_owners.c.survey_id == Survey.id)
+        .where(Survey.slug == slug, survey_owners.c.pollster_id == pollster.id)
+    )
+    if survey is None:
+        abort(404)
+    return survey
