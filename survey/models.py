@@ -225,6 +225,41 @@ class LoginFailure(db.Model):
     failed_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
 
 
+class TargetSet(db.Model):
+    """Weighting targets a pollster chose for a survey (uploaded or edited); the newest is in use."""
+
+    __tablename__ = "target_sets"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    targets: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)  # survey.targets.Targets.to_dict()
+    created_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("pollsters.id", ondelete="SET NULL"))
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class WeightingRun(db.Model):
+    """One weighting of a survey, kept so any published number can be reproduced.
+
+    ``settings`` holds the targets, method and options; ``exclusion_rules`` the quality rules;
+    ``response_ids`` the exact respondents used and ``data_hash`` the SHA-256 of the data file
+    (the CSV download) they made at the time.
+    """
+
+    __tablename__ = "weighting_runs"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    settings: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    exclusion_rules: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    response_ids: so.Mapped[list[int]] = so.mapped_column(sa.JSON)
+    data_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    diagnostics: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    created_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("pollsters.id", ondelete="SET NULL"))
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    created_by: so.Mapped[Optional[Pollster]] = so.relationship()
+
+
 @login.user_loader
 def load_pollster(pollster_id: str) -> Optional[Pollster]:
     return db.session.get(Pollster, int(pollster_id))
