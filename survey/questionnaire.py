@@ -497,6 +497,7 @@ class _Draft:
     fields: dict[str, Any]
     show_if: Any = None
     has_show_if: bool = False
+    broken: bool = False  # has problems of its own; conditions on it are not checked further
 
 
 def _pages(check: _Checker, value: Any, place: str) -> tuple[Page, ...]:
@@ -569,9 +570,10 @@ def _question(check: _Checker, value: Any, place: str, page_index: int) -> _Draf
             if key in _ALL_QUESTION_KEYS and key not in _COMMON_QUESTION_KEYS and key not in _KEYS_BY_TYPE[kind]:
                 check.add(f"{place}.{key}", f"only for {_ONLY_FOR[key]}, not a {kind} question")
         _TYPE_FIELDS[kind](check, raw, place, fields)
-    if len(check.problems) > before or code is None or kind is None:
+    if code is None:
         return None
-    return _Draft(place, page_index, fields, raw.get("show_if"), "show_if" in raw)
+    broken = len(check.problems) > before or kind is None
+    return _Draft(place, page_index, fields, raw.get("show_if"), "show_if" in raw, broken)
 
 
 def _choice_fields(check: _Checker, raw: dict, place: str, fields: dict) -> None:
@@ -600,8 +602,11 @@ def _choice_fields(check: _Checker, raw: dict, place: str, fields: dict) -> None
 
 
 def _options(check: _Checker, value: Any, place: str) -> tuple[Option, ...]:
-    if not isinstance(value, list) or len(value) < 2:
-        check.add(place, f"must be a list of at least two options, not {_describe(value)}")
+    if not isinstance(value, list):
+        check.add(place, f"must be a list of options, not {_describe(value)}")
+        return ()
+    if len(value) < 2:
+        check.add(place, f"has {len(value)} option{'' if len(value) == 1 else 's'}; a question needs at least two")
         return ()
     options: list[Option] = []
     seen: set[str] = set()
@@ -725,8 +730,9 @@ def _condition(check: _Checker, value: Any, place: str, owner: _Draft, drafts: d
         if any(condition is None for condition in conditions):
             return None
         return CombinedCondition(mode=mode, conditions=tuple(conditions))
+    before = len(check.problems)
     raw = check.mapping(value, place, {"question", *_COMPARISONS}, ("question",))
-    if raw is None:
+    if raw is None or len(check.problems) > before:
         return None
     operators = [key for key in _COMPARISONS if key in raw]
     if len(operators) != 1:
@@ -746,6 +752,8 @@ def _condition(check: _Checker, value: Any, place: str, owner: _Draft, drafts: d
         return None
     if target.page_index > owner.page_index:
         check.add(place, f'question "{code}" comes later; a condition can only use answers from earlier pages')
+        return None
+    if target.broken:
         return None
     target_type = target.fields["type"]
     argument = raw[operator]
@@ -791,7 +799,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):
-        return "a list"
+        return "a list" if value else "an empty list"
     return str(value)
 
 
