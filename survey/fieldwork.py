@@ -9,12 +9,12 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import pandas as pd
 import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.models import Invitation, PageVisit, Response, ResponseStatus, Survey
-from survey.quality import ExclusionRules, speeders
+from survey.models import Invitation, Response, ResponseStatus, Survey
+from survey.quality import FLAGS
+from survey.results import load_responses
 
 BREAKOFF_AFTER = timedelta(hours=1)  # an unfinished response idle this long counts as broken off
 
@@ -28,11 +28,16 @@ class FieldworkSummary:
     screened_out: int
     in_progress: int
     broken_off: int
-    excluded_by_quality: int
     simulated: int
     invitations: int
     invitations_used: int
     completions_by_day: tuple[tuple[date, int], ...]
+    quality_flags: dict[str, int] | None = None  # complete responses per flag; None when not computed
+
+    @property
+    def excluded_by_quality(self) -> int | None:
+        """Complete responses the default exclusion rules (``survey.quality.ExclusionRules``) leave out."""
+        return None if self.quality_flags is None else self.quality_flags["excluded"]
 
     @property
     def eligible(self) -> int:
@@ -58,12 +63,18 @@ class FieldworkSummary:
             completion_rate=self.completion_rate,
             breakoff_rate=self.breakoff_rate,
             invitations_unused=self.invitations_unused,
+            excluded_by_quality=self.excluded_by_quality,
         )
         return data
 
 
-def fieldwork_summary(survey: Survey, now: datetime | None = None) -> FieldworkSummary:
-    """Count the responses and invitations of ``survey`` as they stand at ``now`` (UTC)."""
+def fieldwork_summary(survey: Survey, *, quality: bool = True, now: datetime | None = None) -> FieldworkSummary:
+    """Count the responses and invitations of ``survey`` as they stand at ``now`` (UTC).
+
+    ``quality=True`` also flags the complete responses (speeders, straight-lining, failed
+    attention checks, duplicates) through ``survey.results.load_responses``, which reads every
+    answer, so lists of many surveys leave it out.
+    """
     now = now or datetime.now(timezone.utc)
     of_survey = Response.survey_id == survey.id
     by_status = dict(db.session.execute(sa.select(Response.status, sa.func.count()).where(of_survey).group_by(Response.status)).all())
@@ -85,35 +96,18 @@ def fieldwork_summary(survey: Survey, now: datetime | None = None) -> FieldworkS
         screened_out=by_status.get(ResponseStatus.SCREENED_OUT.value, 0),
         in_progress=by_status.get(ResponseStatus.IN_PROGRESS.value, 0),
         broken_off=broken_off,
-        excluded_by_quality=len(quality_exclusions(survey)),
         simulated=simulated,
         invitations=invitations,
         invitations_used=invitations_used,
         completions_by_day=_per_day(completed_at),
+        quality_flags=quality_counts(survey) if quality else None,
     )
 
 
-def quality_exclusions(survey: Survey, rules: ExclusionRules | None = None) -> set[int]:
-    """IDs of complete responses that ``rules`` leave out of the analysis.
-
-    Only the speeder flag is computed here, from page timings; straight-lining, attention
-    checks and duplicates need the answers frame that the results bridge builds, and join
-    this set once it exposes them.
-    """
-    rules = rules or ExclusionRules()
-    if "speeder" not in rules.exclude:
-        return set(rules.extra_excluded_ids)
-    seconds = dict(
-        db.session.execute(
-            sa.select(Response.id, sa.func.sum(PageVisit.seconds))
-            .join(PageVisit, PageVisit.response_id == Response.id)
-            .where(Response.survey_id == survey.id, Response.status == ResponseStatus.COMPLETE.value)
-            .group_by(Response.id)
-        ).all()
-    )
-    durations = pd.Series(seconds, dtype=float)
-    flagged = speeders(durations, rules.speeder_share)
-    return set(flagged[flagged].index.astype(int)) | set(rules.extra_excluded_ids)
+def quality_counts(survey: Survey) -> dict[str, int]:
+    """Complete responses per quality flag, and how many the default exclusion rules leave out."""
+    counts = load_responses(survey).flag_counts()
+    return {name: counts[name] for name in (*FLAGS, "excluded")}
 
 
 def _per_day(moments: list[datetime]) -> tuple[tuple[date, int], ...]:

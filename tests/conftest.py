@@ -7,6 +7,7 @@ skipped, except under CI, where they fail.
 """
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -101,3 +102,50 @@ def client(app: Flask):
 @pytest.fixture
 def runner(app: Flask):
     return app.test_cli_runner()
+
+
+TEST_PASSWORD = "a long test password"
+
+
+@functools.cache
+def _test_password_hash() -> str:
+    from survey.accounts import hash_password
+
+    return hash_password(TEST_PASSWORD)  # hashed once per run: Argon2id is slow on purpose
+
+
+@pytest.fixture
+def default_survey(app: Flask) -> str:
+    """The shipped default questionnaire loaded as a draft survey; returns its slug."""
+    from survey.questionnaire import default_questionnaire_path, load_file, load_into_database
+
+    with app.app_context():
+        survey = load_into_database(load_file(default_questionnaire_path()), db.session)
+        db.session.commit()
+        return survey.slug
+
+
+@pytest.fixture
+def make_pollster(app: Flask):
+    """``make_pollster(email, *slugs)``: a pollster owning those surveys, password ``TEST_PASSWORD``; returns its id."""
+    from survey.models import Pollster, Survey
+
+    def make(email: str, *slugs: str) -> int:
+        with app.app_context():
+            pollster = Pollster(email=email, password_hash=_test_password_hash())
+            pollster.surveys = list(db.session.scalars(sa.select(Survey).where(Survey.slug.in_(slugs))))
+            db.session.add(pollster)
+            db.session.commit()
+            return pollster.id
+
+    return make
+
+
+@pytest.fixture
+def sign_in():
+    """``sign_in(client, email)``: sign a pollster in through the login form."""
+
+    def sign_in(client, email: str, password: str = TEST_PASSWORD):
+        return client.post("/pollster/login", data={"email": email, "password": password})
+
+    return sign_in

@@ -7,6 +7,7 @@ from survey.api import bp
 from survey.api.openapi import component, documented
 from survey.fieldwork import fieldwork_summary
 from survey.models import Survey
+from survey.quality import FLAGS
 from survey.pollster.access import owned_survey_or_404, owned_surveys
 
 _COUNT = {"type": "integer", "minimum": 0}
@@ -32,7 +33,7 @@ FIELDWORK = component(
     {
         "type": "object",
         "required": ["survey", "started", "completed", "screened_out", "in_progress", "broken_off",
-                     "excluded_by_quality", "eligible", "completion_rate", "breakoff_rate",
+                     "excluded_by_quality", "quality_flags", "eligible", "completion_rate", "breakoff_rate",
                      "invitations", "invitations_used", "invitations_unused", "completions_by_day"],
         "properties": {
             "survey": SURVEY,
@@ -41,7 +42,13 @@ FIELDWORK = component(
             "screened_out": _COUNT,
             "in_progress": _COUNT,
             "broken_off": {**_COUNT, "description": "in progress and idle for over an hour"},
-            "excluded_by_quality": {**_COUNT, "description": "completed responses the default quality rules leave out"},
+            "excluded_by_quality": {**_COUNT, "description": "complete responses the default quality rules leave out"},
+            "quality_flags": {
+                "type": "object",
+                "description": "complete responses carrying each quality flag, and how many are excluded",
+                "properties": {name: _COUNT for name in (*FLAGS, "excluded")},
+                "required": [*FLAGS, "excluded"],
+            },
             "simulated": _COUNT,
             "eligible": {**_COUNT, "description": "started minus screened out"},
             "completion_rate": _RATE,

@@ -5,16 +5,17 @@ from collections.abc import Sequence
 from datetime import date
 from xml.sax.saxutils import escape, quoteattr
 
-from flask import flash, redirect, render_template, url_for
+from flask import Response, flash, redirect, render_template, url_for
 
 from survey.charts import BAR_COLOUR, FONT, GRID_COLOUR, TEXT_COLOUR
 from survey.extensions import db
 from survey.fieldwork import fieldwork_summary
-from survey.models import SurveyStatus, utcnow
-from survey.quality import ExclusionRules
+from survey.invitations import create_invitations, invitations_csv
+from survey.models import Survey, SurveyStatus, utcnow
 from survey.pollster import bp
 from survey.pollster.access import owned_survey_or_404, owned_surveys
-from survey.pollster.forms import ActionForm
+from survey.pollster.forms import ActionForm, InvitationUploadForm
+from survey.quality import FLAG_LABELS, ExclusionRules
 
 
 @bp.get("/")
@@ -22,28 +23,58 @@ def dashboard():
     surveys = owned_surveys()
     return render_template(
         "pollster/dashboard.html",
-        surveys=[(survey, fieldwork_summary(survey)) for survey in surveys],
+        surveys=[(survey, fieldwork_summary(survey, quality=False)) for survey in surveys],
     )
 
 
 @bp.get("/surveys/<slug>/")
 def survey(slug: str):
     survey = owned_survey_or_404(slug)
-    return render_template("pollster/survey.html", survey=survey, summary=fieldwork_summary(survey), action_form=ActionForm())
+    return render_template("pollster/survey.html", survey=survey, summary=fieldwork_summary(survey, quality=False), action_form=ActionForm())
 
 
 @bp.get("/surveys/<slug>/fieldwork")
 def fieldwork(slug: str):
-    survey = owned_survey_or_404(slug)
+    return _fieldwork_page(owned_survey_or_404(slug), upload_form=InvitationUploadForm())
+
+
+def _fieldwork_page(survey: Survey, upload_form: InvitationUploadForm) -> str:
     summary = fieldwork_summary(survey)
     return render_template(
         "pollster/fieldwork.html",
         survey=survey,
         summary=summary,
         chart=completions_chart(summary.completions_by_day) if summary.completions_by_day else None,
-        speeder_share=ExclusionRules().speeder_share,
+        flag_labels=FLAG_LABELS,
+        default_exclusions=ExclusionRules().exclude,
         action_form=ActionForm(),
+        upload_form=upload_form,
     )
+
+
+@bp.post("/surveys/<slug>/invitations")
+def upload_invitations(slug: str):
+    """Create one invitation per panel ID in the uploaded CSV and answer with the links file.
+
+    The file is the only copy of the tokens (only hashes are stored), so it is sent once,
+    in the response to the upload, and never cached.
+    """
+    survey = owned_survey_or_404(slug)
+    form = InvitationUploadForm()
+    if form.validate_on_submit():
+        try:
+            created = create_invitations(survey, form.panel_ids)
+        except ValueError as error:
+            form.panel_ids_csv.errors.append(str(error))
+        else:
+            db.session.commit()
+            filename = f"{survey.slug}-invitations-{utcnow():%Y%m%d-%H%M%S}.csv"
+            return Response(
+                invitations_csv(created),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+            )
+    return _fieldwork_page(survey, upload_form=form), 400
 
 
 @bp.post("/surveys/<slug>/status/<any(open, closed):status>")

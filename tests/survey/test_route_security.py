@@ -1,0 +1,155 @@
+"""Every pollster and API route, found by walking the URL map, refuses strangers.
+
+Nothing here names a route: routes added later are covered as soon as they exist. A URL
+parameter is filled from the seeded survey (``FILLERS``); a route with a parameter this
+file cannot fill fails with a message saying which filler to add.
+"""
+import hashlib
+import re
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.routing import AnyConverter, Rule
+
+from survey.extensions import db
+from survey.models import ApiToken, Invitation, Survey
+from tests.conftest import TEST_PASSWORD, _app_for
+
+OWNER, STRANGER = "owner@example.org", "stranger@example.org"
+PUBLIC_ENDPOINTS = {"pollster.login"}
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def guarded_rules(app) -> list[Rule]:
+    rules = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(("/pollster", "/api")) or rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        operation = getattr(app.view_functions[rule.endpoint], "openapi_operation", None)
+        if operation is not None and operation.public:
+            continue
+        rules.append(rule)
+    assert len(rules) >= 8, "the walk found too few routes; is a blueprint missing?"
+    return rules
+
+
+def urls(rule: Rule, fillers: dict) -> list[str]:
+    """Every URL of ``rule`` with its parameters filled in (each value of an ``any`` converter)."""
+    combos: list[dict] = [{}]
+    for name in rule.arguments:
+        converter = rule._converters[name]
+        if isinstance(converter, AnyConverter):
+            values = sorted(converter.items)
+        elif name in fillers:
+            values = [fillers[name]]
+        else:
+            pytest.fail(f"{rule.rule} ({rule.endpoint}) has a parameter <{name}>: add a filler for it to FILLERS in {__file__}")
+        combos = [{**combo, name: value} for combo in combos for value in values]
+    path = re.sub(r"<(?:[^:<>]+(?:\([^)]*\))?:)?([^<>]+)>", r"{\1}", rule.rule)
+    return [path.format(**combo) for combo in combos]
+
+
+def requests_for(app, fillers):
+    for rule in guarded_rules(app):
+        for method in sorted(rule.methods - IGNORED_METHODS):
+            for url in urls(rule, fillers):
+                yield rule, method, url
+
+
+@pytest.fixture
+def seeded(app, client, default_survey, make_pollster, sign_in):
+    """The default survey owned by OWNER, with an API token each; returns the URL fillers and tokens."""
+    make_pollster(OWNER, default_survey)
+    make_pollster(STRANGER)
+    secrets = {}
+    for email in (OWNER, STRANGER):
+        sign_in(client, email)
+        page = client.post("/pollster/tokens", data={"name": "walk"}).get_data(as_text=True)
+        secrets[email] = re.search(r"svy_[\w-]+", page).group()
+        client.post("/pollster/logout")
+    with app.app_context():
+        owner_token = db.session.scalar(
+            sa.select(ApiToken.id).where(ApiToken.token_hash == hashlib.sha256(secrets[OWNER].encode()).hexdigest())
+        )
+    fillers = {"slug": default_survey, "token_id": owner_token}
+    return fillers, secrets
+
+
+def test_anonymous_requests_are_sent_to_sign_in_or_refused(app, client, seeded):
+    fillers, _ = seeded
+    for rule, method, url in requests_for(app, fillers):
+        response = client.open(url, method=method)
+        if rule.rule.startswith("/api"):
+            assert response.status_code == 401, f"anonymous {method} {url}"
+            assert response.json["error"]["code"] == 401
+        else:
+            assert response.status_code == 302, f"anonymous {method} {url}"
+            assert response.headers["Location"].startswith("/pollster/login"), f"anonymous {method} {url}"
+
+
+def test_a_browser_session_does_not_open_the_api(app, client, seeded, sign_in):
+    fillers, _ = seeded
+    sign_in(client, OWNER)
+    for rule, method, url in requests_for(app, fillers):
+        if rule.rule.startswith("/api"):
+            assert client.open(url, method=method).status_code == 401, f"{method} {url} with a session cookie"
+
+
+def test_a_pollster_who_does_not_own_the_survey_gets_not_found(app, client, seeded, sign_in):
+    fillers, secrets = seeded
+    sign_in(client, STRANGER)
+    checked = 0
+    for rule, method, url in requests_for(app, fillers):
+        if not rule.arguments:
+            continue  # nothing to own: the stranger's own dashboard, token list, ...
+        headers = {"Authorization": f"Bearer {secrets[STRANGER]}"} if rule.rule.startswith("/api") else {}
+        response = client.open(url, method=method, headers=headers)
+        assert response.status_code in (403, 404), f"{method} {url} as a stranger gave {response.status_code}"
+        checked += 1
+    assert checked >= 5
+    with app.app_context():  # and nothing changed
+        survey = db.session.scalar(sa.select(Survey).where(Survey.slug == fillers["slug"]))
+        assert survey.status == "draft"
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 0
+        assert db.session.get(ApiToken, fillers["token_id"]).revoked_at is None
+
+
+def test_the_owner_reaches_every_page_the_stranger_cannot(app, client, seeded, sign_in):
+    """Proves the fillers are right: the 404s above are about ownership, not a wrong URL."""
+    fillers, secrets = seeded
+    sign_in(client, OWNER)
+    for rule, method, url in requests_for(app, fillers):
+        if method != "GET" or not rule.arguments:
+            continue
+        headers = {"Authorization": f"Bearer {secrets[OWNER]}"} if rule.rule.startswith("/api") else {}
+        response = client.get(url, headers=headers)
+        assert response.status_code < 400, f"GET {url} as its owner gave {response.status_code}"
+
+
+@pytest.fixture
+def csrf_app(app, database_url):
+    strict = _app_for(database_url, WTF_CSRF_ENABLED=True)
+    yield strict
+    with strict.app_context():
+        db.engine.dispose()
+
+
+def test_every_pollster_form_needs_a_csrf_token(csrf_app, seeded):
+    fillers, _ = seeded
+    client = csrf_app.test_client()
+    login_page = client.get("/pollster/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
+    assert client.post("/pollster/login", data={"email": OWNER, "password": TEST_PASSWORD}).status_code == 400
+    signed_in = client.post("/pollster/login", data={"email": OWNER, "password": TEST_PASSWORD, "csrf_token": token})
+    assert signed_in.status_code == 302
+    posts = 0
+    for rule in csrf_app.url_map.iter_rules():
+        if not rule.rule.startswith("/pollster"):
+            continue
+        for method in sorted(rule.methods & {"POST", "PUT", "PATCH", "DELETE"}):
+            for url in urls(rule, fillers):
+                response = client.open(url, method=method)
+                assert response.status_code == 400, f"{method} {url} without a CSRF token gave {response.status_code}"
+                posts += 1
+    assert posts >= 5
+    assert client.get("/pollster/").status_code == 200  # still signed in: the refusals changed nothing
