@@ -1,8 +1,138 @@
 """`flask` commands: set up the database, load questionnaires, accounts, invitations, simulation."""
 from __future__ import annotations
 
-from flask import Flask
+import os
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from survey.accounts import create_pollster, generate_password
+from survey.extensions import db
+from survey.models import Pollster, Survey, SurveyStatus, utcnow
+from survey.questionnaire import QuestionnaireError, default_questionnaire_path, load_file, load_into_database
+from survey.simulate import simulate
 
 
 def register_commands(app: Flask) -> None:
     """Attach the project's commands to ``flask``."""
+    app.cli.add_command(load_questionnaire_command)
+    app.cli.add_command(init_site_command)
+    app.cli.add_command(create_pollster_command)
+    app.cli.add_command(simulate_command)
+
+
+def _open(survey: Survey) -> bool:
+    """Open a survey to respondents; False when it already was."""
+    if survey.status == SurveyStatus.OPEN.value:
+        return False
+    survey.status = SurveyStatus.OPEN.value
+    survey.opened_at = utcnow()
+    return True
+
+
+def _load_questionnaire(path: Path) -> tuple[Survey, bool]:
+    """Validate and load a file, or stop with every problem listed by its place; True when it changed."""
+    try:
+        questionnaire = load_file(path)
+        loaded_hash = db.session.scalar(sa.select(Survey.source_hash).where(Survey.slug == questionnaire.slug))
+        survey = load_into_database(questionnaire, db.session)
+        return survey, loaded_hash != survey.source_hash
+    except QuestionnaireError as error:
+        db.session.rollback()
+        count = len(error.problems)
+        click.echo(f"{path}: {count} problem{'' if count == 1 else 's'}, nothing was loaded:", err=True)
+        for problem in error.problems:
+            click.echo(f"  {problem}", err=True)
+        raise click.exceptions.Exit(1) from None
+
+
+@click.command("load-questionnaire")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--open", "open_survey", is_flag=True, help="Open the survey to respondents once loaded.")
+@with_appcontext
+def load_questionnaire_command(path: Path, open_survey: bool) -> None:
+    """Validate the questionnaire file PATH and create or update its survey (same file twice: no change)."""
+    survey, changed = _load_questionnaire(path)
+    opened = _open(survey) if open_survey else False
+    db.session.commit()
+    click.echo(f"{survey.slug}: {'loaded' if changed else 'unchanged'}, {len(survey.questions)} questions, "
+               f"{'opened' if opened else survey.status}.")
+
+
+@click.command("init-site")
+@with_appcontext
+def init_site_command() -> None:
+    """Migrate the database, load and open the default questionnaire, and make sure a pollster exists.
+
+    Safe to run again: nothing changes and no new password is printed.
+    """
+    from flask_migrate import upgrade
+
+    upgrade()
+    survey, _changed = _load_questionnaire(default_questionnaire_path(current_app.config["DEFAULT_QUESTIONNAIRE"]))
+    _open(survey)
+    pollster = db.session.scalar(sa.select(Pollster).order_by(Pollster.id).limit(1))
+    generated_password = None
+    if pollster is None:
+        email = os.environ.get("POLLSTER_EMAIL") or "pollster@localhost"
+        password = os.environ.get("POLLSTER_PASSWORD")
+        if not password:
+            password = generated_password = generate_password()
+        try:
+            pollster = create_pollster(email, password)
+        except ValueError as error:
+            db.session.rollback()
+            raise click.ClickException(f"cannot create the first pollster from POLLSTER_EMAIL/POLLSTER_PASSWORD: {error}")
+    if pollster not in survey.owners:
+        survey.owners.append(pollster)
+    db.session.commit()
+    click.echo(f"Survey {survey.slug} is {survey.status}; pollster {pollster.email} owns it.")
+    if generated_password:
+        click.echo(f"Sign in as {pollster.email} with the password {generated_password}")
+        click.echo("It is shown only this once; set POLLSTER_PASSWORD before the first run to choose your own.")
+
+
+@click.command("create-pollster")
+@click.argument("email")
+@click.password_option(envvar="POLLSTER_PASSWORD", help="The password (prompted, or from POLLSTER_PASSWORD).")
+@click.option("--owner-of", "slugs", multiple=True, metavar="SLUG", help="Make the pollster an owner of this survey.")
+@with_appcontext
+def create_pollster_command(email: str, password: str, slugs: tuple[str, ...]) -> None:
+    """Create a pollster account that signs in with EMAIL."""
+    try:
+        pollster = create_pollster(email, password)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    for slug in slugs:
+        survey = db.session.scalar(sa.select(Survey).where(Survey.slug == slug))
+        if survey is None:
+            db.session.rollback()
+            raise click.ClickException(f"there is no survey with slug {slug!r}")
+        survey.owners.append(pollster)
+    db.session.commit()
+    click.echo(f"Created pollster {pollster.email}.")
+
+
+@click.command("simulate")
+@click.argument("completions", type=click.IntRange(min=1))
+@click.option("--survey", "slug", help="The survey's slug (default: the default questionnaire's).")
+@click.option("--seed", type=int, help="Seed for a reproducible run.")
+@with_appcontext
+def simulate_command(completions: int, slug: str | None, seed: int | None) -> None:
+    """Store COMPLETIONS complete simulated respondents (and the screen-outs and break-offs on the way).
+
+    They go through the same code as real respondents and are marked simulated.
+    """
+    slug = slug or current_app.config["DEFAULT_QUESTIONNAIRE"]
+    survey = db.session.scalar(sa.select(Survey).where(Survey.slug == slug))
+    if survey is None:
+        raise click.ClickException(f"there is no survey with slug {slug!r}; run `flask init-site` or load it first")
+    report = simulate(survey, completions, seed=seed)
+    click.echo(
+        f"{slug}: {report.started} simulated respondents started, {report.completed} completed "
+        f"({report.speeders} speeders, {report.failed_attention} failed the attention check), "
+        f"{report.screened_out} screened out, {report.broke_off} broke off."
+    )
