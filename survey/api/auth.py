@@ -1,12 +1,11 @@
 """Bearer tokens for the API: random, shown once, stored only as a SHA-256 digest.
 
 A token has 256 bits from ``secrets``, so a fast digest is enough to store it (there is
-nothing to brute-force); a slow password hash would only slow every API call.
+nothing to brute-force); a slow password hash would only slow every API call. Tokens are
+made and hashed exactly like the respondents' invitation and resume links.
 """
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -16,19 +15,16 @@ from survey.api import bp
 from survey.errors import error_response
 from survey.extensions import db
 from survey.models import ApiToken, Pollster, utcnow
+from survey.respond.service import new_token, token_hash
 
 TOKEN_PREFIX = "svy_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # write last_used_at at most this often per token
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def issue_token(pollster: Pollster, name: str) -> tuple[ApiToken, str]:
     """A new token for ``pollster``; the caller commits and shows the secret exactly once."""
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(pollster_id=pollster.id, name=name.strip(), token_hash=hash_token(secret))
+    secret = TOKEN_PREFIX + new_token()
+    token = ApiToken(pollster_id=pollster.id, name=name.strip(), token_hash=token_hash(secret))
     db.session.add(token)
     return token, secret
 
@@ -36,7 +32,7 @@ def issue_token(pollster: Pollster, name: str) -> tuple[ApiToken, str]:
 def token_owner(secret: str) -> Pollster | None:
     """The pollster holding this unrevoked token, or None."""
     token = db.session.scalar(
-        sa.select(ApiToken).where(ApiToken.token_hash == hash_token(secret), ApiToken.revoked_at.is_(None))
+        sa.select(ApiToken).where(ApiToken.token_hash == token_hash(secret), ApiToken.revoked_at.is_(None))
     )
     if token is None:
         return None
