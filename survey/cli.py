@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 
 from survey.accounts import create_pollster, generate_password
 from survey.extensions import db
+from survey.invitations import create_invitations, invitations_csv, read_panel_ids
 from survey.models import Pollster, Survey, SurveyStatus, utcnow
 from survey.questionnaire import QuestionnaireError, default_questionnaire_path, load_file, load_into_database
 from survey.simulate import simulate
@@ -18,10 +19,43 @@ from survey.simulate import simulate
 
 def register_commands(app: Flask) -> None:
     """Attach the project's commands to ``flask``."""
+    app.cli.add_command(invite_command)
     app.cli.add_command(load_questionnaire_command)
     app.cli.add_command(init_site_command)
     app.cli.add_command(create_pollster_command)
     app.cli.add_command(simulate_command)
+
+
+@click.command("invite")
+@click.argument("slug")
+@click.argument("panel_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="New CSV file to write panel_id, token and link to, for the panel company.")
+@click.option("--base-url", envvar="SURVEY_BASE_URL", default="http://127.0.0.1:5000", show_default=True,
+              help="The site's public address, used in the links (or SURVEY_BASE_URL).")
+@with_appcontext
+def invite_command(slug: str, panel_csv: Path, out_path: Path, base_url: str) -> None:
+    """Create one-time invitation links for the panel IDs in PANEL_CSV (a column headed panel_id).
+
+    Only hashes of the tokens are stored, so the file written to --out is the only copy of the links.
+    """
+    survey = db.session.scalar(sa.select(Survey).where(Survey.slug == slug))
+    if survey is None:
+        raise click.ClickException(f"there is no survey with slug {slug!r}; load its questionnaire first")
+    if out_path.exists():
+        raise click.ClickException(f"{out_path} already exists; choose a new file (tokens are written only once)")
+    try:
+        created = create_invitations(survey, read_panel_ids(panel_csv.read_bytes()))
+    except ValueError as error:
+        db.session.rollback()
+        raise click.ClickException(f"{panel_csv}: {error}") from None
+    with current_app.test_request_context(base_url=base_url):
+        links = invitations_csv(created)
+    descriptor = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # links are credentials
+    with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as out:
+        out.write(links)
+    db.session.commit()
+    click.echo(f"Created {len(created)} invitations to {slug}; the links are in {out_path} and nowhere else.")
 
 
 def _open(survey: Survey) -> bool:

@@ -1,6 +1,4 @@
-"""What a respondent sees: consent, pages, resume, thank-you."""
-from flask import Blueprint
+"""What a respondent sees: landing, consent, one page per questionnaire page, resume, thank-you."""
+from survey.respond.routes import bp
 
-bp = Blueprint("respond", __name__)
-
-from survey.respond import routes  # noqa: E402,F401  (routes attach themselves to bp)
+__all__ = ["bp"]

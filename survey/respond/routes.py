@@ -1,8 +1,352 @@
-from flask import render_template
+"""The respondent's way through a survey.
 
-from survey.respond import bp
+``/s/<slug>`` is the public link and ``/i/<token>`` a one-time invitation; both lead to a
+consent page, then one page per questionnaire page. Which response a browser is answering
+is kept in the signed session as its resume link, and the same link (``/r/<token>``, or
+the invitation link) brings the respondent back from another browser or after a closed tab.
+All storing goes through ``survey.respond.service``.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NoReturn, Optional
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from survey.extensions import db, limiter
+from survey.models import Invitation, Response, ResponseStatus, Survey, SurveyStatus, utcnow
+from survey.questionnaire import Page, Questionnaire
+from survey.respond import service
+from survey.respond.forms import ConsentForm, PageForm, page_form
+from survey.respond.texts import current_language, language_links, localized
+
+bp = Blueprint("respond", __name__)
+
+SESSION_KEY = "respondent"  # {survey slug: [link kind "r" or "i", token]}
+
+
+def _start_limit() -> str:
+    return current_app.config["RATELIMIT_START"]
+
+
+@bp.before_app_request
+def remember_language() -> None:
+    """A language picked with ``?lang=`` stays picked for the rest of the visit."""
+    chosen = request.args.get("lang")
+    if chosen in current_app.config["LANGUAGES"] and session.get("lang") != chosen:
+        session["lang"] = chosen
+
+
+@bp.app_context_processor
+def respondent_helpers() -> dict:
+    return {"localized": localized, "language_links": language_links, "current_language": current_language}
+
+
+# --- finding the survey and the respondent's response -------------------------------
+
+def _survey(slug: str) -> Survey:
+    survey = db.session.scalar(sa.select(Survey).where(Survey.slug == slug))
+    if survey is None or survey.status == SurveyStatus.DRAFT.value:
+        abort(404, description=gettext("There is no survey at this address. Please check the link you were given."))
+    return survey
+
+
+def _remember(survey: Survey, kind: str, token: str) -> None:
+    links = dict(session.get(SESSION_KEY, {}))
+    links[survey.slug] = [kind, token]
+    session[SESSION_KEY] = links
+
+
+def _link(survey: Survey) -> Optional[tuple[str, str]]:
+    kind_token = session.get(SESSION_KEY, {}).get(survey.slug)
+    return tuple(kind_token) if kind_token else None
+
+
+def _resume_url(survey: Survey) -> Optional[str]:
+    link = _link(survey)
+    if link is None:
+        return None
+    kind, token = link
+    endpoint = "respond.invitation" if kind == "i" else "respond.resume"
+    return url_for(endpoint, token=token, _external=True)
+
+
+def _session_response(survey: Survey) -> Optional[Response]:
+    link = _link(survey)
+    if link is None:
+        return None
+    kind, token = link
+    if kind == "i":
+        invitation = service.find_invitation(token)
+        response = service.response_for_invitation(invitation) if invitation else None
+    else:
+        response = service.find_response(token)
+    return response if response is not None and response.survey_id == survey.id else None
+
+
+def _refuse() -> NoReturn:
+    """A request no respondent's browser sends (tampered or stale form): 400, nothing stored."""
+    abort(400, description=gettext(
+        "This form could not be accepted. Please go back, reload the page and answer again; "
+        "your earlier answers are saved."
+    ))
+
+
+# --- pages that say where things stand ----------------------------------------------
+
+def _closed(survey: Survey):
+    return render_template("respond/closed.html", survey=survey)
+
+
+def _unknown_link():
+    return render_template("respond/unknown_link.html"), 404
+
+
+def _continue(response: Response):
+    """Send the respondent to wherever their response stands."""
+    survey = response.survey
+    if response.status == ResponseStatus.COMPLETE.value:
+        return redirect(url_for("respond.thanks", slug=survey.slug))
+    if response.status == ResponseStatus.SCREENED_OUT.value:
+        return redirect(url_for("respond.screened_out", slug=survey.slug))
+    if not survey.is_open:
+        return _closed(survey)
+    page = service.resume_page(response)
+    if page is None:  # every page saved, but the completion did not happen (a dropped connection)
+        service.complete(response)
+        return redirect(url_for("respond.thanks", slug=survey.slug))
+    return redirect(url_for("respond.page", slug=survey.slug, page_id=page.id))
 
 
 @bp.route("/")
 def index():
-    return render_template("respond/index.html")
+    surveys = db.session.scalars(
+        sa.select(Survey).where(Survey.status == SurveyStatus.OPEN.value).order_by(Survey.opened_at, Survey.id)
+    ).all()
+    if len(surveys) == 1:
+        return redirect(url_for("respond.landing", slug=surveys[0].slug))
+    return render_template("respond/index.html", surveys=surveys)
+
+
+@bp.route("/s/<slug>")
+def landing(slug: str):
+    survey = _survey(slug)
+    if not survey.is_open:
+        return _closed(survey)
+    questionnaire = service.questionnaire_for(survey)
+    return render_template(
+        "respond/landing.html",
+        survey=survey,
+        questionnaire=questionnaire,
+        response=_session_response(survey),
+        page_count=len(questionnaire.pages),
+    )
+
+
+@bp.route("/s/<slug>/consent", methods=["GET", "POST"])
+@limiter.limit(_start_limit, methods=["POST"])
+def consent(slug: str):
+    survey = _survey(slug)
+    if not survey.is_open:
+        return _closed(survey)
+    response = _session_response(survey)
+    if response is not None:
+        return _continue(response)
+    return _consent(survey)
+
+
+@bp.route("/i/<token>", methods=["GET", "POST"])
+@limiter.limit(_start_limit, methods=["POST"])
+def invitation(token: str):
+    """A one-time invitation: consent and start, or resume the response it already has."""
+    invitation = service.find_invitation(token)
+    if invitation is None:
+        return _unknown_link()
+    survey = db.session.get(Survey, invitation.survey_id)
+    response = service.response_for_invitation(invitation)
+    if response is not None:
+        if response.status == ResponseStatus.COMPLETE.value:
+            return render_template("respond/already_complete.html", survey=survey)
+        _remember(survey, "i", token)
+        return _continue(response)
+    if not survey.is_open:
+        return _closed(survey)
+    return _consent(survey, invitation=invitation, token=token)
+
+
+def _consent(survey: Survey, *, invitation: Optional[Invitation] = None, token: Optional[str] = None):
+    form = ConsentForm()
+    if form.is_submitted():
+        if form.caught_bot() or not form.validate():
+            _refuse()
+        try:
+            response, resume_token = service.start_response(
+                survey,
+                language=current_language(),
+                invitation=invitation,
+                user_agent=request.user_agent.string,
+                address=request.remote_addr,
+            )
+        except service.InvitationAlreadyStarted:  # a double click or a second tab won the race
+            response = service.response_for_invitation(invitation)
+        if invitation is not None:
+            _remember(survey, "i", token)
+        else:
+            _remember(survey, "r", resume_token)
+        return _continue(response)
+    questionnaire = service.questionnaire_for(survey)
+    return render_template("respond/consent.html", survey=survey, questionnaire=questionnaire, form=form)
+
+
+@bp.route("/r/<token>")
+def resume(token: str):
+    """The resume link: this browser takes up the response where it stopped."""
+    response = service.find_response(token)
+    if response is None:
+        return _unknown_link()
+    if response.status == ResponseStatus.COMPLETE.value:
+        return render_template("respond/already_complete.html", survey=response.survey)
+    _remember(response.survey, "r", token)
+    return _continue(response)
+
+
+# --- the questionnaire pages --------------------------------------------------------
+
+def _visits() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="respond.page-visit")
+
+
+def _visit_token(response: Response, page: Page) -> str:
+    return _visits().dumps([response.id, page.id, utcnow().isoformat()])
+
+
+def _shown_at(token: str, response: Response, page: Page) -> datetime:
+    """When this page was shown, from the signed hidden field; anything tampered is a 400."""
+    try:
+        response_id, page_id, shown_at = _visits().loads(token or "")
+        moment = datetime.fromisoformat(shown_at)
+    except (BadSignature, ValueError, TypeError):
+        _refuse()
+    if response_id != response.id or page_id != page.id or moment > utcnow():
+        _refuse()
+    return moment
+
+
+def _progress(questionnaire: Questionnaire, page: Page, answers: dict) -> tuple[int, int]:
+    shown = [candidate.id for candidate in questionnaire.pages if candidate.is_shown(answers)]
+    return shown.index(page.id) + 1, len(shown)
+
+
+@bp.route("/s/<slug>/p/<page_id>", methods=["GET", "POST"])
+def page(slug: str, page_id: str):
+    survey = _survey(slug)
+    response = _session_response(survey)
+    if response is None:
+        if request.method == "POST":
+            _refuse()
+        return redirect(url_for("respond.landing", slug=slug))
+    if response.status != ResponseStatus.IN_PROGRESS.value or not survey.is_open:
+        return _continue(response)
+    questionnaire = service.questionnaire_for(survey)
+    try:
+        page = questionnaire.pages[questionnaire.page_index(page_id)]
+    except KeyError:
+        if request.method == "POST":
+            _refuse()
+        abort(404)
+    if not service.may_open_page(response, page.id):
+        if request.method == "POST":
+            _refuse()  # a page this respondent has not reached: a tampered form
+        return _continue(response)
+
+    answers = service.stored_answers(response)
+    questions = service.shown_questions(page, answers)
+    language = current_language()
+    form = page_form(
+        questions,
+        language=language,
+        option_orders=response.option_orders or {},
+        answers=answers if request.method == "GET" else None,
+    )
+    if request.method == "POST":
+        result = _submit(response, page, form)
+        if result is not None:
+            return result
+    else:
+        form.visit.data = _visit_token(response, page)
+
+    previous = service.previous_page(response, page.id)
+    number, total = _progress(questionnaire, page, answers)
+    return render_template(
+        "respond/page.html",
+        survey=survey,
+        questionnaire=questionnaire,
+        page=page,
+        form=form,
+        number=number,
+        total=total,
+        is_last=questionnaire.next_page_id(page.id, answers) is None,
+        back_url=url_for("respond.page", slug=slug, page_id=previous.id) if previous else None,
+        resume_url=_resume_url(survey),
+    )
+
+
+def _submit(response: Response, page: Page, form: PageForm):
+    """Save a submitted page; None means "show the page again with its errors"."""
+    if form.caught_bot():
+        _refuse()
+    shown_at = _shown_at(form.visit.data, response, page)
+    if form.unoffered_codes():
+        _refuse()
+    if not form.validate():
+        return None
+    try:
+        next_page = service.save_page(
+            response, page.id, form.answers(), shown_at=shown_at, language=current_language()
+        )
+    except service.ResponseClosed:
+        db.session.refresh(response)
+        return _continue(response)
+    except service.InvalidAnswer:
+        _refuse()
+    db.session.refresh(response)
+    if response.status == ResponseStatus.IN_PROGRESS.value and next_page is None:
+        service.complete(response)
+    if next_page is not None:
+        return redirect(url_for("respond.page", slug=response.survey.slug, page_id=next_page))
+    return _continue(response)
+
+
+# --- the end ------------------------------------------------------------------------
+
+@bp.route("/s/<slug>/thanks")
+def thanks(slug: str):
+    survey = _survey(slug)
+    response = _session_response(survey)
+    if response is None or response.status != ResponseStatus.COMPLETE.value:
+        return redirect(url_for("respond.landing", slug=slug))
+    questionnaire = service.questionnaire_for(survey)
+    return render_template("respond/thanks.html", survey=survey, questionnaire=questionnaire)
+
+
+@bp.route("/s/<slug>/ended")
+def screened_out(slug: str):
+    survey = _survey(slug)
+    response = _session_response(survey)
+    if response is None or response.status != ResponseStatus.SCREENED_OUT.value:
+        return redirect(url_for("respond.landing", slug=slug))
+    questionnaire = service.questionnaire_for(survey)
+    screener = questionnaire.question(response.screened_out_by).screener
+    return render_template("respond/screened_out.html", survey=survey, message=localized(screener.message))

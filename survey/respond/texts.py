@@ -1,0 +1,37 @@
+"""Texts in the respondent's language: questionnaire texts and the language switch."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Optional
+
+from flask import current_app, request, url_for
+from flask_babel import get_locale
+
+# Each language named in itself, so a reader of the other language can find their own.
+LANGUAGE_NAMES = {"en": "English", "es": "Español"}
+
+
+def current_language() -> str:
+    return str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def localized(texts: Optional[Mapping[str, str]], language: Optional[str] = None) -> str:
+    """A questionnaire text in the respondent's language, falling back to English."""
+    if not texts:
+        return ""
+    language = language or current_language()
+    return texts.get(language) or texts.get("en") or next(iter(texts.values()))
+
+
+def language_links() -> list[dict[str, object]]:
+    """Links to this same page in each language (a GET, so the respondent keeps their place)."""
+    current = current_language()
+    links = []
+    for code in current_app.config["LANGUAGES"]:
+        if request.endpoint and request.url_rule is not None and "GET" in (request.url_rule.methods or ()):
+            args = {**request.view_args, **request.args.to_dict(), "lang": code}
+            href = url_for(request.endpoint, **args)
+        else:
+            href = f"{request.path}?lang={code}"
+        links.append({"code": code, "name": LANGUAGE_NAMES.get(code, code), "href": href, "current": code == current})
+    return links
