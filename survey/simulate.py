@@ -137,7 +137,7 @@ def draw_panelist_traits(rng: random.Random) -> dict[str, str]:
 CALEXIT_UNSURE = 0.14
 CALEXIT_INTERCEPT = -1.85
 CIVIL_WAR_NOT_SURE = 0.09
-CIVIL_WAR_CUTS = (1.49, 0.44, -0.74)  # latent above each cut: very, somewhat, not very; else not at all
+CIVIL_WAR_CUTS = (1.56, 0.48, -0.70)  # latent above each cut: very, somewhat, not very; else not at all
 JEFFERSON_INTERCEPT = -1.75
 SUE_INTERCEPT = -0.05
 TRUST_MEAN = 3.4
@@ -165,7 +165,7 @@ def opinions(traits: Mapping[str, str], rng: random.Random) -> dict[str, Any]:
     if rng.random() < CIVIL_WAR_NOT_SURE + (0.04 if low_education else 0.0):
         answers["civil_war_5yr"] = "not_sure"
     else:
-        worry = 0.55 * young + 0.3 * middle - 0.35 * old + 0.35 * rep + 0.25 * dem - 0.15 * npp
+        worry = 0.75 * young + 0.35 * middle - 0.45 * old + 0.35 * rep + 0.25 * dem - 0.15 * npp
         latent = worry + rng.gauss(0, 1) * 1.25
         levels = ("very_likely", "somewhat_likely", "not_very_likely")
         answers["civil_war_5yr"] = next(

@@ -1,0 +1,149 @@
+"""Simulated respondents: stored through the site's code, realistic, and skewed like an opt-in panel."""
+from __future__ import annotations
+
+import random
+import statistics
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+from survey.extensions import db
+from survey.models import Answer, PageVisit, Response
+from survey.questionnaire import Questionnaire, default_questionnaire_path, load_file, load_into_database
+from survey.simulate import AGE_SHARES, draw_californian, draw_panelist, draw_panelist_traits, opinions, simulate
+
+LIKELY = {"very_likely", "somewhat_likely"}
+SUPPORT = {"strongly_support", "somewhat_support"}
+
+
+def _share(people, key, values, where=lambda person: True):
+    chosen = [person for person in people if where(person)]
+    return sum(person.get(key) in values for person in chosen) / len(chosen)
+
+
+@pytest.fixture(scope="module")
+def population():
+    rng = random.Random(2025)
+    people = []
+    for _ in range(20000):
+        traits = draw_californian(rng)
+        people.append({**traits, **opinions(traits, rng)})
+    return people
+
+
+@pytest.fixture(scope="module")
+def panel():
+    rng = random.Random(7)
+    people = []
+    for _ in range(10000):
+        traits = draw_panelist_traits(rng)
+        people.append({**traits, **opinions(traits, rng)})
+    return people
+
+
+def test_the_population_lands_near_the_published_figures(population):
+    assert 0.38 <= _share(population, "civil_war_5yr", LIKELY) <= 0.44  # Rasmussen 2024: 41%
+    assert 0.14 <= _share(population, "civil_war_5yr", {"very_likely"}) <= 0.18  # 16% very likely
+    assert 0.14 <= _share(population, "calexit", {"yes"}) <= 0.20  # 14-20% would leave
+    assert 0.45 <= _share(population, "sue_federal", {"strongly_approve", "somewhat_approve"}) <= 0.62
+
+
+def test_the_population_margins_match_california_adults(population):
+    assert abs(_share(population, "age_group", {"18-29"}) - AGE_SHARES["18-29"]) < 0.015
+    assert 0.34 <= _share(population, "race", {"white"}) <= 0.38
+    assert 0.34 <= _share(population, "race", {"hispanic"}) <= 0.38
+    assert 0.32 <= _share(population, "education", {"ba_plus"}) <= 0.37
+
+
+def test_opinions_depend_on_demographics_as_real_ones_do(population):
+    north = _share(population, "jefferson", SUPPORT, lambda p: p["region"] == "north")
+    elsewhere = _share(population, "jefferson", SUPPORT, lambda p: p["region"] != "north")
+    assert north > elsewhere + 0.15
+    assert _share(population, "jefferson", SUPPORT, lambda p: p["party"] == "rep") > 2 * _share(
+        population, "jefferson", SUPPORT, lambda p: p["party"] == "dem")
+    assert _share(population, "calexit", {"yes"}, lambda p: p["age_group"] == "18-29") > 2 * _share(
+        population, "calexit", {"yes"}, lambda p: p["age_group"] == "65+")
+    assert _share(population, "calexit", {"yes"}, lambda p: p["party"] == "dem") > 2 * _share(
+        population, "calexit", {"yes"}, lambda p: p["party"] == "rep")
+    young_worry = _share(population, "civil_war_5yr", LIKELY, lambda p: p["age_group"] == "18-29")
+    assert young_worry > _share(population, "civil_war_5yr", LIKELY, lambda p: p["age_group"] == "65+") + 0.15
+    assert _share(population, "civil_war_5yr", LIKELY, lambda p: p["party"] in ("dem", "rep")) > _share(
+        population, "civil_war_5yr", LIKELY, lambda p: p["party"] == "npp") + 0.05
+    trust_rep = statistics.mean(p["trust"] for p in population if p["party"] == "rep")
+    trust_dem = statistics.mean(p["trust"] for p in population if p["party"] == "dem")
+    assert trust_rep > trust_dem + 2
+
+
+def test_the_panel_is_older_whiter_and_more_educated(panel, population):
+    assert _share(panel, "age_group", {"18-29"}) < 0.13 < 0.19 < _share(population, "age_group", {"18-29"})
+    assert _share(panel, "race", {"white"}) > 0.48
+    assert _share(panel, "race", {"hispanic"}) < 0.25
+    assert _share(panel, "education", {"ba_plus"}) > 0.47
+
+
+def test_the_skew_moves_the_unweighted_estimates(panel, population):
+    """Weighting has something to correct: the raw panel misses the population figures."""
+    assert _share(panel, "calexit", {"yes"}) < _share(population, "calexit", {"yes"}) - 0.015
+    assert _share(panel, "civil_war_5yr", LIKELY) < _share(population, "civil_war_5yr", LIKELY) - 0.015
+
+
+def test_some_panelists_are_screened_out_speed_or_break_off():
+    rng = random.Random(5)
+    people = [draw_panelist(rng) for _ in range(4000)]
+    behaviours = Counter(person.behaviour for person in people)
+    assert 0.04 < behaviours["speeder"] / len(people) < 0.08
+    assert 0.02 < behaviours["inattentive"] / len(people) < 0.06
+    assert 0.03 < sum(person.breaks_off for person in people) / len(people) < 0.07
+    screened = sum(
+        person.planned["resident"] == "no" or person.planned["adult"] == "no" or person.planned["registered"] != "yes"
+        for person in people
+    )
+    assert 0.08 < screened / len(people) < 0.16
+    spanish = [person for person in people if person.language == "es"]
+    assert spanish and all(person.traits["race"] == "hispanic" for person in spanish)
+
+
+def test_simulated_respondents_are_stored_through_the_site(app):
+    with app.app_context():
+        survey = load_into_database(load_file(default_questionnaire_path()), db.session)
+        survey.status = "open"
+        db.session.commit()
+        report = simulate(survey, 25, seed=3)
+        questionnaire = Questionnaire.from_survey(survey)
+
+        statuses = Counter(db.session.scalars(sa.select(Response.status)))
+        assert report.completed == statuses["complete"] == 25
+        assert report.screened_out == statuses["screened_out"] > 0
+        assert report.broke_off == statuses["in_progress"] > 0
+        assert report.started == sum(statuses.values())
+        assert db.session.scalar(sa.select(sa.func.count()).where(Response.simulated.is_(False))) == 0
+
+        complete_ids = list(db.session.scalars(sa.select(Response.id).where(Response.status == "complete")))
+        rows = db.session.execute(
+            sa.select(Answer.response_id, Answer.question_code, Answer.value).where(Answer.response_id.in_(complete_ids))
+        ).all()
+        answers: dict[int, dict] = {}
+        for response_id, code, value in rows:
+            answers.setdefault(response_id, {})[code] = value
+        for given in answers.values():
+            for code, value in given.items():
+                assert questionnaire.question(code).validate_answer(value) == value
+            assert ("calexit_reason" in given) == (given["calexit"] == "yes")
+            assert all(given[code] == "yes" for code in ("resident", "adult", "registered"))
+        assert sum(given["race"] == "white" for given in answers.values()) / 25 > 0.4
+
+        screened = db.session.scalars(sa.select(Response.screened_out_by).where(Response.status == "screened_out"))
+        assert set(screened) <= {"resident", "adult", "registered"}
+
+        seconds = dict(db.session.execute(
+            sa.select(PageVisit.response_id, sa.func.sum(PageVisit.seconds))
+            .where(PageVisit.response_id.in_(complete_ids)).group_by(PageVisit.response_id)
+        ).all())
+        median = statistics.median(seconds.values())
+        assert 40 < median < 300
+        fast = sum(total < 0.4 * median for total in seconds.values())
+        assert fast == report.speeders > 0
+        response = db.session.scalar(sa.select(Response).where(Response.status == "complete").limit(1))
+        assert response.started_at < response.completed_at
+        assert response.option_orders["calexit"][-1] == "unsure"
