@@ -546,3 +546,14 @@ def test_the_default_questionnaire_branches(california):
     assert reasons.is_shown({"calexit": "yes"}) and not reasons.is_shown({"calexit": "no"})
     assert california.next_page_id("calexit", {"calexit": "no"}) == "the_country"
     assert california.next_page_id("calexit", {"calexit": "yes"}) == "calexit_reasons"
+
+
+def test_the_documented_example_is_valid():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "questionnaire.md").read_text(encoding="utf-8")
+    example = parse(read_document(re.search(r"```yaml\n(.*?)```", text, re.S).group(1)))
+    assert [q.code for q in example.questions] == ["adult", "age_group", "mode", "satisfaction", "transit_days", "comment"]
+    assert not example.question("transit_days").is_shown({"mode": "car"})
+    assert example.question("transit_days").is_shown({"mode": "transit"})
