@@ -1,0 +1,312 @@
+"""The survey design: data, design weights, strata, first-stage clusters, replicate weights.
+
+A design never changes after it is made. Weighting (``analysis.weighting``) returns a new
+design that carries the step that made it, because the variance of every estimate depends on
+how the weights were made: calibration residuals under linearization, re-weighting of each
+replicate under replicate weights.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal, Optional, Sequence, Union
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from analysis._checks import check_choice, column
+from analysis.diagnostics import WeightingDiagnostics, weighting_diagnostics
+
+if TYPE_CHECKING:
+    from analysis.weighting import WeightingStep
+
+logger = logging.getLogger(__name__)
+
+LonelyPSU = Literal["adjust", "certainty", "fail"]
+ReplicateMethod = Literal["jk1", "jkn", "bootstrap"]
+LONELY_PSU_CHOICES = ("adjust", "certainty", "fail")
+REPLICATE_METHODS = ("jk1", "jkn", "bootstrap")
+
+
+@dataclass(frozen=True, eq=False)
+class ReplicateScheme:
+    """How replicate weights were made from the design weights.
+
+    ``factors[u, r]`` multiplies the design weight of every row of first-stage unit ``u`` in
+    replicate ``r``. The variance of an estimate is ``scale * sum(rscales * (theta_r -
+    mean(theta_r))**2)``, as R's ``svrVar`` with ``mse = FALSE``.
+    """
+
+    method: str
+    factors: np.ndarray
+    scale: float
+    rscales: np.ndarray
+    degf: int
+    seed: Optional[int] = None
+
+    @property
+    def replicates(self) -> int:
+        return self.factors.shape[1]
+
+
+class SurveyDesign:
+    """A sample with its design: weights, optional strata and first-stage clusters.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per respondent.
+    weights : str, array-like or None
+        Design (base) weights: a column name, an array in row order, or None for all 1.
+        Must be positive.
+    strata : str or None
+        Column holding the stratum of each row.
+    cluster : str or None
+        Column holding the first-stage sampling unit (PSU); units are nested in strata
+        and treated as drawn with replacement. None: every row is its own unit.
+    lonely_psu : {"adjust", "certainty", "fail"}
+        A stratum with a single unit: "adjust" measures its total from zero (R's
+        ``options(survey.lonely.psu = "adjust")`` in survey 4.1), "certainty" gives it no
+        variance, "fail" raises.
+
+    Notes
+    -----
+    Matches R's ``svydesign(ids = ~cluster, strata = ~strata, weights = ~w, nest = TRUE)``.
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        weights: Union[None, str, Sequence[float], np.ndarray, pd.Series] = None,
+        strata: Optional[str] = None,
+        cluster: Optional[str] = None,
+        *,
+        lonely_psu: LonelyPSU = "adjust",
+    ) -> None:
+        if not isinstance(data, pd.DataFrame):
+            raise ValueError("data must be a pandas DataFrame")
+        if len(data) == 0:
+            raise ValueError("the data has no rows")
+        self.lonely_psu = check_choice("lonely_psu", lonely_psu, LONELY_PSU_CHOICES)
+        self.data = data
+        self.weights_column = weights if isinstance(weights, str) else None
+        self.strata_column = strata
+        self.cluster_column = cluster
+        self.design_weights = _design_weights(data, weights)
+        self.weights = self.design_weights
+        self.strata_codes, self.psu_codes = _strata_and_units(data, strata, cluster)
+        self.steps: tuple[WeightingStep, ...] = ()
+        self.replicates: Optional[ReplicateScheme] = None
+        self.replicate_weights: Optional[np.ndarray] = None
+
+    # --- sizes and degrees of freedom -------------------------------------------------
+    @property
+    def n(self) -> int:
+        """Number of rows (respondents)."""
+        return len(self.weights)
+
+    @property
+    def population_size(self) -> float:
+        """Sum of the final weights."""
+        return float(self.weights.sum())
+
+    @property
+    def n_units(self) -> int:
+        """Number of first-stage units."""
+        return int(self.psu_codes.max()) + 1
+
+    @property
+    def n_strata(self) -> int:
+        return int(self.strata_codes.max()) + 1
+
+    @property
+    def variance_method(self) -> str:
+        return "linearization" if self.replicates is None else self.replicates.method
+
+    @property
+    def degf(self) -> int:
+        """Design degrees of freedom, as R's ``degf()``.
+
+        Linearization: first-stage units minus strata. Replicate designs: the rank of the
+        replicate-weight matrix built from the design weights (before weighting) minus one.
+        """
+        if self.replicates is not None:
+            return self.replicates.degf
+        return self.n_units - self.n_strata
+
+    def domain_degf(self, rows: np.ndarray) -> int:
+        """Units with at least one of ``rows`` (a boolean mask) minus their strata."""
+        units = np.unique(self.psu_codes[rows])
+        return len(units) - len(np.unique(self.unit_stratum[units]))
+
+    # --- structure used by the variance code (cached: a design never changes) -----------
+    @cached_property
+    def unit_stratum(self) -> np.ndarray:
+        """Stratum code of each first-stage unit."""
+        out = np.empty(self.n_units, dtype=np.int64)
+        out[self.psu_codes] = self.strata_codes
+        return out
+
+    @cached_property
+    def units_per_stratum(self) -> np.ndarray:
+        return np.bincount(self.unit_stratum, minlength=self.n_strata)
+
+    @cached_property
+    def unit_matrix(self) -> Optional[sp.csr_matrix]:
+        """Sparse (units x rows) indicator that sums rows into unit totals; None if rows are units."""
+        if self.cluster_column is None:
+            return None
+        n = self.n
+        return sp.csr_matrix((np.ones(n), (self.psu_codes, np.arange(n))), shape=(self.n_units, n))
+
+    @cached_property
+    def stratum_matrix(self) -> Optional[sp.csr_matrix]:
+        """Sparse (strata x units) indicator; None for an unstratified design."""
+        if self.strata_column is None:
+            return None
+        units = self.n_units
+        return sp.csr_matrix((np.ones(units), (self.unit_stratum, np.arange(units))), shape=(self.n_strata, units))
+
+    # --- weighting and replicates ----------------------------------------------------
+    @property
+    def diagnostics(self) -> WeightingDiagnostics:
+        """Weighting diagnostics of this design (see :func:`analysis.weighting_diagnostics`)."""
+        return weighting_diagnostics(self)
+
+    def with_weighting(
+        self, step: "WeightingStep", weights: np.ndarray, replicate_weights: Optional[np.ndarray]
+    ) -> "SurveyDesign":
+        """A new design with ``step`` appended and the weights it produced."""
+        new = copy.copy(self)
+        new.steps = self.steps + (step,)
+        new.weights = weights
+        new.replicate_weights = replicate_weights
+        return new
+
+    def with_replicates(
+        self, method: ReplicateMethod, replicates: Optional[int] = None, seed: Optional[int] = None
+    ) -> "SurveyDesign":
+        """A replicate-weight version of this design.
+
+        Parameters
+        ----------
+        method : {"jk1", "jkn", "bootstrap"}
+            "jk1": delete one first-stage unit at a time, others scaled by R/(R-1) (R's
+            ``as.svrepdesign(type = "JK1")``). "jkn": delete one unit within its stratum,
+            the stratum's others scaled by n_h/(n_h-1) (``type = "JKn"``). "bootstrap":
+            Rao-Wu rescaling bootstrap, n_h - 1 units drawn with replacement in each stratum
+            (``type = "bootstrap"``), seeded.
+        replicates : int, optional
+            Number of bootstrap replicates (default 200); jackknives have one per unit.
+        seed : int, optional
+            Seed of the bootstrap draws (``numpy.random.default_rng``).
+
+        Notes
+        -----
+        Replicates are made from the design weights; the design's weighting steps, if any,
+        are applied again to every replicate.
+        """
+        check_choice("method", method, REPLICATE_METHODS)
+        if method != "bootstrap" and replicates is not None:
+            raise ValueError(f"replicates={replicates!r} only applies to the bootstrap; {method} has one per unit")
+        scheme = _replicate_scheme(self, method, replicates, seed)
+        new = copy.copy(self)
+        new.replicates = scheme
+        weights = self.design_weights[:, None] * scheme.factors[self.psu_codes]
+        for step in self.steps:
+            weights = step.reweight(weights)
+        new.replicate_weights = weights
+        return new
+
+    def replicate_weights_frame(self) -> pd.DataFrame:
+        """Final replicate weights, one column per replicate (``replicate_1`` ...), rows as the data."""
+        if self.replicate_weights is None:
+            raise ValueError("this design has no replicate weights; call with_replicates() first")
+        names = [f"replicate_{r + 1}" for r in range(self.replicate_weights.shape[1])]
+        return pd.DataFrame(self.replicate_weights, index=self.data.index, columns=names)
+
+    def __repr__(self) -> str:
+        steps = " -> ".join(s.method for s in self.steps) or "unweighted"
+        return (
+            f"SurveyDesign(n={self.n}, units={self.n_units}, strata={self.n_strata}, "
+            f"variance={self.variance_method}, weighting={steps})"
+        )
+
+
+def _design_weights(data: pd.DataFrame, weights) -> np.ndarray:
+    if weights is None:
+        return np.ones(len(data))
+    if isinstance(weights, str):
+        values = pd.to_numeric(column(data, weights, "weights column"), errors="coerce").to_numpy(float)
+        name = f"design weights `{weights}`"
+    else:
+        values = np.asarray(weights, dtype=float)
+        name = "design weights"
+        if values.shape != (len(data),):
+            raise ValueError(f"{name} have {values.size} values for {len(data)} rows")
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        rows = ", ".join(str(r) for r in data.index[bad][:5])
+        raise ValueError(f"{name} must be positive numbers; {int(bad.sum())} are not (rows {rows})")
+    return values
+
+
+def _codes(data: pd.DataFrame, name: str, role: str) -> np.ndarray:
+    values = column(data, name, role)
+    if values.isna().any():
+        raise ValueError(f"{role} `{name}` has {int(values.isna().sum())} missing values")
+    return pd.factorize(values, sort=True)[0].astype(np.int64)
+
+
+def _strata_and_units(data: pd.DataFrame, strata, cluster) -> tuple[np.ndarray, np.ndarray]:
+    n = len(data)
+    strata_codes = _codes(data, strata, "strata column") if strata else np.zeros(n, dtype=np.int64)
+    if cluster is None:
+        return strata_codes, np.arange(n, dtype=np.int64)
+    cluster_codes = _codes(data, cluster, "cluster column")
+    # nest = TRUE: the same cluster label in two strata is two units
+    units = pd.factorize(strata_codes * (int(cluster_codes.max()) + 1) + cluster_codes)[0]
+    return strata_codes, units.astype(np.int64)
+
+
+def _replicate_scheme(design: SurveyDesign, method: str, replicates, seed) -> ReplicateScheme:
+    n_units, stratum = design.n_units, design.unit_stratum
+    per_stratum = design.units_per_stratum[stratum]
+    if method == "jk1":
+        if n_units < 2:
+            raise ValueError("jk1 needs at least two first-stage units")
+        factors = np.full((n_units, n_units), n_units / (n_units - 1))
+        np.fill_diagonal(factors, 0.0)
+        return ReplicateScheme("jk1", factors, (n_units - 1) / n_units, np.ones(n_units), n_units - 1)
+    if method == "jkn":
+        lonely = np.flatnonzero(design.units_per_stratum < 2)
+        if lonely.size:
+            raise ValueError(f"jkn needs two or more units in every stratum; stratum {lonely[0]} has one")
+        factors = np.ones((n_units, n_units))
+        same = stratum[:, None] == stratum[None, :]
+        factors[same] = np.broadcast_to((per_stratum / (per_stratum - 1))[None, :], same.shape)[same]
+        np.fill_diagonal(factors, 0.0)
+        rscales = (per_stratum - 1) / per_stratum
+        return ReplicateScheme("jkn", factors, 1.0, rscales, n_units - design.n_strata)
+    replicates = 200 if replicates is None else int(replicates)
+    if replicates < 2:
+        raise ValueError(f"replicates={replicates} must be at least 2")
+    rng = np.random.default_rng(seed)
+    factors = np.zeros((n_units, replicates))
+    for h in range(design.n_strata):
+        units = np.flatnonzero(stratum == h)
+        n_h = len(units)
+        if n_h < 2:
+            raise ValueError(f"the bootstrap needs two or more units in every stratum; stratum {h} has one")
+        draws = rng.integers(0, n_h, size=(n_h - 1, replicates))
+        counts = np.zeros((n_h, replicates))
+        np.add.at(counts, (draws, np.arange(replicates)[None, :]), 1.0)
+        factors[units] = counts * n_h / (n_h - 1)
+    # Rao & Wu (1988) with n_h - 1 draws: the rescaling makes the bootstrap variance unbiased
+    # for the with-replacement variance, so the scale is the plain 1 / (R - 1)
+    scale = 1.0 / (replicates - 1)
+    rank = np.linalg.matrix_rank(factors)
+    return ReplicateScheme("bootstrap", factors, scale, np.ones(replicates), int(rank) - 1, seed)

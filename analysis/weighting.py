@@ -1,0 +1,718 @@
+"""Weighting: raking, post-stratification, calibration and trimming.
+
+Every method has the same shape, ``method(design, targets, *, population=None, ...)``, and
+returns a NEW design whose last step remembers how it was weighted. A step knows how to
+
+* ``reweight`` a matrix of replicate weights (each column weighted again, so replicate
+  variances include the weighting), and
+* ``residualize`` influence values for linearized variances (calibration residuals).
+
+All iterations run on the table of distinct cells of the weighting variables (rows with the
+same levels share one g-weight), never on respondents: raking a million rows costs what
+raking a few hundred cells does.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable, Literal, Optional, Union
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from analysis._checks import check_choice, column
+from analysis.design import SurveyDesign
+from analysis.diagnostics import MarginCheck
+from analysis.exceptions import ConvergenceWarning, NegativeWeightsWarning
+
+logger = logging.getLogger(__name__)
+
+Calfun = Literal["linear", "raking", "logit"]
+CALFUNS = ("linear", "raking", "logit")
+SHARE_TOLERANCE = 1e-6
+CELL_SEPARATOR = "|"
+
+TargetMargins = Mapping[str, Mapping[object, float]]
+
+
+# --------------------------------------------------------------------------------------
+# cells: the distinct combinations of the weighting variables
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Cells:
+    """Distinct combinations of weighting variables present in the data.
+
+    ``index[i]`` is the cell of row i; ``codes[c, v]`` the level (position in
+    ``levels[v]``) of variable v in cell c.
+    """
+
+    variables: tuple[str, ...]
+    levels: tuple[tuple[str, ...], ...]
+    index: np.ndarray
+    codes: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.codes.shape[0]
+
+    @cached_property
+    def summing_matrix(self) -> sp.csr_matrix:
+        """Sparse (cells x rows) indicator: ``summing_matrix @ values`` sums rows per cell."""
+        n = len(self.index)
+        return sp.csr_matrix((np.ones(n), (self.index, np.arange(n))), shape=(self.size, n))
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Per-cell sums of a vector (bincount) or of every column of a matrix."""
+        if values.ndim == 1:
+            return np.bincount(self.index, weights=values, minlength=self.size)
+        return np.asarray(self.summing_matrix @ values)
+
+    def level_sums(self, cell_values: np.ndarray, v: int) -> np.ndarray:
+        """Sums per level of variable ``v`` of per-cell values (vector or cells x columns)."""
+        codes = self.codes[:, v]
+        n_levels = len(self.levels[v])
+        if cell_values.ndim == 1:
+            return np.bincount(codes, weights=cell_values, minlength=n_levels)
+        out = np.zeros((n_levels, cell_values.shape[1]))
+        np.add.at(out, codes, cell_values)
+        return out
+
+
+def _level_codes(series: pd.Series, variable: str, levels: Sequence[str]) -> np.ndarray:
+    missing = int(series.isna().sum())
+    if missing:
+        raise ValueError(
+            f"weighting variable `{variable}` has {missing} missing values; "
+            "give them a level with a target or impute them before weighting"
+        )
+    values = series
+    if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+        values = series.astype(str)
+    codes = pd.Categorical(values, categories=list(levels)).codes.astype(np.int64)
+    unmatched = codes < 0
+    if unmatched.any():
+        unknown = sorted({str(v) for v in values[unmatched]})
+        raise ValueError(
+            f"`{variable}` = `{unknown[0]}` has {int((values.astype(str) == unknown[0]).sum())} "
+            f"respondents but no target; add it to the targets for `{variable}`"
+        )
+    return codes
+
+
+def make_cells(data: pd.DataFrame, levels: Mapping[str, Sequence[str]]) -> Cells:
+    """Cells of ``data`` for the weighting variables and their target levels (in order)."""
+    variables = tuple(levels)
+    per_variable = [
+        _level_codes(column(data, v, "weighting variable"), v, levels[v]) for v in variables
+    ]
+    sizes = [len(levels[v]) for v in variables]
+    key = np.zeros(len(data), dtype=np.int64)
+    for codes, size in zip(per_variable, sizes):
+        key = key * size + codes
+    n_keys = int(np.prod(sizes, dtype=np.float64))
+    if n_keys <= 50_000_000:
+        present = np.bincount(key, minlength=n_keys) > 0
+        cell_of_key = np.cumsum(present) - 1
+        index = cell_of_key[key]
+        keys = np.flatnonzero(present)
+    else:
+        keys, index = np.unique(key, return_inverse=True)
+    codes = np.empty((len(keys), len(variables)), dtype=np.int64)
+    rest = keys.copy()
+    for v in range(len(variables) - 1, -1, -1):
+        codes[:, v] = rest % sizes[v]
+        rest //= sizes[v]
+    return Cells(variables, tuple(tuple(levels[v]) for v in variables), index.astype(np.int64), codes)
+
+
+def _target_shares(variable: str, shares: Mapping[object, float]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Validated (levels, shares) of one variable; shares scaled to sum exactly 1."""
+    if not isinstance(shares, Mapping) or not shares:
+        raise ValueError(f"targets for `{variable}` must be a mapping of level -> share")
+    levels = tuple(str(level) for level in shares)
+    try:
+        values = np.array([float(s) for s in shares.values()])
+    except (TypeError, ValueError):
+        raise ValueError(f"target shares for `{variable}` must be numbers") from None
+    for level, value in zip(levels, values):
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(
+                f"target share for `{variable}` = `{level}` is {value:g}; shares must be positive "
+                "(merge or drop a level with no population)"
+            )
+    total = float(values.sum())
+    if abs(total - 1) > SHARE_TOLERANCE:
+        raise ValueError(f"target shares for `{variable}` sum to {total:.6g}, not 1")
+    return levels, values / total
+
+
+def _check_levels_present(cells: Cells, variable_index: int) -> None:
+    counts = np.bincount(cells.codes[:, variable_index], minlength=len(cells.levels[variable_index]))
+    for level, count in zip(cells.levels[variable_index], counts):
+        if count == 0:
+            raise ValueError(
+                f"target level `{level}` of `{cells.variables[variable_index]}` has no respondents; "
+                "drop it or merge it with a neighbouring level"
+            )
+
+
+def _scaled_inputs(design: SurveyDesign, population: Optional[float]) -> tuple[float, float]:
+    """(population total N, factor applied to the input weights)."""
+    current = float(design.weights.sum())
+    if population is None:
+        return current, 1.0
+    population = float(population)
+    if not np.isfinite(population) or population <= 0:
+        raise ValueError(f"population={population!r} must be a positive number")
+    return population, population / current
+
+
+# --------------------------------------------------------------------------------------
+# the steps
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class WeightingStep:
+    """One weighting step: its input and output weights and how it was done."""
+
+    method: str
+    input_weights: np.ndarray
+    output_weights: np.ndarray
+    iterations: Optional[int]
+    converged: bool
+
+    has_targets = False
+
+    def reweight(self, weights: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def residualize(self, influence: np.ndarray) -> np.ndarray:
+        return influence
+
+    def achieved_margins(self, weights: np.ndarray) -> tuple[MarginCheck, ...]:
+        return ()
+
+
+@dataclass(frozen=True, eq=False)
+class CalibrationStep(WeightingStep):
+    """Raking or calibration to margins; remembers the calibration model for residuals."""
+
+    cells: Cells
+    shares: tuple[np.ndarray, ...]
+    population_total: float
+    scale: float
+    calfun: str
+    bounds: tuple[float, float]
+    tol: float
+    max_iter: int
+
+    has_targets = True
+
+    @property
+    def g_weights(self) -> np.ndarray:
+        return self.output_weights / self.input_weights
+
+    @cached_property
+    def model_matrix(self) -> np.ndarray:
+        """Calibration model matrix per cell: intercept, then indicators of non-first levels."""
+        columns = [np.ones(self.cells.size)]
+        for v, levels in enumerate(self.cells.levels):
+            for k in range(1, len(levels)):
+                columns.append((self.cells.codes[:, v] == k).astype(float))
+        return np.column_stack(columns)
+
+    @cached_property
+    def totals(self) -> np.ndarray:
+        parts = [np.array([self.population_total])]
+        parts += [share[1:] * self.population_total for share in self.shares]
+        return np.concatenate(parts)
+
+    @cached_property
+    def _projection(self) -> np.ndarray:
+        """(X'DX)⁺ over the input weights, cached: every estimate's residuals reuse it."""
+        x = self.model_matrix
+        d = self.cells.sum(self.input_weights)
+        return np.linalg.pinv((x * d[:, None]).T @ x)
+
+    def residualize(self, influence: np.ndarray) -> np.ndarray:
+        """Calibration residuals e = z - g·d·Xβ, β = (X'DX)⁻¹X'(z/g).
+
+        The same as R's ``qr.resid(qr(√d X), z / (g√d)) · g√d`` (``svyrecvar`` for a
+        ``greg_calibration``), computed per cell.
+        """
+        g = self.g_weights
+        x = self.model_matrix
+        beta = self._projection @ (x.T @ self.cells.sum(influence / g[:, None]))
+        fitted = (x @ beta)[self.cells.index]
+        return influence - self.output_weights[:, None] * fitted
+
+    def reweight(self, weights: np.ndarray) -> np.ndarray:
+        inputs = weights * self.scale
+        cell_inputs = self.cells.sum(inputs)
+        if self.method == "rake":
+            g, _, converged = _ipf(cell_inputs, self.cells, self.shares, self.population_total, self.tol, self.max_iter)
+        else:
+            g, _, converged = _calibrate_cells(
+                self.model_matrix, cell_inputs, self.totals, self.calfun, self.bounds, self.tol, self.max_iter
+            )
+        if not np.all(converged):
+            warnings.warn(
+                f"{self.method}: {int(np.sum(~converged))} replicates did not converge in {self.max_iter} iterations",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return inputs * g[self.cells.index]
+
+    def achieved_margins(self, weights: np.ndarray) -> tuple[MarginCheck, ...]:
+        per_cell = self.cells.sum(weights)
+        total = per_cell.sum()
+        checks = []
+        for v, variable in enumerate(self.cells.variables):
+            achieved = self.cells.level_sums(per_cell, v) / total
+            for level, target, got in zip(self.cells.levels[v], self.shares[v], achieved):
+                checks.append(MarginCheck(variable, level, float(target), float(got)))
+        return tuple(checks)
+
+
+@dataclass(frozen=True, eq=False)
+class PostStratificationStep(WeightingStep):
+    """Post-stratification to cell shares."""
+
+    cells: Cells
+    cell_totals: np.ndarray
+
+    has_targets = True
+
+    def residualize(self, influence: np.ndarray) -> np.ndarray:
+        """Subtract each cell's mean of z/w (weighted by the input weights), times w.
+
+        R's ``svyrecvar`` for ordinary post-strata (``psmeans`` with ``oldweights``).
+        """
+        w, old = self.output_weights, self.input_weights
+        means = self.cells.sum(influence * (old / w)[:, None]) / self.cells.sum(old)[:, None]
+        return influence - w[:, None] * means[self.cells.index]
+
+    def reweight(self, weights: np.ndarray) -> np.ndarray:
+        sums = self.cells.sum(weights)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = np.where(sums > 0, self.cell_totals[:, None] / sums, 1.0)
+        return weights * g[self.cells.index]
+
+    def achieved_margins(self, weights: np.ndarray) -> tuple[MarginCheck, ...]:
+        achieved = self.cells.sum(weights) / weights.sum()
+        targets = self.cell_totals / self.cell_totals.sum()
+        variable = " × ".join(self.cells.variables)
+        return tuple(
+            MarginCheck(variable, CELL_SEPARATOR.join(self.cells.levels[v][k] for v, k in enumerate(code)), float(t), float(a))
+            for code, t, a in zip(self.cells.codes, targets, achieved)
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class TrimStep(WeightingStep):
+    """Trimming: clip to [lower, upper], spread the clipped amount over the weights inside."""
+
+    lower: float
+    upper: float
+
+    def reweight(self, weights: np.ndarray) -> np.ndarray:
+        return _trim_columns(weights, self.lower, self.upper, skip_zero=True)
+
+
+# --------------------------------------------------------------------------------------
+# solvers on cells (columns = full sample or replicates)
+# --------------------------------------------------------------------------------------
+def _ipf(cell_inputs, cells: Cells, shares, population_total, tol, max_iter):
+    """Iterative proportional fitting on cells; returns (g per cell, iterations, converged).
+
+    Converged when every margin is within ``tol`` (relative) of its target.
+    """
+    w = cell_inputs.astype(float, copy=True)
+    targets = [share * population_total for share in shares]
+    is_matrix = w.ndim == 2
+    converged = np.zeros(w.shape[1] if is_matrix else 1, dtype=bool)
+    iterations = 0
+    for iterations in range(1, max_iter + 1):
+        for v, target in enumerate(targets):
+            sums = cells.level_sums(w, v)
+            t = target[:, None] if is_matrix else target
+            with np.errstate(divide="ignore", invalid="ignore"):
+                factor = np.where(sums > 0, t / sums, 1.0)
+            w *= factor[cells.codes[:, v]]
+        error = np.zeros_like(converged, dtype=float)
+        for v, target in enumerate(targets):
+            sums = cells.level_sums(w, v)
+            t = target[:, None] if is_matrix else target
+            error = np.maximum(error, np.max(np.abs(sums - t) / t, axis=0))
+        converged = error < tol
+        if converged.all():
+            break
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(cell_inputs > 0, w / cell_inputs, 1.0)
+    return g, iterations, converged
+
+
+def _distance(calfun: str, bounds: tuple[float, float]) -> tuple[Callable, Callable]:
+    """(F, F') with g = F(u): R's ``cal.linear``, ``cal.raking``, ``cal.logit`` (+1)."""
+    lower, upper = bounds
+    if calfun == "linear":
+        return (
+            lambda u: np.clip(1 + u, lower, upper),
+            lambda u: ((1 + u > lower) & (1 + u < upper)).astype(float),
+        )
+    if calfun == "raking":
+        def f(u):
+            return np.clip(np.exp(u), lower, upper)
+
+        def df(u):
+            e = np.exp(u)
+            return np.where((e > lower) & (e < upper), e, 0.0)
+
+        return f, df
+    a = (upper - lower) / ((upper - 1) * (1 - lower))
+
+    def f_logit(u):
+        e = np.exp(np.clip(a * u, -700, 700))
+        return (lower * (upper - 1) + upper * (1 - lower) * e) / (upper - 1 + (1 - lower) * e)
+
+    def df_logit(u):
+        e = np.exp(np.clip(a * u, -700, 700))
+        return a * e * (upper - lower) ** 2 / (upper - 1 + (1 - lower) * e) ** 2
+
+    return f_logit, df_logit
+
+
+def _calibrate_cells(x, cell_inputs, totals, calfun, bounds, tol, max_iter):
+    """Newton's method for the calibration equations Σ d x F(x'λ) = T, on cells.
+
+    As R's ``grake`` (survey::calibrate): converged when max |misfit| / (1 + |T|) < tol; the
+    Newton step computed from that misfit is still applied. Columns of ``cell_inputs`` are
+    solved together. Returns (g per cell, iterations, converged per column).
+    """
+    f, df = _distance(calfun, bounds)
+    d = cell_inputs if cell_inputs.ndim == 2 else cell_inputs[:, None]
+    lam = np.zeros((x.shape[1], d.shape[1]))
+    converged = np.zeros(d.shape[1], dtype=bool)
+    iterations = 0
+    for iterations in range(1, max_iter + 1):
+        u = x @ lam
+        misfit = totals[:, None] - x.T @ (d * f(u))
+        converged = np.max(np.abs(misfit) / (1 + np.abs(totals))[:, None], axis=0) < tol
+        jacobian = np.einsum("cj,cr,ck->rjk", x, d * df(u), x)
+        step = np.einsum("rjk,kr->jr", np.linalg.pinv(jacobian), misfit)
+        lam = lam + np.where(np.isfinite(step), step, 0.0)
+        if converged.all():
+            break
+    g = f(x @ lam)
+    return (g if cell_inputs.ndim == 2 else g[:, 0]), iterations, converged
+
+
+def _trim_columns(weights: np.ndarray, lower: float, upper: float, skip_zero: bool) -> np.ndarray:
+    """R's ``trimWeights`` (one pass) on a vector or on each column of a matrix."""
+    w = weights if weights.ndim == 2 else weights[:, None]
+    counted = w != 0 if skip_zero else np.ones_like(w, dtype=bool)
+    clipped = np.where(counted, np.clip(w, lower, upper), w)
+    outside = counted & ((w < lower) | (w > upper))
+    inside = counted & ~outside
+    spread = (w - clipped).sum(axis=0) / np.maximum(inside.sum(axis=0), 1)
+    out = clipped + inside * spread[None, :]
+    return out if weights.ndim == 2 else out[:, 0]
+
+
+# --------------------------------------------------------------------------------------
+# public functions
+# --------------------------------------------------------------------------------------
+def _margins_cells(design: SurveyDesign, target_margins: TargetMargins) -> tuple[Cells, tuple[np.ndarray, ...]]:
+    if not isinstance(target_margins, Mapping) or not target_margins:
+        raise ValueError("target_margins must map each weighting variable to {level: share}")
+    validated = {str(v): _target_shares(str(v), shares) for v, shares in target_margins.items()}
+    cells = make_cells(design.data, {v: levels for v, (levels, _) in validated.items()})
+    for v in range(len(cells.variables)):
+        _check_levels_present(cells, v)
+    return cells, tuple(shares for _, shares in validated.values())
+
+
+def _check_tolerance(tol: float, max_iter: int) -> None:
+    if not tol > 0:
+        raise ValueError(f"tol={tol!r} must be positive")
+    if int(max_iter) < 1:
+        raise ValueError(f"max_iter={max_iter!r} must be at least 1")
+
+
+def _calibration_design(design, target_margins, population, calfun, bounds, tol, max_iter, method):
+    _check_tolerance(tol, max_iter)
+    cells, shares = _margins_cells(design, target_margins)
+    total, scale = _scaled_inputs(design, population)
+    inputs = design.weights * scale
+    cell_inputs = cells.sum(inputs)
+    step_args = dict(
+        cells=cells, shares=shares, population_total=total, scale=scale, calfun=calfun,
+        bounds=bounds, tol=tol, max_iter=int(max_iter),
+    )
+    if method == "rake":
+        g, iterations, converged = _ipf(cell_inputs, cells, shares, total, tol, int(max_iter))
+        converged = bool(converged[0])
+        if not converged:
+            warnings.warn(
+                f"raking did not converge in {max_iter} iterations (tol={tol:g}); "
+                "check for margins that contradict each other or raise max_iter",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+    else:
+        probe = CalibrationStep("calibrate", inputs, inputs, None, True, **step_args)
+        _check_bounds_feasible(cells, cell_inputs, probe.totals, shares, total, bounds)
+        g, iterations, converged_columns = _calibrate_cells(
+            probe.model_matrix, cell_inputs, probe.totals, calfun, bounds, tol, int(max_iter)
+        )
+        converged = bool(converged_columns[0])
+        if not converged:
+            if np.isfinite(bounds).any():
+                raise ValueError(
+                    f"calibration cannot meet every target with g-weights within bounds "
+                    f"[{bounds[0]:g}, {bounds[1]:g}] (no solution after {max_iter} iterations); widen the bounds"
+                )
+            warnings.warn(
+                f"calibration did not converge in {max_iter} iterations (tol={tol:g})",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+    weights = inputs * g[cells.index]
+    if calfun == "linear":
+        negative = int(np.sum(weights <= 0))
+        if negative:
+            warnings.warn(
+                f"linear calibration gave {negative} respondents a negative or zero weight; "
+                "use calfun='raking' or 'logit', or bounds",
+                NegativeWeightsWarning,
+                stacklevel=3,
+            )
+    step = CalibrationStep(method, inputs, weights, iterations, converged, **step_args)
+    replicate = None if design.replicate_weights is None else step.reweight(design.replicate_weights)
+    logger.debug("%s: %d cells, %d iterations", method, cells.size, iterations)
+    return design.with_weighting(step, weights, replicate)
+
+
+def _check_bounds_feasible(cells, cell_inputs, totals, shares, total, bounds) -> None:
+    lower, upper = bounds
+    if not (np.isfinite(lower) or np.isfinite(upper)):
+        return
+    checks = [("the population total", "", cell_inputs.sum(), total)]
+    for v, variable in enumerate(cells.variables):
+        sums = cells.level_sums(cell_inputs, v)
+        checks += [(f"`{variable}`", f" = `{lvl}`", s, share * total) for lvl, s, share in zip(cells.levels[v], sums, shares[v])]
+    for what, level, achievable, target in checks:
+        if not (lower * achievable <= target <= upper * achievable):
+            raise ValueError(
+                f"calibration bounds [{lower:g}, {upper:g}] are infeasible for {what}{level}: "
+                f"its target {target:.6g} is outside [{lower * achievable:.6g}, {upper * achievable:.6g}]; widen the bounds"
+            )
+
+
+def rake(
+    design: SurveyDesign,
+    target_margins: TargetMargins,
+    *,
+    population: Optional[float] = None,
+    tol: float = 1e-10,
+    max_iter: int = 1000,
+) -> SurveyDesign:
+    """Rake (iterative proportional fitting) to marginal target shares.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+    target_margins : mapping
+        ``{variable: {level: share}}``; each variable's shares sum to 1.
+    population : float, optional
+        Population size the shares are scaled by; default the sum of the input weights.
+    tol : float
+        Converged when every margin is within ``tol`` (relative) of its target.
+    max_iter : int
+        Maximum number of sweeps over the margins; reaching it warns ``ConvergenceWarning``.
+
+    Returns
+    -------
+    SurveyDesign
+        A new design with raked weights.
+
+    Notes
+    -----
+    IPF (Deming & Stephan 1940) on the table of distinct cells. The weights are those of
+    R's ``survey::rake()`` and of ``survey::calibrate(calfun = "raking")``; linearized
+    variances use the exact calibration residuals (as ``calibrate``), not ``rake()``'s ten
+    backfitting sweeps.
+    """
+    return _calibration_design(design, target_margins, population, "raking", (-np.inf, np.inf), tol, max_iter, "rake")
+
+
+def calibrate(
+    design: SurveyDesign,
+    target_margins: TargetMargins,
+    *,
+    calfun: Calfun = "linear",
+    bounds: Optional[Sequence[float]] = None,
+    population: Optional[float] = None,
+    tol: float = 1e-10,
+    max_iter: int = 500,
+) -> SurveyDesign:
+    """Calibrate to marginal target shares with a distance function and optional bounds.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+    target_margins : mapping
+        ``{variable: {level: share}}``; each variable's shares sum to 1. The calibration
+        model is an intercept plus indicators of every level but the first.
+    calfun : {"linear", "raking", "logit"}
+        Distance function (GREG, raking ratio, logit); "logit" needs finite bounds.
+    bounds : (lower, upper), optional
+        Bounds on the g-weights, g = final weight / input weight, the input weights first
+        scaled to ``population`` when given.
+    population : float, optional
+        Population size the shares are scaled by; default the sum of the input weights.
+    tol, max_iter : float, int
+        Newton iterations stop when max |misfit| / (1 + |target|) < tol.
+
+    Returns
+    -------
+    SurveyDesign
+
+    Notes
+    -----
+    Deville & Särndal (1992), "Calibration estimators in survey sampling", JASA 87. Matches
+    R's ``survey::calibrate(design, ~x1 + x2, population, calfun, bounds)``. Bounds that
+    cannot be met raise ValueError; negative weights from linear calibration warn
+    ``NegativeWeightsWarning`` with their count.
+    """
+    check_choice("calfun", calfun, CALFUNS)
+    lower, upper = (-np.inf, np.inf) if bounds is None else (float(bounds[0]), float(bounds[1]))
+    if bounds is not None and (len(bounds) != 2 or not lower < 1 < upper):
+        raise ValueError(f"bounds={list(bounds)!r} must be [lower, upper] with lower < 1 < upper")
+    if calfun == "logit" and not (np.isfinite(lower) and np.isfinite(upper)):
+        raise ValueError("calfun='logit' needs finite bounds, e.g. bounds=(0.3, 3)")
+    return _calibration_design(design, target_margins, population, calfun, (lower, upper), tol, max_iter, "calibrate")
+
+
+def _cell_key(key: Union[str, Sequence[str]], n_variables: int) -> tuple[str, ...]:
+    if isinstance(key, str):
+        parts = tuple(key.split(CELL_SEPARATOR)) if n_variables > 1 else (key,)
+    else:
+        parts = tuple(str(k) for k in key)
+    return parts
+
+
+def poststratify(
+    design: SurveyDesign,
+    by: Union[str, Sequence[str]],
+    target_shares: Mapping[Union[str, tuple], float],
+    *,
+    population: Optional[float] = None,
+) -> SurveyDesign:
+    """Post-stratify to the shares of the cells crossed from ``by``.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+    by : str or list of str
+        Variables crossed into cells.
+    target_shares : mapping
+        Share of each cell; keys are level tuples or levels joined by ``"|"``
+        (``"18-29|female"``). Shares sum to 1.
+    population : float, optional
+        Population size the shares are scaled by; default the sum of the input weights.
+
+    Returns
+    -------
+    SurveyDesign
+
+    Notes
+    -----
+    Holt & Smith (1979). Matches R's ``survey::postStratify()``; its linearized variance
+    subtracts each cell's mean of the influence values (R's ``svyrecvar``).
+    """
+    variables = (by,) if isinstance(by, str) else tuple(by)
+    if not variables:
+        raise ValueError("poststratify needs at least one variable in `by`")
+    if not isinstance(target_shares, Mapping) or not target_shares:
+        raise ValueError("target_shares must map each cell to its share")
+    name = " × ".join(variables)
+    keys = [_cell_key(k, len(variables)) for k in target_shares]
+    for key, raw in zip(keys, target_shares):
+        if len(key) != len(variables):
+            raise ValueError(f"cell `{raw}` does not give one level for each of {', '.join(variables)}")
+    _, shares = _target_shares(name, {CELL_SEPARATOR.join(k): s for k, s in zip(keys, target_shares.values())})
+    levels = {v: tuple(dict.fromkeys(k[i] for k in keys)) for i, v in enumerate(variables)}
+    cells = make_cells(design.data, levels)
+    present = {tuple(cells.levels[v][c] for v, c in enumerate(code)): i for i, code in enumerate(cells.codes)}
+    target_of_key = dict(zip(keys, shares))
+    for key, i in present.items():
+        if key not in target_of_key:
+            count = int(np.sum(cells.index == i))
+            raise ValueError(f"cell `{CELL_SEPARATOR.join(key)}` of {name} has {count} respondents but no target")
+    for key in keys:
+        if key not in present:
+            raise ValueError(f"target cell `{CELL_SEPARATOR.join(key)}` of {name} has no respondents")
+    total, _ = _scaled_inputs(design, population)
+    order = [target_of_key[tuple(cells.levels[v][c] for v, c in enumerate(code))] for code in cells.codes]
+    cell_totals = np.asarray(order) * total
+    inputs = design.weights
+    weights = inputs * (cell_totals / cells.sum(inputs))[cells.index]
+    step = PostStratificationStep("poststratify", inputs, weights, None, True, cells=cells, cell_totals=cell_totals)
+    replicate = None if design.replicate_weights is None else step.reweight(design.replicate_weights)
+    return design.with_weighting(step, weights, replicate)
+
+
+def trim(design: SurveyDesign, lower: Optional[float] = None, upper: Optional[float] = None) -> SurveyDesign:
+    """Trim weights to [lower, upper], spreading the trimmed amount over the weights inside.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+    lower, upper : float, optional
+        Bounds on the final weights (at least one).
+
+    Returns
+    -------
+    SurveyDesign
+
+    Notes
+    -----
+    One pass, as R's ``survey::trimWeights(strict = FALSE)``: weights may land slightly
+    outside the bounds after the spread. The linearized variance keeps the previous
+    weighting step's calibration residuals; replicates are trimmed column by column.
+    """
+    lo = -np.inf if lower is None else float(lower)
+    hi = np.inf if upper is None else float(upper)
+    if lower is None and upper is None:
+        raise ValueError("trim needs a lower or an upper bound")
+    if not lo < hi:
+        raise ValueError(f"trim bounds [{lo:g}, {hi:g}]: lower must be below upper")
+    inputs = design.weights
+    if np.all((inputs < lo) | (inputs > hi)):
+        raise ValueError(f"every weight is outside [{lo:g}, {hi:g}]; nothing is left to absorb the trimming")
+    weights = _trim_columns(inputs, lo, hi, skip_zero=False)
+    step = TrimStep("trim", inputs, weights, None, True, lower=lo, upper=hi)
+    replicate = None if design.replicate_weights is None else step.reweight(design.replicate_weights)
+    return design.with_weighting(step, weights, replicate)
+
+
+WEIGHTING_METHODS: dict[str, Callable[..., SurveyDesign]] = {
+    "rake": rake,
+    "poststratify": poststratify,
+    "calibrate": calibrate,
+    "trim": trim,
+}
+
+
+def weight(design: SurveyDesign, method: str, options: Optional[Mapping[str, object]] = None) -> SurveyDesign:
+    """Weight ``design`` with the method named ``method`` (a key of ``WEIGHTING_METHODS``).
+
+    ``options`` are that method's keyword arguments, e.g.
+    ``weight(design, "rake", {"target_margins": margins, "population": 30e6})``.
+    """
+    check_choice("method", method, WEIGHTING_METHODS)
+    return WEIGHTING_METHODS[method](design, **dict(options or {}))
