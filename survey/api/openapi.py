@@ -132,7 +132,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             "title": "Survey platform API",
             "version": version("calexit-survey"),
             "description": "Fieldwork, weighted results and downloads for the surveys a pollster owns. "
-            "Send a token from the pollster's API tokens page as `Authorization: Bearer <token>`.",
+            "Send a token from the pollster's API tokens page in the header Authorization: Bearer <token>.",
         },
         "paths": paths,
         "components": {

@@ -46,7 +46,7 @@ def _fieldwork_page(survey: Survey, upload_form: InvitationUploadForm) -> str:
         summary=summary,
         chart=completions_chart(summary.completions_by_day) if summary.completions_by_day else None,
         flag_labels=FLAG_LABELS,
-        default_exclusions=ExclusionRules().exclude,
+        default_exclusions=[FLAG_LABELS[flag].split(" (")[0].lower() for flag in ExclusionRules().exclude],
         action_form=ActionForm(),
         upload_form=upload_form,
     )
@@ -94,7 +94,7 @@ def set_status(slug: str, status: str):
 
 def completions_chart(days: Sequence[tuple[date, int]]) -> str:
     """Completions per day as SVG columns, with every day's count in ``<desc>`` for screen readers."""
-    width, height, left, right, top, bottom = 640, 180, 36, 8, 12, 30
+    width, height, left, right, top, bottom = 400, 170, 34, 8, 12, 30
     plot_width, plot_height = width - left - right, height - top - bottom
     tallest = max(count for _, count in days) or 1
     slot = plot_width / len(days)
@@ -117,8 +117,8 @@ def completions_chart(days: Sequence[tuple[date, int]]) -> str:
     reading = "; ".join(f"{day.isoformat()}: {count}" for day, count in days)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="completions-title completions-desc" font-family={quoteattr(FONT)} font-size="12" '
-        f'fill="{TEXT_COLOUR}" class="chart">'
+        f'aria-labelledby="completions-title completions-desc" font-family={quoteattr(FONT)} font-size="13" '
+        f'fill="{TEXT_COLOUR}" class="chart columns">'
         f'<title id="completions-title">Completed responses per day</title>'
         f'<desc id="completions-desc">{escape(reading)}.</desc>' + "".join(columns) + axis + "</svg>"
     )
