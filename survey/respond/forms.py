@@ -2,7 +2,7 @@
 
 Every form carries Flask-WTF's CSRF token and a honeypot field that people never see.
 Choice fields accept only the codes they offered; a posted code outside them is not a
-mistake a person can make, so ``unoffered_codes`` lets the view refuse the request.
+mistake a person can make, so ``tampered_values`` lets the view refuse the request.
 """
 from __future__ import annotations
 
@@ -44,16 +44,21 @@ class PageForm(RespondentForm):
     def question_fields(self) -> list[tuple[Question, Field]]:
         return [(question, self[FIELD_PREFIX + question.code]) for question in self.questions]
 
-    def unoffered_codes(self) -> list[str]:
-        """Posted choice values that the page never offered (tampering, not a respondent's mistake)."""
-        unoffered = []
+    def tampered_values(self) -> list[str]:
+        """Posted choices the page never offered, or several for a one-answer question.
+
+        No respondent's browser sends these; they mean a forged or altered request.
+        """
+        tampered = []
         for question, field in self.question_fields():
             if question.type not in ("single", "multiple", "rating"):
                 continue
             offered = {choice.value for choice in field.choices}
             posted = field.raw_data or []
-            unoffered += [f"{question.code}={value}" for value in posted if value not in offered]
-        return unoffered
+            tampered += [f"{question.code}={value}" for value in posted if value not in offered]
+            if question.type != "multiple" and len(posted) > 1:
+                tampered.append(f"{question.code}: {len(posted)} answers to a one-answer question")
+        return tampered
 
     def answers(self) -> dict[str, Any]:
         """What the respondent gave, by question code, as the service expects it."""

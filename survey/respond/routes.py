@@ -308,7 +308,7 @@ def _submit(response: Response, page: Page, form: PageForm):
     if form.caught_bot():
         _refuse()
     shown_at = _shown_at(form.visit.data, response, page)
-    if form.unoffered_codes():
+    if form.tampered_values():
         _refuse()
     if not form.validate():
         return None
