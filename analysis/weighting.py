@@ -71,15 +71,20 @@ class Cells:
             return np.bincount(self.index, weights=values, minlength=self.size)
         return np.asarray(self.summing_matrix @ values)
 
+    @cached_property
+    def level_matrices(self) -> tuple[sp.csr_matrix, ...]:
+        """Per variable, a sparse (levels x cells) indicator summing cells into levels."""
+        cells = np.arange(self.size)
+        return tuple(
+            sp.csr_matrix((np.ones(self.size), (self.codes[:, v], cells)), shape=(len(levels), self.size))
+            for v, levels in enumerate(self.levels)
+        )
+
     def level_sums(self, cell_values: np.ndarray, v: int) -> np.ndarray:
         """Sums per level of variable ``v`` of per-cell values (vector or cells x columns)."""
-        codes = self.codes[:, v]
-        n_levels = len(self.levels[v])
         if cell_values.ndim == 1:
-            return np.bincount(codes, weights=cell_values, minlength=n_levels)
-        out = np.zeros((n_levels, cell_values.shape[1]))
-        np.add.at(out, codes, cell_values)
-        return out
+            return np.bincount(self.codes[:, v], weights=cell_values, minlength=len(self.levels[v]))
+        return np.asarray(self.level_matrices[v] @ cell_values)
 
 
 def _level_codes(series: pd.Series, variable: str, levels: Sequence[str]) -> np.ndarray:
