@@ -47,6 +47,8 @@ class QuestionInfo:
     options: tuple[OptionInfo, ...]
     weighting_variable: Optional[str] = None
     scale: Optional[tuple[float, float]] = None
+    screener: bool = False  # eligibility question: every complete respondent gave an eligible answer
+    attention_check: bool = False  # a question with a right answer, asked only to spot inattention
 
     @property
     def multiple(self) -> bool:
@@ -97,6 +99,8 @@ def questions_of(survey: Survey) -> list[QuestionInfo]:
                 options=tuple(OptionInfo(o.code, dict(o.label or {})) for o in question.options),
                 weighting_variable=question.weighting_variable,
                 scale=scale,
+                screener=bool(document.get("screener")),
+                attention_check=bool(document.get("attention_check")),
             )
         )
     return infos
