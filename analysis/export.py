@@ -246,14 +246,14 @@ def neutralize(value: Any) -> Any:
 
 def _neutralize_series(series: pd.Series) -> pd.Series:
     """:func:`neutralize` on a whole text column, vectorized (a download may have millions of cells)."""
-    values = series.astype(object)
-    is_text = values.map(type).eq(str)
-    if not is_text.any():
-        return values
-    text = values[is_text].astype(str)
-    risky = text.str.startswith(_FORMULA_START) & ~text.str.fullmatch(_PLAIN_NUMBER.pattern)
-    values.loc[risky[risky].index] = "'" + text[risky]
-    return values
+    values = series.astype(object).to_numpy(copy=True)
+    present = pd.notna(values)
+    text = pd.Series(values[present], dtype=object).astype(str)  # one type per column, as Arrow needs
+    risky = (text.str.startswith(_FORMULA_START) & ~text.str.fullmatch(_PLAIN_NUMBER.pattern)).to_numpy(bool)
+    safe = text.to_numpy(dtype=object)
+    safe[risky] = [f"'{value}" for value in safe[risky]]
+    values[present] = safe
+    return pd.Series(values, index=series.index, name=series.name, dtype=object)
 
 
 def _neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -316,7 +316,8 @@ def iter_csv(
 
     Yields
     ------
-    bytes : the header line first, then each batch's rows (UTF-8, ``\\n`` line ends).
+    bytes : the header line first, then each batch's rows (UTF-8, ``\\n`` line ends, text
+        quoted, a missing value an empty unquoted field and an empty text ``""``).
     """
     if isinstance(batches, pd.DataFrame):
         whole = batches
@@ -330,13 +331,28 @@ def iter_csv(
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise ValueError(f"a batch of rows lacks the column(s) {', '.join(f'`{c}`' for c in missing)}")
-        text = _neutralize_frame(frame[columns]).to_csv(index=False, header=not header_sent, lineterminator="\n")
+        chunk = _csv_chunk(frame[columns], header=not header_sent)
         if not header_sent:
-            text = ("\ufeff" if bom else "") + text
+            chunk = (_BOM if bom else b"") + chunk
             header_sent = True
-        yield text.encode("utf-8")
+        yield chunk
     if not header_sent and columns is not None:
-        yield (("\ufeff" if bom else "") + pd.DataFrame(columns=columns).to_csv(index=False)).encode("utf-8")
+        yield (_BOM if bom else b"") + _csv_chunk(pd.DataFrame(columns=columns), header=True)
+
+
+_BOM = "\ufeff".encode("utf-8")
+
+
+def _csv_chunk(frame: pd.DataFrame, header: bool) -> bytes:
+    """Rows as CSV by Arrow's writer (several times faster than pandas on numbers): numbers in
+    shortest round-trip form, text quoted, a missing value an empty unquoted field."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    buffer = io.BytesIO()
+    table = pa.Table.from_pandas(_neutralize_frame(frame), preserve_index=False)
+    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=header, quoting_style="needed"))
+    return buffer.getvalue()
 
 
 def _batch_frame(batch: Batch, columns: Optional[Sequence[str]]) -> pd.DataFrame:
@@ -373,17 +389,16 @@ def labelled_frame(frame: pd.DataFrame, codebook: Codebook) -> tuple[pd.DataFram
         column = frame[info.name]
         if info.type == "categorical":
             stored = info.stored_codes
-            present = column.dropna()
-            unknown = sorted({str(v) for v in present if v not in stored})
+            unknown = sorted({str(v) for v in column.dropna().unique() if v not in stored})
             if unknown:
                 raise ValueError(f"`{info.name}` has value(s) {', '.join(map(repr, unknown))} with no value label")
-            numbers = column.astype(object).map(lambda v: np.nan if _missing(v) else stored.get(v, v))
-            data[info.name] = _as_numbers(numbers.astype(float))
+            data[info.name] = _as_numbers(column.astype(object).map(stored))
             labels[info.name] = {float(stored[code]): label for code, label in info.value_labels.items()}
         elif info.type == "numeric":
-            data[info.name] = _as_numbers(pd.to_numeric(column.astype(object).where(column.notna(), np.nan)))
+            numbers = column if pd.api.types.is_numeric_dtype(column) else pd.to_numeric(column.astype(object))
+            data[info.name] = _as_numbers(numbers)
         else:
-            data[info.name] = column.astype(object).map(lambda v: "" if _missing(v) else str(v))
+            data[info.name] = column.astype(object).where(column.notna(), "").astype(str)
     return pd.DataFrame(data, index=frame.index), labels
 
 
