@@ -422,6 +422,19 @@ def _truncate(text: str, characters: Optional[int] = None, utf8_bytes: Optional[
     return text
 
 
+def _stored(frame: pd.DataFrame, codebook: Optional[Codebook], valid_names):
+    """What an SPSS or Stata file holds: the covering codebook, the data as stored numbers under
+    valid names, the value labels by those names, and original name -> valid name."""
+    codebook = (codebook or Codebook.from_frame(frame)).covering(frame)
+    data, value_labels = labelled_frame(frame, codebook)
+    names = valid_names(codebook.names)
+    data.columns = [names[c] for c in codebook.names]
+    renamed = {old: new for old, new in names.items() if old != new}
+    if renamed:
+        logger.info("variables renamed for %s: %s", valid_names.__name__, renamed)
+    return codebook, data, {names[n]: labels for n, labels in value_labels.items()}, names
+
+
 def write_sav(frame: pd.DataFrame, target: Target, codebook: Optional[Codebook] = None) -> dict[str, str]:
     """Write an SPSS ``.sav`` file with variable labels, value labels and measurement levels.
 
@@ -429,10 +442,7 @@ def write_sav(frame: pd.DataFrame, target: Target, codebook: Optional[Codebook] 
     -------
     dict : original name -> SPSS name, for columns whose name had to change.
     """
-    codebook = (codebook or Codebook.from_frame(frame)).covering(frame)
-    data, value_labels = labelled_frame(frame, codebook)
-    names = spss_names(codebook.names)
-    data.columns = [names[c] for c in codebook.names]
+    codebook, data, value_labels, names = _stored(frame, codebook, spss_names)
     measure = {names[v.name]: "scale" if v.type == "numeric" else "ordinal" if v.ordered else "nominal"
                for v in codebook.variables}
     notes = [f"{key}: {value}" for key, value in codebook.metadata.items()]
@@ -445,7 +455,7 @@ def write_sav(frame: pd.DataFrame, target: Target, codebook: Optional[Codebook] 
             file_label=_truncate(codebook.title, utf8_bytes=64),
             column_labels={names[v.name]: _truncate(v.label, utf8_bytes=_SPSS_LABEL_BYTES) or None
                            for v in codebook.variables},
-            variable_value_labels={names[n]: labels for n, labels in value_labels.items()},
+            variable_value_labels=value_labels,
             variable_measure=measure,
             note=notes or None,
         )
@@ -464,13 +474,7 @@ def write_dta(frame: pd.DataFrame, target: Target, codebook: Optional[Codebook] 
     -------
     dict : original name -> Stata name, for columns whose name had to change.
     """
-    codebook = (codebook or Codebook.from_frame(frame)).covering(frame)
-    data, value_labels = labelled_frame(frame, codebook)
-    names = stata_names(codebook.names)
-    data.columns = [names[c] for c in codebook.names]
-    renamed = {old: new for old, new in names.items() if old != new}
-    if renamed:
-        logger.info("Stata names changed: %s", renamed)
+    codebook, data, value_labels, names = _stored(frame, codebook, stata_names)
 
     def write(path: str) -> None:
         import pyreadstat
@@ -480,13 +484,12 @@ def write_dta(frame: pd.DataFrame, target: Target, codebook: Optional[Codebook] 
             file_label=_truncate(codebook.title, characters=_STATA_LABEL_CHARS),
             column_labels={names[v.name]: _truncate(v.label, characters=_STATA_LABEL_CHARS) or None
                            for v in codebook.variables},
-            variable_value_labels={names[n]: {int(k): v for k, v in labels.items()}
-                                   for n, labels in value_labels.items()},
+            variable_value_labels={n: {int(k): v for k, v in labels.items()} for n, labels in value_labels.items()},
             version=15,
         )
 
     _via_path(target, write, ".dta")
-    return renamed
+    return {old: new for old, new in names.items() if old != new}
 
 
 # --------------------------------------------------------------------------- Parquet
