@@ -31,7 +31,13 @@ class RespondentForm(FlaskForm):
 
 
 class ConsentForm(RespondentForm):
-    """Agreeing to take part starts a response."""
+    """Agreeing to take part starts a response.
+
+    ``start`` carries a signed, server-drawn resume token, so a double-clicked consent
+    starts one response, not two.
+    """
+
+    start = HiddenField()
 
 
 class PageForm(RespondentForm):

@@ -8,6 +8,7 @@ All storing goes through ``survey.respond.service``.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import NoReturn, Optional
 
@@ -33,6 +34,7 @@ from survey.respond.forms import ConsentForm, PageForm, page_form
 from survey.respond.texts import current_language, language_links, localized
 
 bp = Blueprint("respond", __name__)
+log = logging.getLogger(__name__)
 
 SESSION_KEY = "respondent"  # {survey slug: [link kind "r" or "i", token]}
 
@@ -96,8 +98,14 @@ def _session_response(survey: Survey) -> Optional[Response]:
     return response if response is not None and response.survey_id == survey.id else None
 
 
-def _refuse() -> NoReturn:
+def _signer(purpose: str) -> URLSafeSerializer:
+    """Signs hidden form fields, so the values the server put there come back unchanged."""
+    return URLSafeSerializer(current_app.secret_key, salt=purpose)
+
+
+def _refuse(reason: str) -> NoReturn:
     """A request no respondent's browser sends (tampered or stale form): 400, nothing stored."""
+    log.warning("refused %s %s: %s", request.method, request.path, reason)
     abort(400, description=gettext(
         "This form could not be accepted. Please go back, reload the page and answer again; "
         "your earlier answers are saved."
@@ -188,26 +196,34 @@ def invitation(token: str):
 
 def _consent(survey: Survey, *, invitation: Optional[Invitation] = None, token: Optional[str] = None):
     form = ConsentForm()
-    if form.is_submitted():
-        if form.caught_bot() or not form.validate():
-            _refuse()
-        try:
-            response, resume_token = service.start_response(
-                survey,
-                language=current_language(),
-                invitation=invitation,
-                user_agent=request.user_agent.string,
-                address=request.remote_addr,
-            )
-        except service.InvitationAlreadyStarted:  # a double click or a second tab won the race
-            response = service.response_for_invitation(invitation)
-        if invitation is not None:
-            _remember(survey, "i", token)
-        else:
-            _remember(survey, "r", resume_token)
-        return _continue(response)
-    questionnaire = service.questionnaire_for(survey)
-    return render_template("respond/consent.html", survey=survey, questionnaire=questionnaire, form=form)
+    if not form.is_submitted():
+        form.start.data = _signer("respond.start").dumps(service.new_token())
+        questionnaire = service.questionnaire_for(survey)
+        return render_template("respond/consent.html", survey=survey, questionnaire=questionnaire, form=form)
+    if form.caught_bot() or not form.validate():
+        _refuse("consent form: honeypot filled or CSRF invalid")
+    try:
+        resume_token = _signer("respond.start").loads(form.start.data or "")
+    except BadSignature:
+        _refuse("consent form: start token not signed by us")
+    try:
+        response, _ = service.start_response(
+            survey,
+            language=current_language(),
+            invitation=invitation,
+            user_agent=request.user_agent.string,
+            address=request.remote_addr,
+            resume_token=resume_token,
+        )
+    except service.AlreadyStarted:  # a double click or a second tab got there first
+        response = service.response_for_invitation(invitation) if invitation else service.find_response(resume_token)
+        if response is None:
+            _refuse("consent form: start token already used elsewhere")
+    if invitation is not None:
+        _remember(survey, "i", token)
+    else:
+        _remember(survey, "r", resume_token)
+    return _continue(response)
 
 
 @bp.route("/r/<token>")
@@ -224,23 +240,19 @@ def resume(token: str):
 
 # --- the questionnaire pages --------------------------------------------------------
 
-def _visits() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt="respond.page-visit")
-
-
 def _visit_token(response: Response, page: Page) -> str:
-    return _visits().dumps([response.id, page.id, utcnow().isoformat()])
+    return _signer("respond.page-visit").dumps([response.id, page.id, utcnow().isoformat()])
 
 
 def _shown_at(token: str, response: Response, page: Page) -> datetime:
     """When this page was shown, from the signed hidden field; anything tampered is a 400."""
     try:
-        response_id, page_id, shown_at = _visits().loads(token or "")
+        response_id, page_id, shown_at = _signer("respond.page-visit").loads(token or "")
         moment = datetime.fromisoformat(shown_at)
     except (BadSignature, ValueError, TypeError):
-        _refuse()
+        _refuse("page form: visit field not signed by us")
     if response_id != response.id or page_id != page.id or moment > utcnow():
-        _refuse()
+        _refuse("page form: visit field of another response or page")
     return moment
 
 
@@ -255,7 +267,7 @@ def page(slug: str, page_id: str):
     response = _session_response(survey)
     if response is None:
         if request.method == "POST":
-            _refuse()
+            _refuse("page posted without a response in the session")
         return redirect(url_for("respond.landing", slug=slug))
     if response.status != ResponseStatus.IN_PROGRESS.value or not survey.is_open:
         return _continue(response)
@@ -264,11 +276,11 @@ def page(slug: str, page_id: str):
         page = questionnaire.pages[questionnaire.page_index(page_id)]
     except KeyError:
         if request.method == "POST":
-            _refuse()
+            _refuse("page posted that the questionnaire does not have")
         abort(404)
     if not service.may_open_page(response, page.id):
         if request.method == "POST":
-            _refuse()  # a page this respondent has not reached: a tampered form
+            _refuse("page posted that the respondent has not reached")
         return _continue(response)
 
     answers = service.stored_answers(response)
@@ -306,10 +318,10 @@ def page(slug: str, page_id: str):
 def _submit(response: Response, page: Page, form: PageForm):
     """Save a submitted page; None means "show the page again with its errors"."""
     if form.caught_bot():
-        _refuse()
+        _refuse("page form: honeypot filled")
     shown_at = _shown_at(form.visit.data, response, page)
     if form.tampered_values():
-        _refuse()
+        _refuse("page form: tampered choice values")
     if not form.validate():
         return None
     try:
@@ -320,7 +332,7 @@ def _submit(response: Response, page: Page, form: PageForm):
         db.session.refresh(response)
         return _continue(response)
     except service.InvalidAnswer:
-        _refuse()
+        _refuse("page form: answer refused by the questionnaire")
     db.session.refresh(response)
     if response.status == ResponseStatus.IN_PROGRESS.value and next_page is None:
         service.complete(response)

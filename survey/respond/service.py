@@ -49,8 +49,8 @@ class ResponseClosed(Exception):
     """The response is complete or screened out; nothing more can be saved."""
 
 
-class InvitationAlreadyStarted(Exception):
-    """Another request started the response for this invitation first."""
+class AlreadyStarted(Exception):
+    """Another request already started this response (the same invitation, or the same consent form)."""
 
 
 class ResponseIncomplete(ValueError):
@@ -123,14 +123,15 @@ def _submitted_pages(response: Response) -> set[str]:
     return set(db.session.scalars(sa.select(PageVisit.page).where(PageVisit.response_id == response.id)))
 
 
-def resume_page(response: Response) -> Optional[Page]:
+def resume_page(response: Response, answers: Optional[Mapping[str, Any]] = None) -> Optional[Page]:
     """The first page the respondent still has to answer, or None when every shown page is done.
 
     A page is done once it has been submitted and none of its shown required questions is
     unanswered; a page whose questions are all hidden by earlier answers is skipped.
+    ``answers`` are the stored answers when the caller has just read them (one query fewer).
     """
     questionnaire = questionnaire_for(response.survey)
-    answers = stored_answers(response)
+    answers = stored_answers(response) if answers is None else answers
     submitted = _submitted_pages(response)
     for page in questionnaire.pages:
         if not page.is_shown(answers):
@@ -140,23 +141,24 @@ def resume_page(response: Response) -> Optional[Page]:
     return None
 
 
-def may_open_page(response: Response, page_id: str) -> bool:
+def may_open_page(response: Response, page_id: str, answers: Optional[Mapping[str, Any]] = None) -> bool:
     """Whether the respondent has reached ``page_id``: it is shown and not beyond the first unfinished page."""
     questionnaire = questionnaire_for(response.survey)
     try:
         index = questionnaire.page_index(page_id)
     except (KeyError, ValueError):
         return False
-    if not questionnaire.pages[index].is_shown(stored_answers(response)):
+    answers = stored_answers(response) if answers is None else answers
+    if not questionnaire.pages[index].is_shown(answers):
         return False
-    target = resume_page(response)
+    target = resume_page(response, answers)
     return target is None or index <= questionnaire.page_index(target.id)
 
 
-def previous_page(response: Response, page_id: str) -> Optional[Page]:
+def previous_page(response: Response, page_id: str, answers: Optional[Mapping[str, Any]] = None) -> Optional[Page]:
     """The shown page before ``page_id``, for the Back link."""
     questionnaire = questionnaire_for(response.survey)
-    answers = stored_answers(response)
+    answers = stored_answers(response) if answers is None else answers
     for page in reversed(questionnaire.pages[: questionnaire.page_index(page_id)]):
         if page.is_shown(answers):
             return page
@@ -174,18 +176,21 @@ def start_response(
     address: Optional[str] = None,
     simulated: bool = False,
     rng: Optional[random.Random] = None,
+    resume_token: Optional[str] = None,
 ) -> tuple[Response, str]:
     """Begin a response and return it with its resume token (shown once, stored only as a hash).
 
     Option orders for randomized questions are drawn here, once per respondent, and kept,
     so the order shown can be analysed and Back/resume show the same order. ``rng`` lets
     ``simulate`` draw reproducibly; real respondents get the system's randomness.
-    Raises ``InvitationAlreadyStarted`` when the invitation already has a response.
+    ``resume_token`` (a ``new_token()`` issued with the consent form) makes starting
+    idempotent: a second start with the same token raises ``AlreadyStarted``, as does a
+    second start on one invitation.
     """
     questionnaire = questionnaire_for(survey)
     rng = rng or random.SystemRandom()
     option_orders = {q.code: list(q.option_order(rng)) for q in questionnaire.questions if q.randomize}
-    token = new_token()
+    token = resume_token or new_token()
     response = Response(
         survey=survey,
         invitation_id=invitation.id if invitation is not None else None,
@@ -204,8 +209,8 @@ def start_response(
         db.session.commit()
     except sa.exc.IntegrityError as error:
         db.session.rollback()
-        if invitation is not None:
-            raise InvitationAlreadyStarted(f"invitation {invitation.id} already has a response") from error
+        if invitation is not None or resume_token is not None:
+            raise AlreadyStarted("this invitation or consent form already started a response") from error
         raise
     return response, token
 
@@ -285,11 +290,11 @@ def save_page(
         db.session.rollback()
         raise InvalidAnswer(f"survey {response.survey.slug!r} has no page {page_id!r}") from error
     page = questionnaire.pages[index]
-    if not may_open_page(response, page_id):
+    before = stored_answers(response)  # read once, under the lock
+    if not may_open_page(response, page_id, before):
         db.session.rollback()
         raise InvalidAnswer(f"page {page_id!r} is not open to response {response.id} yet")
 
-    before = stored_answers(response)
     earlier = {code: value for code, value in before.items() if code not in {q.code for q in page.questions}}
     try:
         cleaned = _validated(page, shown_questions(page, earlier), answers)
@@ -314,7 +319,7 @@ def save_page(
         return None
 
     db.session.flush()
-    target = resume_page(response)
+    target = resume_page(response, after)
     response.current_page = questionnaire.page_index(target.id) if target is not None else len(questionnaire.pages)
     db.session.commit()
     # Forward from this page; at the end, back to any page a changed answer left unfinished.

@@ -17,8 +17,7 @@ from survey.questionnaire import default_questionnaire_path, load_file, load_int
 
 RESPOND_FIXTURE = Path(__file__).with_name("respond_questionnaire.yaml")
 TRANSLATIONS = Path(survey.__file__).resolve().parent / "translations"
-VISIT_FIELD = re.compile(r'name="visit" type="hidden" value="([^"]*)"')
-CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]*)"')
+HIDDEN_FIELD = re.compile(r'<input id="[^"]*" name="([^"]+)" type="hidden" value="([^"]*)">')
 RESUME_LINK = re.compile(r'class="resume-link"><a href="https?://[^/"]+(/r/[^"]+)"')
 
 
@@ -94,13 +93,8 @@ class Respondent:
         return self.open(response.location)
 
     def form_fields(self) -> dict[str, str]:
-        """The hidden fields of the form in hand (CSRF when enabled, the signed visit)."""
-        fields = {}
-        if match := CSRF_FIELD.search(self.html):
-            fields["csrf_token"] = match.group(1)
-        if match := VISIT_FIELD.search(self.html):
-            fields["visit"] = match.group(1)
-        return fields
+        """The hidden fields of the form in hand (CSRF when enabled, the signed start or visit)."""
+        return dict(HIDDEN_FIELD.findall(self.html))
 
     def submit(self, answers: dict[str, Any], **extra: Any):
         """POST the page in hand with ``answers`` by question code; returns the raw response."""

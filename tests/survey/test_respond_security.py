@@ -103,6 +103,23 @@ def test_consent_without_csrf_or_with_honeypot_starts_nothing(guarded_app, small
     assert _counts(guarded_app) == (0, 0, 0)
 
 
+def test_double_clicked_consent_starts_one_response(guarded_app, small_survey):
+    respondent = Respondent(guarded_app.test_client(), small_survey)
+    respondent.open(f"/s/{small_survey}/consent")
+    fields = respondent.form_fields()
+    first = respondent.post(f"/s/{small_survey}/consent", fields)
+    other_tab = Respondent(guarded_app.test_client(), small_survey)  # the same form, sent without the new cookie
+    other_tab.client.set_cookie("session", respondent.client.get_cookie("session").value)
+    second = other_tab.post(f"/s/{small_survey}/consent", fields)
+    assert first.status_code == second.status_code == 302 and first.location == second.location
+    assert _counts(guarded_app)[0] == 1
+    stranger = Respondent(guarded_app.test_client(), small_survey)
+    stranger.open(f"/s/{small_survey}/consent")
+    forged = {**stranger.form_fields(), "start": fields["start"][:-2] + "xx"}
+    assert stranger.post(f"/s/{small_survey}/consent", forged).status_code == 400
+    assert _counts(guarded_app)[0] == 1
+
+
 def test_starting_new_responses_is_rate_limited(guarded_app, small_survey):
     started = []
     for _ in range(4):

@@ -174,7 +174,17 @@ def test_invitation_has_one_response(survey):
     assert service.find_invitation(token).id == invitation.id
     assert service.find_invitation(token + "x") is None
     response, _ = service.start_response(survey, language="en", invitation=invitation)
-    with pytest.raises(service.InvitationAlreadyStarted):
+    with pytest.raises(service.AlreadyStarted):
         service.start_response(survey, language="en", invitation=invitation)
     assert service.response_for_invitation(invitation).id == response.id
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 1
+
+
+def test_start_with_the_same_consent_token_is_idempotent(survey):
+    token = service.new_token()
+    response, returned = service.start_response(survey, language="en", resume_token=token)
+    assert returned == token
+    with pytest.raises(service.AlreadyStarted):
+        service.start_response(survey, language="en", resume_token=token)
+    assert service.find_response(token).id == response.id
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 1

@@ -1,0 +1,165 @@
+"""A respondent in Debian's Chromium completes the default survey on a 375-pixel-wide phone.
+
+The site runs in a thread on a free local port over a migrated SQLite file, with CSRF on as
+in production. Screenshots of every step go to ``test-artifacts/`` (phone in English and
+Spanish, desktop in English) to be looked at; the page must never scroll sideways and the
+browser must report no Content-Security-Policy violation.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from survey.extensions import db
+from survey.models import Answer, Response
+from survey.questionnaire import default_questionnaire_path, load_file, load_into_database
+from tests.conftest import _app_for
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+ANSWERS = [
+    ("screening", {"resident": "yes", "adult": "yes", "registered": "yes"}),
+    ("where_you_live", {"age_group": "30-44", "region": "central_valley"}),
+    ("calexit", {"calexit": "yes"}),
+    ("calexit_reasons", {"calexit_reason": ["economy", "other"]}),
+    ("the_country", {"civil_war_5yr": "very_likely", "jefferson": "somewhat_oppose"}),
+    ("government", {"sue_federal": "somewhat_disapprove", "trust": "7", "attention": "somewhat_disagree"}),
+    ("demographics", {"sex": "male", "race": "asian", "education": "some_college", "party": "npp", "vote_2024": "other"}),
+    ("comments", {"comment": "Typed on a phone."}),
+]
+WORDS = {
+    "en": {"start": "Start the survey", "agree": "I agree, start the survey", "next": "Next",
+           "finish": "Finish", "error": "Please choose an answer.", "thanks": "Thank you"},
+    "es": {"start": "Comenzar la encuesta", "agree": "Acepto, comenzar la encuesta", "next": "Siguiente",
+           "finish": "Terminar", "error": "Por favor, elija una respuesta.", "thanks": "Gracias"},
+}
+
+
+@pytest.fixture
+def live_site(tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (make chromium)")
+    from flask_migrate import upgrade
+
+    app = _app_for("sqlite:///" + str(tmp_path / "browser.db"), WTF_CSRF_ENABLED=True)
+    app.instance_path = str(tmp_path / "instance")
+    with app.app_context():
+        upgrade()
+        survey = load_into_database(load_file(default_questionnaire_path()), db.session)
+        survey.status = "open"
+        db.session.commit()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Screens:
+    """Screenshots named by step, and the checks every screen must pass."""
+
+    def __init__(self, page, prefix: str, width: int):
+        self.page, self.prefix, self.width = page, prefix, width
+        self.csp_violations: list[str] = []
+        page.on("console", self._console)
+
+    def _console(self, message) -> None:
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            self.csp_violations.append(message.text)
+
+    def shoot(self, step: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"respondent-{self.prefix}-{step}.png"), full_page=True)
+        overflow = self.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"{step} scrolls sideways by {overflow}px at {self.width}px wide"
+        assert not self.csp_violations, self.csp_violations
+
+
+def _choose(page, code: str, value) -> None:
+    for item in value if isinstance(value, list) else [value]:
+        page.locator(f'input[name="q_{code}"][value="{item}"]').check()
+
+
+@pytest.mark.parametrize(
+    ("device", "width", "height", "language"),
+    [("phone", 375, 812, "en"), ("phone", 375, 812, "es"), ("desktop", 1280, 900, "en")],
+)
+def test_respondent_completes_the_survey(live_site, chromium, device, width, height, language):
+    app, base = live_site
+    words = WORDS[language]
+    context = chromium.new_context(viewport={"width": width, "height": height}, locale=language,
+                                   extra_http_headers={"Accept-Language": language})
+    page = context.new_page()
+    screens = Screens(page, f"{device}-{language}", width)
+
+    page.goto(base + "/")
+    page.get_by_role("link", name=words["start"]).wait_for()
+    screens.shoot("1-landing")
+    page.get_by_role("link", name=words["start"]).click()
+    screens.shoot("2-consent")
+    page.get_by_role("button", name=words["agree"]).click()
+
+    # The keyboard alone: skip link, then Tab to the first answer, Space to choose it.
+    page.wait_for_url("**/p/screening")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    screens.shoot("3-skip-link-focused")
+    page.keyboard.press("Enter")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.name") == "q_resident":
+            break
+    page.keyboard.press("Space")
+    screens.shoot("4-keyboard-focus")
+    page.get_by_role("button", name=words["next"]).click()
+    assert words["error"] in page.content()  # two questions left unanswered
+    assert page.locator("#question-adult").get_attribute("aria-describedby") == "error-adult"
+    screens.shoot("5-errors")
+
+    for page_id, answers in ANSWERS:
+        page.wait_for_url(f"**/p/{page_id}")
+        for code, value in answers.items():
+            if code == "comment":
+                page.get_by_label(page.locator("#legend-comment").inner_text().split(" (")[0]).fill(value)
+            else:
+                _choose(page, code, value)
+        screens.shoot(f"6-{page_id}")
+        button = words["finish"] if page_id == "comments" else words["next"]
+        page.get_by_role("button", name=button).click()
+
+    page.wait_for_url("**/thanks")
+    assert words["thanks"] in page.locator("h1").inner_text()
+    screens.shoot("7-thanks")
+    context.close()
+
+    with app.app_context():
+        response = db.session.scalars(sa.select(Response).order_by(Response.id.desc())).first()
+        assert response.status == "complete" and response.language == language
+        answers = dict(
+            db.session.execute(
+                sa.select(Answer.question_code, Answer.value).where(Answer.response_id == response.id)
+            ).all()
+        )
+        assert answers["calexit_reason"] == ["economy", "other"] and answers["trust"] == 7
+        assert answers["comment"] == "Typed on a phone."
