@@ -43,6 +43,10 @@ def _start_limit() -> str:
     return current_app.config["RATELIMIT_START"]
 
 
+def _start_limit_message() -> str:
+    return gettext("Many surveys were started from your network just now. Please wait a minute and try again.")
+
+
 @bp.before_app_request
 def remember_language() -> None:
     """A language picked with ``?lang=`` stays picked for the rest of the visit."""
@@ -164,7 +168,7 @@ def landing(slug: str):
 
 
 @bp.route("/s/<slug>/consent", methods=["GET", "POST"])
-@limiter.limit(_start_limit, methods=["POST"])
+@limiter.limit(_start_limit, methods=["POST"], error_message=_start_limit_message)
 def consent(slug: str):
     survey = _survey(slug)
     if not survey.is_open:
@@ -176,7 +180,7 @@ def consent(slug: str):
 
 
 @bp.route("/i/<token>", methods=["GET", "POST"])
-@limiter.limit(_start_limit, methods=["POST"])
+@limiter.limit(_start_limit, methods=["POST"], error_message=_start_limit_message)
 def invitation(token: str):
     """A one-time invitation: consent and start, or resume the response it already has."""
     invitation = service.find_invitation(token)
@@ -278,12 +282,12 @@ def page(slug: str, page_id: str):
         if request.method == "POST":
             _refuse("page posted that the questionnaire does not have")
         abort(404)
-    if not service.may_open_page(response, page.id):
+    answers = service.stored_answers(response)  # read once for the whole request
+    if not service.may_open_page(response, page.id, answers):
         if request.method == "POST":
             _refuse("page posted that the respondent has not reached")
         return _continue(response)
 
-    answers = service.stored_answers(response)
     questions = service.shown_questions(page, answers)
     language = current_language()
     form = page_form(
@@ -299,7 +303,7 @@ def page(slug: str, page_id: str):
     else:
         form.visit.data = _visit_token(response, page)
 
-    previous = service.previous_page(response, page.id)
+    previous = service.previous_page(response, page.id, answers)
     number, total = _progress(questionnaire, page, answers)
     return render_template(
         "respond/page.html",
