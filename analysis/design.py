@@ -8,6 +8,7 @@ replicate under replicate weights.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,6 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from analysis._checks import check_choice, column
+from analysis._rank import qr_rank
 from analysis.diagnostics import WeightingDiagnostics, weighting_diagnostics
 
 if TYPE_CHECKING:
@@ -177,10 +179,21 @@ class SurveyDesign:
         return weighting_diagnostics(self)
 
     def with_weighting(
-        self, step: "WeightingStep", weights: np.ndarray, replicate_weights: Optional[np.ndarray]
+        self,
+        step: "WeightingStep",
+        weights: np.ndarray,
+        replicate_weights: Optional[np.ndarray],
+        recount_degf: bool = False,
     ) -> "SurveyDesign":
-        """A new design with ``step`` appended and the weights it produced."""
+        """A new design with ``step`` appended and the weights it produced.
+
+        ``recount_degf``: the replicate degrees of freedom become the rank of the new
+        replicate weights minus one (R's ``postStratify`` on a replicate design does this;
+        calibration keeps the design's).
+        """
         new = copy.copy(self)
+        if recount_degf and self.replicates is not None and replicate_weights is not None:
+            new.replicates = dataclasses.replace(self.replicates, degf=replicate_rank(replicate_weights) - 1)
         new.steps = self.steps + (step,)
         new.weights = weights
         new.replicate_weights = replicate_weights
@@ -236,6 +249,11 @@ class SurveyDesign:
         )
 
 
+def replicate_rank(weights: np.ndarray) -> int:
+    """Rank of a replicate-weight matrix as R's ``degf()`` counts it: ``qr(weights, tol = 1e-5)``."""
+    return qr_rank(weights, tol=1e-5)
+
+
 def _design_weights(data: pd.DataFrame, weights) -> np.ndarray:
     if weights is None:
         return np.ones(len(data))
@@ -267,9 +285,15 @@ def _strata_and_units(data: pd.DataFrame, strata, cluster) -> tuple[np.ndarray, 
     if cluster is None:
         return strata_codes, np.arange(n, dtype=np.int64)
     cluster_codes = _codes(data, cluster, "cluster column")
-    # nest = TRUE: the same cluster label in two strata is two units
-    units = pd.factorize(strata_codes * (int(cluster_codes.max()) + 1) + cluster_codes)[0]
-    return strata_codes, units.astype(np.int64)
+    # nest = TRUE: the same cluster label in two strata is two units. Units are numbered as R
+    # orders replicates: strata in order of appearance, units in order of appearance within.
+    key = strata_codes * (int(cluster_codes.max()) + 1) + cluster_codes
+    first_seen = pd.Series(np.arange(n)).groupby(strata_codes).transform("min").to_numpy()
+    order = np.lexsort((np.arange(n), first_seen))
+    units_in_order = pd.factorize(key[order])[0]
+    units = np.empty(n, dtype=np.int64)
+    units[order] = units_in_order
+    return strata_codes, units
 
 
 def _replicate_scheme(design: SurveyDesign, method: str, replicates, seed) -> ReplicateScheme:
@@ -308,5 +332,5 @@ def _replicate_scheme(design: SurveyDesign, method: str, replicates, seed) -> Re
     # Rao & Wu (1988) with n_h - 1 draws: the rescaling makes the bootstrap variance unbiased
     # for the with-replacement variance, so the scale is the plain 1 / (R - 1)
     scale = 1.0 / (replicates - 1)
-    rank = np.linalg.matrix_rank(factors)
+    rank = qr_rank(factors, tol=1e-5)
     return ReplicateScheme("bootstrap", factors, scale, np.ones(replicates), int(rank) - 1, seed)

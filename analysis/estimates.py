@@ -16,7 +16,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis._checks import check_choice, check_level, column
-from analysis.design import SurveyDesign
+from analysis.design import SurveyDesign, replicate_rank
 from analysis.variance import linearized_covariance, replicate_covariance
 
 CIMethod = Literal["logit", "beta", "mean", "xlogit", "asin", "wilson"]
@@ -251,13 +251,13 @@ def _beta_rows_and_df(design: SurveyDesign, rows: np.ndarray, whole: bool) -> tu
     """Rows and degrees of freedom of the (domain) design, as R's subset() leaves them.
 
     R keeps every row of a calibrated design (zero weights outside the domain) but drops
-    them otherwise; ``degf`` of the subset counts units with non-zero weight.
+    them otherwise; ``degf`` of the subset counts units with non-zero weight, or for a
+    replicate design is the rank of the domain's replicate weights minus one.
     """
     if whole:
         return design.n, design.degf
     if design.replicates is not None:
-        units = len(np.unique(design.psu_codes[rows]))
-        return int(rows.sum()), min(units, design.degf + 1) - 1
+        return int(rows.sum()), replicate_rank(design.replicate_weights[rows]) - 1
     n_rows = design.n if _is_calibrated(design) else int(rows.sum())
     return n_rows, design.domain_degf(rows & (design.weights != 0))
 
@@ -282,7 +282,7 @@ def _results(design, variable, statistic, categories, by, ci, level) -> list[Est
             srs = s2 * n_k / (n_k - 1) / n_k * (big_n - n_k) / big_n * scale_total
             deff = float(variance[k] / srs) if big_n > n_k and n_k > 1 else None
             effective_n = float(s2 * scale_total / variance[k]) if variance[k] > 0 else float("inf")
-        n_rows, domain_df = _beta_rows_and_df(design, cols.domain_rows[k], by is None)
+        n_rows, domain_df = _beta_rows_and_df(design, cols.domain_rows[k], by is None) if ci == "beta" else (0, 0)
         low, high = _interval(ci, est, se, df, level, float(np.sqrt(logit_variance[k])), n_rows, domain_df)
         results.append(
             Estimate(

@@ -668,7 +668,7 @@ def poststratify(
     weights = inputs * (cell_totals / cells.sum(inputs))[cells.index]
     step = PostStratificationStep("poststratify", inputs, weights, None, True, cells=cells, cell_totals=cell_totals)
     replicate = None if design.replicate_weights is None else step.reweight(design.replicate_weights)
-    return design.with_weighting(step, weights, replicate)
+    return design.with_weighting(step, weights, replicate, recount_degf=True)
 
 
 def trim(design: SurveyDesign, lower: Optional[float] = None, upper: Optional[float] = None) -> SurveyDesign:
