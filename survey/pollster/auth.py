@@ -42,8 +42,7 @@ def login():
             db.session.commit()
             login_user(pollster)
             return redirect(safe_next(request.args.get("next")) or url_for("pollster.dashboard"))
-        db.session.add(LoginFailure(email=email))
-        db.session.commit()
+        _record_failure(email)
     ends = lockout_ends(email)
     if ends is None:
         flash("That email and password do not match an account.", "error")
@@ -63,6 +62,15 @@ def logout():
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("pollster.login"))
+
+
+def _record_failure(email: str) -> None:
+    """Count a failure for ``email``, and forget failures too old to matter (any email's),
+    so guesses at made-up addresses cannot grow the table without bound."""
+    window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT_SECONDS"])
+    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.failed_at <= utcnow() - window))
+    db.session.add(LoginFailure(email=email))
+    db.session.commit()
 
 
 def _authenticate(email: str, password: str) -> Pollster | None:

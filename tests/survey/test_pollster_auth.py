@@ -103,7 +103,7 @@ def test_one_network_is_rate_limited_with_a_clear_message(app, database_url, pol
     )
     client = limited.test_client()
     for attempt in range(3):
-        assert client.post("/pollster/login", data={"email": f"x{attempt}@example.org", "password": "guess"}).status_code == 200
+        assert client.post("/pollster/login", data={"email": EMAIL, "password": f"guess {attempt}"}).status_code == 200
     refused = client.post("/pollster/login", data={"email": EMAIL, "password": "a long test password"})
     assert refused.status_code == 429
     assert b"Too many sign-in attempts from your network. Wait a minute, then try again." in refused.data
@@ -117,3 +117,13 @@ def test_session_protection_is_strong(app):
 
     assert login.session_protection == "strong"
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+
+
+def test_failures_too_old_to_matter_are_forgotten(app, client, pollster, sign_in):
+    with app.app_context():
+        long_ago = utcnow() - timedelta(seconds=app.config["LOGIN_LOCKOUT_SECONDS"] + 1)
+        db.session.add_all(LoginFailure(email=f"made-up-{i}@example.org", failed_at=long_ago) for i in range(20))
+        db.session.commit()
+    sign_in(client, "another-made-up@example.org", "guess")
+    with app.app_context():
+        assert db.session.scalars(sa.select(LoginFailure.email)).all() == ["another-made-up@example.org"]
