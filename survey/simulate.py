@@ -13,9 +13,10 @@ Answers go through ``survey.respond.service`` (``start_response``, ``save_page``
 people are screened out, some speed through, a few fail the attention check and a few
 break off mid-survey.
 
-Population margins are approximations of the American Community Survey (California
-adults, 2023) and of the Secretary of State's party registration (2024); they are a
-demonstration model, not data.
+Population margins follow the shipped weighting targets
+(``survey/data/california_adult_targets.yaml``: American Community Survey, California
+adults; party registration 2024), so weighting a simulated sample to them recovers the
+model's figures; the joint distribution and the opinions are a demonstration model, not data.
 """
 from __future__ import annotations
 
@@ -38,15 +39,15 @@ Behaviour = Literal["careful", "inattentive", "speeder"]
 
 # --------------------------------------------------------------------------- population model
 
-REGION_SHARES = {"bay_area": 0.19, "los_angeles": 0.25, "southern": 0.27, "central_valley": 0.17, "north": 0.12}
-AGE_SHARES = {"18-29": 0.21, "30-44": 0.27, "45-64": 0.32, "65+": 0.20}
-FEMALE_SHARE = 0.505
+REGION_SHARES = {"bay_area": 0.195, "los_angeles": 0.252, "southern": 0.307, "central_valley": 0.151, "north": 0.095}
+AGE_SHARES = {"18-29": 0.218, "30-44": 0.272, "45-64": 0.319, "65+": 0.191}
+FEMALE_SHARE = 0.5025
 RACE_BY_REGION = {
-    "bay_area": {"white": 0.36, "hispanic": 0.22, "asian": 0.30, "black": 0.06, "other": 0.06},
-    "los_angeles": {"white": 0.25, "hispanic": 0.48, "asian": 0.15, "black": 0.08, "other": 0.04},
-    "southern": {"white": 0.38, "hispanic": 0.38, "asian": 0.12, "black": 0.05, "other": 0.07},
-    "central_valley": {"white": 0.36, "hispanic": 0.46, "asian": 0.08, "black": 0.04, "other": 0.06},
-    "north": {"white": 0.55, "hispanic": 0.20, "asian": 0.11, "black": 0.06, "other": 0.08},
+    "bay_area": {"white": 0.38, "hispanic": 0.22, "asian": 0.30, "black": 0.06, "other": 0.04},
+    "los_angeles": {"white": 0.27, "hispanic": 0.48, "asian": 0.15, "black": 0.08, "other": 0.02},
+    "southern": {"white": 0.42, "hispanic": 0.37, "asian": 0.12, "black": 0.05, "other": 0.04},
+    "central_valley": {"white": 0.38, "hispanic": 0.46, "asian": 0.08, "black": 0.04, "other": 0.04},
+    "north": {"white": 0.57, "hispanic": 0.20, "asian": 0.11, "black": 0.06, "other": 0.06},
 }
 EDUCATION_BY_RACE = {
     "white": {"hs_or_less": 0.25, "some_college": 0.30, "ba_plus": 0.45},
@@ -56,11 +57,11 @@ EDUCATION_BY_RACE = {
     "other": {"hs_or_less": 0.33, "some_college": 0.32, "ba_plus": 0.35},
 }
 PARTY_BY_RACE = {
-    "white": {"dem": 0.38, "rep": 0.36, "npp": 0.20, "other": 0.06},
-    "hispanic": {"dem": 0.52, "rep": 0.17, "npp": 0.25, "other": 0.06},
-    "asian": {"dem": 0.50, "rep": 0.16, "npp": 0.29, "other": 0.05},
-    "black": {"dem": 0.74, "rep": 0.06, "npp": 0.15, "other": 0.05},
-    "other": {"dem": 0.44, "rep": 0.20, "npp": 0.26, "other": 0.10},
+    "white": {"dem": 0.35, "rep": 0.39, "npp": 0.19, "other": 0.07},
+    "hispanic": {"dem": 0.49, "rep": 0.19, "npp": 0.24, "other": 0.08},
+    "asian": {"dem": 0.47, "rep": 0.18, "npp": 0.29, "other": 0.06},
+    "black": {"dem": 0.72, "rep": 0.07, "npp": 0.15, "other": 0.06},
+    "other": {"dem": 0.41, "rep": 0.22, "npp": 0.26, "other": 0.11},
 }
 VOTE_BY_PARTY = {
     "dem": {"harris": 0.88, "trump": 0.05, "other": 0.02, "did_not_vote": 0.05},
