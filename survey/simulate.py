@@ -332,16 +332,28 @@ def _take_survey(survey: Survey, questionnaire: Questionnaire, panelist: Panelis
     response, _token = service.start_response(
         survey, language=panelist.language, user_agent=_user_agent(rng), simulated=True, rng=rng
     )
+    outcome, answers, clock = _answer_pages(response, questionnaire, panelist, start, rng)
+    if outcome == "completed" and not service.complete(response):
+        raise RuntimeError(f"simulated response {response.id} was completed by another process")
+    # Date the response in the simulated fieldwork, as the page visits already are.
     response.started_at = start
+    if outcome == "completed":
+        response.completed_at = clock
     db.session.commit()
+    return outcome, answers
+
+
+def _answer_pages(response, questionnaire: Questionnaire, panelist: Panelist, start: datetime,
+                  rng: random.Random) -> tuple[str, dict[str, Any], datetime]:
+    """Submit page after page as this person would; the outcome, their answers and the clock."""
     clock = start
     answers: dict[str, Any] = {}
     page_id = questionnaire.next_page_id(None, answers)
-    pages_done = 0
     stop_after = rng.randint(2, max(2, len(questionnaire.pages) - 1)) if panelist.breaks_off else None
+    pages_done = 0
     while page_id is not None:
         if stop_after is not None and pages_done >= stop_after:
-            return "broke_off", answers
+            return "broke_off", answers, clock
         page = questionnaire.pages[questionnaire.page_index(page_id)]
         shown = [question for question in page.questions if question.is_shown(answers)]
         posted = {question.code: answer(question, panelist, rng) for question in shown}
@@ -353,12 +365,8 @@ def _take_survey(survey: Survey, questionnaire: Questionnaire, panelist: Panelis
         answers.update({code: value for code, value in posted.items() if value is not None})
         pages_done += 1
         if response.status == ResponseStatus.SCREENED_OUT.value:
-            return "screened_out", answers
-    if not service.complete(response):
-        return "broke_off", answers  # cannot happen for a fresh response; counted rather than hidden
-    response.completed_at = clock
-    db.session.commit()
-    return "completed", answers
+            return "screened_out", answers, clock
+    return "completed", answers, clock
 
 
 def _user_agent(rng: random.Random) -> str:
