@@ -112,11 +112,12 @@ def test_one_network_is_rate_limited_with_a_clear_message(app, database_url, pol
         db.engine.dispose()
 
 
-def test_session_protection_is_strong(app):
-    from survey.extensions import login
-
-    assert login.session_protection == "strong"
-    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+def test_a_session_cookie_replayed_from_another_browser_is_dropped(client, pollster, sign_in):
+    client.environ_base["HTTP_USER_AGENT"] = "Browser A"
+    sign_in(client, EMAIL)
+    assert client.get("/pollster/").status_code == 200
+    client.environ_base["HTTP_USER_AGENT"] = "Browser B"  # same cookie, different browser: session protection "strong"
+    assert client.get("/pollster/").status_code == 302
 
 
 def test_failures_too_old_to_matter_are_forgotten(app, client, pollster, sign_in):
