@@ -172,3 +172,16 @@ def test_raking_the_panel_to_the_shipped_targets_recovers_the_published_figures(
     assert abs(weighted("civil_war_5yr", LIKELY) - 0.41) < 0.02 < 0.41 - likely_raw
     assert abs(weighted("calexit", {"yes"}) - 0.17) < 0.015 < 0.17 - calexit_raw
     assert abs(weighted("age_group", {"18-29"}) - default_targets().margins()["age_group"]["18-29"]) < 1e-6
+
+
+def test_the_simulate_command(app, runner):
+    assert runner.invoke(args=["simulate", "2"]).output.endswith(
+        "there is no survey with slug 'california-2025'; run `flask init-site` or load it first\n"
+    )
+    runner.invoke(args=["load-questionnaire", str(default_questionnaire_path())])
+    result = runner.invoke(args=["simulate", "3", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("california-2025: ") and ", 3 completed (" in result.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).where(Response.status == "complete")) == 3
+    assert runner.invoke(args=["simulate", "0"]).exit_code == 2
