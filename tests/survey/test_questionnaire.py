@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from survey.questionnaire import (
     AnswerRequired,
@@ -201,7 +204,7 @@ BAD_DOCUMENTS = [
     ("pages.0.questions.0.screener", {"end_if": ["rep"]}, f'{Q0}.screener: missing "message"'),
     ("pages.0.questions.0.screener", {"end_if": ["rep"], "message": {"en": "Bye"}}, f'{Q0}.screener.message: missing Spanish ("es") text'),
     ("pages.0.questions.0.screener", {"end_if": "rep", "message": both("Bye")}, f'{Q0}.screener.end_if: must be a list of option codes, not "rep"'),
-    ("pages.1.questions.2.screener", SCREENER, f"pages[1].questions[2].screener: only for single choice questions, not a multiple question"),
+    ("pages.1.questions.2.screener", SCREENER, "pages[1].questions[2].screener: only for single choice questions, not a multiple question"),
     ("pages.0.questions.0.attention_check", "agree", f'{Q0}.attention_check: the expected answer "agree" is not one of the options'),
     ("pages.1.questions.0.attention_check", "agree", f"{RATING}.attention_check: only for single choice questions, not a rating question"),
     # numbers and ratings
@@ -317,8 +320,6 @@ def test_yes_no_and_dates_stay_text():
 def test_a_problem_in_a_file_keeps_its_place(tmp_path):
     document = minimal()
     document["pages"][0]["questions"][0]["options"][2]["code"] = "dem"
-    import yaml
-
     path = tmp_path / "duplicate.yaml"
     path.write_text(yaml.safe_dump(document, allow_unicode=True))
     with pytest.raises(QuestionnaireError) as caught:
@@ -549,9 +550,6 @@ def test_the_default_questionnaire_branches(california):
 
 
 def test_the_documented_example_is_valid():
-    import re
-    from pathlib import Path
-
     text = (Path(__file__).resolve().parents[2] / "docs" / "questionnaire.md").read_text(encoding="utf-8")
     example = parse(read_document(re.search(r"```yaml\n(.*?)```", text, re.S).group(1)))
     assert [q.code for q in example.questions] == ["adult", "age_group", "mode", "satisfaction", "transit_days", "comment"]

@@ -5,12 +5,16 @@ import random
 import statistics
 from collections import Counter
 
+import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from analysis import SurveyDesign, rake
 from survey.extensions import db
 from survey.models import Answer, PageVisit, Response
 from survey.questionnaire import Questionnaire, default_questionnaire_path, load_file, load_into_database
+from survey.reference_data import default_targets
 from survey.simulate import AGE_SHARES, draw_californian, draw_panelist, draw_panelist_traits, opinions, simulate
 
 LIKELY = {"very_likely", "somewhat_likely"}
@@ -50,8 +54,6 @@ def test_the_population_lands_near_the_published_figures(population):
 
 
 def test_the_population_margins_match_the_shipped_targets(population):
-    from survey.reference_data import default_targets
-
     margins = default_targets().margins(include_optional=True)
     assert set(margins) == {"age_group", "sex", "race", "education", "region", "party"}
     for variable, shares in margins.items():
@@ -155,12 +157,6 @@ def test_simulated_respondents_are_stored_through_the_site(app):
 
 def test_raking_the_panel_to_the_shipped_targets_recovers_the_published_figures(panel):
     """The skew is of the kind weighting corrects: raked to California adults, the panel lands near 41% and 17%."""
-    import numpy as np
-    import pandas as pd
-
-    from analysis import SurveyDesign, rake
-    from survey.reference_data import default_targets
-
     frame = pd.DataFrame(panel)
     weights = rake(SurveyDesign(frame), default_targets().margins()).weights
 
