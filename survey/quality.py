@@ -7,7 +7,6 @@ pandas objects and knows nothing about the database.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -118,14 +117,9 @@ def failed_attention(answers: pd.DataFrame, checks: Mapping[str, Collection[str]
 
 
 def answer_pattern(answers: pd.DataFrame) -> pd.Series:
-    """A short fingerprint of each row's answers, for spotting identical submissions."""
-    ordered = answers.reindex(sorted(answers.columns), axis=1).astype(object)
-    ordered = ordered.where(ordered.notna(), None)
-    return pd.Series(
-        [hashlib.sha256(repr(row).encode()).hexdigest()[:16] for row in ordered.itertuples(index=False, name=None)],
-        index=answers.index,
-        dtype=object,
-    )
+    """A fingerprint of each row's answers (equal rows, equal fingerprints), for spotting identical submissions."""
+    ordered = answers.reindex(sorted(answers.columns), axis=1).astype(str)
+    return pd.util.hash_pandas_object(ordered, index=False).astype(object)
 
 
 def duplicates(

@@ -34,7 +34,7 @@ from flask import current_app
 
 from analysis.spec import build_design, read_data, run_spec, validate_spec
 from survey.extensions import db
-from survey.models import Pollster, Survey, TargetSet, WeightingRun
+from survey.models import Pollster, Response, ResponseStatus, Survey, TargetSet, WeightingRun
 from survey.quality import ExclusionRules
 from survey.results import OPTION_SEPARATOR, QuestionInfo, ResponseData, load_responses
 from survey.targets import Targets
@@ -302,6 +302,12 @@ def run_analysis(spec: Mapping[str, Any], csv_bytes: bytes) -> dict[str, Any]:
                 result = run_spec(copy.deepcopy(dict(spec)), folder)
             except (ValueError, KeyError, np.linalg.LinAlgError) as error:
                 raise WeightingError(str(error).strip("'\"")) from error
+            except ArithmeticError as error:  # e.g. an interval for a share of exactly 0 or 1
+                log.exception("analysis failed on spec %s", spec.get("data"))
+                raise WeightingError(
+                    f"the analysis could not compute every estimate ({type(error).__name__}: {error}); "
+                    "an answer given by everyone or no one in a group can cause this, try another interval method"
+                ) from error
     result = json.loads(json.dumps(result, default=_plain))
     result["warnings"] = sorted({str(w.message) for w in caught})
     text = json.dumps(result)
@@ -555,10 +561,16 @@ def replicate_weights(computed: ComputedRun, method: str) -> pd.DataFrame:
 
 
 def new_responses_since(run: WeightingRun) -> int:
-    """Complete responses the run's rules would include now that it did not use."""
-    survey = db.session.get(Survey, run.survey_id)
-    data = load_responses(survey, ExclusionRules.from_dict(run.exclusion_rules))
-    return len(set(data.included_ids) - set(run.response_ids))
+    """Complete responses that arrived after the run (completed after it, or newer than any it
+    used), so the pages can offer to weight again; counted in SQL, without loading answers."""
+    newest = max(run.response_ids, default=0)
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Response).where(
+            Response.survey_id == run.survey_id,
+            Response.status == ResponseStatus.COMPLETE.value,
+            sa.or_(Response.id > newest, Response.completed_at > run.created_at),
+        )
+    ) or 0
 
 
 def run_header(run: WeightingRun, survey: Survey) -> str:

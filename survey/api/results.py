@@ -1,0 +1,193 @@
+"""Weighting runs, their results and their files, for scripts (bearer token, see ``survey.api.auth``).
+
+The numbers are those of the pollster pages: both call ``survey.weighting_runs.compute`` and
+``survey.tables.tables`` on the same stored run.
+"""
+from __future__ import annotations
+
+from flask import abort, jsonify, request
+
+from survey.api import bp
+from survey.api.openapi import component, documented
+from survey.comparisons import comparisons_for
+from survey.pollster.access import owned_survey_or_404
+from survey.publication import DownloadError, build_download, send_download
+from survey.results import questions_of
+from survey.tables import tables, tables_frame
+from survey.weighting_runs import INTERVAL_METHODS, WeightingError, compute, latest_run, run_of, runs_of
+
+_NUMBER = {"type": "number"}
+_NULLABLE_NUMBER = {"type": ["number", "null"]}
+
+RUN = component(
+    "WeightingRun",
+    {
+        "type": "object",
+        "required": ["id", "created_at", "method", "respondents", "data_hash", "diagnostics", "exclusion_rules", "settings"],
+        "properties": {
+            "id": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "method": {"type": "string", "enum": ["rake", "poststratify", "calibrate"]},
+            "respondents": {"type": "integer", "description": "number of responses the run used"},
+            "data_hash": {"type": "string", "description": "SHA-256 of the run's data file"},
+            "settings": {"type": "object", "description": "targets, method and options"},
+            "exclusion_rules": {"type": "object", "description": "quality rules that chose the respondents"},
+            "diagnostics": {
+                "type": "object",
+                "description": "design effect, effective n, weight range, convergence, achieved vs target margins",
+            },
+        },
+    },
+)
+
+ROW = component(
+    "ResultRow",
+    {
+        "type": "object",
+        "required": ["estimate_id", "question", "answer", "estimate", "se", "ci_low", "ci_high", "margin_of_error",
+                     "unweighted_n", "effective_n", "deff", "domain_variable", "domain"],
+        "properties": {
+            "estimate_id": {"type": "string"},
+            "question": {"type": "string"},
+            "question_text": {"type": "string"},
+            "answer": {"type": "string", "description": "option code, or 'mean'"},
+            "answer_label": {"type": "string"},
+            "kind": {"type": "string", "enum": ["proportion", "mean"]},
+            "domain_variable": {"type": ["string", "null"]},
+            "domain": {"type": ["string", "null"]},
+            "domain_label": {"type": ["string", "null"]},
+            "estimate": _NUMBER,
+            "se": _NUMBER,
+            "ci_low": _NUMBER,
+            "ci_high": _NUMBER,
+            "margin_of_error": {"type": "number", "description": "t × design-based SE (includes the design effect)"},
+            "deff": _NULLABLE_NUMBER,
+            "unweighted_n": {"type": "integer"},
+            "effective_n": _NULLABLE_NUMBER,
+        },
+    },
+)
+
+RESULTS = component(
+    "Results",
+    {
+        "type": "object",
+        "required": ["run", "interval", "by", "degf", "rows", "comparisons"],
+        "properties": {
+            "run": RUN,
+            "interval": {"type": "string", "enum": list(INTERVAL_METHODS)},
+            "by": {"type": ["string", "null"]},
+            "degf": {"type": "integer", "description": "degrees of freedom of the design"},
+            "rows": {"type": "array", "items": ROW},
+            "comparisons": {"type": "array", "items": {"type": "object"},
+                            "description": "tests against published figures (toplines only)"},
+        },
+    },
+)
+
+_VIEW_QUERY = {
+    "ci": {"type": "string", "enum": list(INTERVAL_METHODS), "description": "interval method (default logit)"},
+    "by": {"type": "string", "description": "question code to cross by (a single-choice question); omit for toplines"},
+}
+
+
+def run_json(run) -> dict:
+    return {
+        "id": run.id,
+        "created_at": run.created_at.isoformat(),
+        "method": run.settings["method"],
+        "respondents": len(run.response_ids),
+        "data_hash": run.data_hash,
+        "settings": run.settings,
+        "exclusion_rules": run.exclusion_rules,
+        "diagnostics": run.diagnostics,
+    }
+
+
+def _run(survey, run_id: int):
+    run = run_of(survey, run_id)
+    if run is None:
+        abort(404, f"survey {survey.slug} has no weighting run {run_id}")
+    return run
+
+
+@bp.get("/surveys/<slug>/runs")
+@documented({"type": "object", "required": ["runs"], "properties": {"runs": {"type": "array", "items": RUN}}},
+            tags=("results",))
+def weighting_runs(slug: str):
+    """Every weighting run of the survey, newest first, with its settings and diagnostics."""
+    survey = owned_survey_or_404(slug)
+    return jsonify({"runs": [run_json(run) for run in runs_of(survey)]})
+
+
+def _results(survey, run):
+    interval = request.args.get("ci", "logit")
+    by = request.args.get("by") or None
+    if interval not in INTERVAL_METHODS:
+        abort(400, f"ci must be one of {', '.join(INTERVAL_METHODS)}")
+    if by is not None and by not in {q.code for q in questions_of(survey) if q.closed and not q.multiple}:
+        abort(400, f"cannot cross by {by!r}; choose a single-choice question of this survey")
+    try:
+        computed = compute(run, interval, by)
+    except WeightingError as error:
+        abort(400, str(error))
+    frame = tables_frame(tables(computed))
+    rows = [{key: (None if value != value else value) for key, value in row.items()} for row in frame.to_dict("records")]
+    return jsonify({
+        "run": run_json(run),
+        "interval": interval,
+        "by": by,
+        "degf": computed.result["degf"],
+        "rows": rows,
+        "comparisons": [c.to_dict() for c in comparisons_for(computed)] if by is None else [],
+    })
+
+
+@bp.get("/surveys/<slug>/results")
+@documented(RESULTS, tags=("results",), query=_VIEW_QUERY)
+def latest_results(slug: str):
+    """Weighted toplines (or a crosstab with ``by``) of the latest weighting run.
+
+    Each row is one answer's weighted share (or a mean) with its interval, margin of error,
+    unweighted and effective n. 404 until the survey has been weighted.
+    """
+    survey = owned_survey_or_404(slug)
+    run = latest_run(survey)
+    if run is None:
+        abort(404, f"survey {survey.slug} has not been weighted yet")
+    return _results(survey, run)
+
+
+@bp.get("/surveys/<slug>/runs/<int:run_id>/results")
+@documented(RESULTS, tags=("results",), query=_VIEW_QUERY)
+def run_results(slug: str, run_id: int):
+    """Weighted toplines (or a crosstab with ``by``) of one weighting run."""
+    survey = owned_survey_or_404(slug)
+    return _results(survey, _run(survey, run_id))
+
+
+@bp.get("/surveys/<slug>/runs/<int:run_id>/files/<name>")
+@documented(
+    {"type": "string", "format": "binary"},
+    content_type="application/octet-stream",
+    tags=("downloads",),
+    query={
+        **_VIEW_QUERY,
+        "replicates": {"type": "string", "enum": ["jk1"], "description": "add replicate weights (respondent files)"},
+    },
+)
+def run_file(slug: str, run_id: int, name: str):
+    """A file of the run: ``name`` is one of spec.yaml, data.csv, respondents.csv|sav|dta|parquet,
+    toplines.csv|xlsx, crosstabs.csv|xlsx (with ``by``), codebook.csv|xlsx, methodology.md.
+
+    ``spec.yaml`` with ``data.csv`` reruns with ``python -m analysis run``; respondent files
+    carry final weights and no personal data.
+    """
+    survey = owned_survey_or_404(slug)
+    run = _run(survey, run_id)
+    try:
+        download = build_download(survey, run, name, request.args)
+    except DownloadError as error:
+        abort(error.status, str(error))
+    return send_download(download)
+

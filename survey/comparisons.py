@@ -1,0 +1,152 @@
+"""This survey beside published polls: a design-based test against each published figure and
+a Rao–Scott goodness-of-fit test of the whole answer distribution.
+
+A published figure comes with its population, dates, sample size and wording
+(``survey.reference_data.published_figures``), shown next to the test, because a difference
+from a poll of likely U.S. voters asked in other words is not a change in opinion.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+from pathlib import Path
+
+import yaml
+
+from analysis import goodness_of_fit, proportion, test_against
+from survey.weighting_runs import ComputedRun, weighted_design
+
+FIGURES_FILE = Path(__file__).resolve().parent / "data" / "published_figures.yaml"
+GOODNESS_OF_FIT_ROUNDING = 0.015  # published shares rounded to whole points may sum to 0.99 or 1.01
+
+
+@dataclass(frozen=True)
+class PublishedFigure:
+    """A published poll's figures on our option codes, with what makes it comparable or not."""
+
+    id: str
+    pollster: str
+    population: str
+    dates: str
+    sample_size: Optional[int]
+    wording: str
+    question: str
+    shares: dict[str, float]
+    groups: tuple[dict[str, Any], ...]
+    caveat: str
+    confirmed: bool
+
+    @property
+    def source(self) -> str:
+        return self.pollster
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["groups"] = list(self.groups)
+        return data
+
+
+def published_figures() -> list[PublishedFigure]:
+    """The shipped figures that name a question of ours and give shares on its codes."""
+    document = yaml.safe_load(FIGURES_FILE.read_text(encoding="utf-8"))
+    figures = []
+    for entry in document.get("figures", []):
+        if not entry.get("question") or not entry.get("shares"):
+            continue
+        figures.append(
+            PublishedFigure(
+                id=entry["id"],
+                pollster=str(entry.get("pollster", "")),
+                population=str(entry.get("population", "")),
+                dates=str(entry.get("field_dates", "")),
+                sample_size=entry.get("n"),
+                wording=" ".join(str(entry.get("wording", "")).split()),
+                question=entry["question"],
+                shares={str(code): float(share) for code, share in entry["shares"].items()},
+                groups=tuple(entry.get("groups") or ()),
+                caveat=" ".join(str(entry.get("caveat", "")).split()),
+                confirmed=bool(entry.get("confirmed")),
+            )
+        )
+    return figures
+
+
+@dataclass(frozen=True)
+class FigureTest:
+    answer: str
+    label: str
+    published: float
+    estimate: float
+    ci_low: float
+    ci_high: float
+    statistic: float
+    df: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class GoodnessOfFit:
+    statistic: float
+    df: Optional[float]
+    p_value: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    figure: PublishedFigure
+    tests: list[FigureTest]
+    goodness_of_fit: Optional[GoodnessOfFit]
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "figure": self.figure.to_dict(),
+            "tests": [asdict(test) for test in self.tests],
+            "goodness_of_fit": asdict(self.goodness_of_fit) if self.goodness_of_fit else None,
+            "note": self.note,
+            "caveat": "Populations, dates and wordings differ between polls; a difference is not only a change in opinion.",
+        }
+
+
+def _number(value: Any) -> float:
+    value = float(value)
+    return value if math.isfinite(value) else math.nan
+
+
+def comparisons_for(computed: ComputedRun) -> list[Comparison]:
+    """Every published figure on a question of this run, tested against the run's estimates.
+
+    Each share (and each published combination such as "very or somewhat likely") gets a
+    design-based t test of H0: our population share equals the published one, treating the
+    published figure as fixed; when the figure gives the whole distribution, the Rao–Scott
+    goodness-of-fit test (R's ``svygofchisq``) tests all shares at once.
+    """
+    questions = {q.code: q for q in computed.data.questions if q.closed and not q.multiple}
+    figures = [figure for figure in published_figures() if figure.question in questions]
+    if not figures:
+        return []
+    design = weighted_design(computed)
+    interval = next((e["ci"] for e in computed.spec["estimates"] if e["type"] == "proportion"), "logit")
+    comparisons = []
+    for figure in figures:
+        question = questions[figure.question]
+        codes = {o.code for o in question.options}
+        tests = []
+        parts = [(code, [code], question.option_label(code), share) for code, share in figure.shares.items() if code in codes]
+        parts += [(" + ".join(g["categories"]), list(g["categories"]), g["label"], float(g["share"]))
+                  for g in figure.groups if set(g["categories"]) <= codes]
+        for answer, categories, label, share in parts:
+            estimate = proportion(design, figure.question, categories, ci=interval)
+            result = test_against(estimate, share)
+            tests.append(FigureTest(answer, label, share, _number(estimate.estimate), _number(estimate.ci_low),
+                                    _number(estimate.ci_high), _number(result.statistic), _number(result.df),
+                                    _number(result.p_value)))
+        fit, note = None, figure.caveat
+        if set(figure.shares) == codes and abs(sum(figure.shares.values()) - 1) <= GOODNESS_OF_FIT_ROUNDING:
+            total = sum(figure.shares.values())
+            gof = goodness_of_fit(design, figure.question, {code: share / total for code, share in figure.shares.items()})
+            fit = GoodnessOfFit(_number(gof.statistic), getattr(gof, "df", None), _number(gof.p_value))
+        comparisons.append(Comparison(figure, tests, fit, note))
+    return comparisons

@@ -1,0 +1,70 @@
+"""The downloads page and the files of a weighting run, for the pollster's browser.
+
+The files themselves are built in ``survey.publication.build_download`` and served the same
+way by the API, so a file is identical whichever door it leaves by.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import abort, render_template, request
+
+from survey.pollster import bp
+from survey.pollster.access import owned_survey_or_404
+from survey.pollster.results import chosen_run, crossable, question_chart, view_options
+from survey.publication import DISCLOSURE_FIELDS, Disclosure, DownloadError, build_download, send_download
+from survey.results import questions_of
+from survey.tables import tables
+from survey.weighting_runs import INTERVAL_METHODS, compute, run_of, runs_of
+
+
+@bp.get("/surveys/<slug>/downloads")
+def downloads(slug: str):
+    survey = owned_survey_or_404(slug)
+    run = chosen_run(survey)
+    return render_template(
+        "pollster/downloads.html",
+        survey=survey,
+        run=run,
+        runs=runs_of(survey),
+        crossable=crossable(questions_of(survey)),
+        intervals=INTERVAL_METHODS,
+        disclosure=asdict(Disclosure.for_survey(survey)),
+        disclosure_fields=DISCLOSURE_FIELDS,
+    )
+
+
+def _run_or_404(survey, run_id: int):
+    run = run_of(survey, run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+@bp.get("/surveys/<slug>/runs/<int:run_id>/files/<name>")
+def download_file(slug: str, run_id: int, name: str):
+    survey = owned_survey_or_404(slug)
+    run = _run_or_404(survey, run_id)
+    try:
+        download = build_download(survey, run, name, request.args)
+    except DownloadError as error:
+        abort(error.status, str(error))
+    return send_download(download)
+
+
+@bp.get("/surveys/<slug>/runs/<int:run_id>/charts/<code>.svg")
+def download_chart(slug: str, run_id: int, code: str):
+    """One question's chart as an SVG file (the same drawing as on the results page)."""
+    survey = owned_survey_or_404(slug)
+    run = _run_or_404(survey, run_id)
+    interval, by = view_options(questions_of(survey))
+    for table in tables(compute(run, interval, by)):
+        if table.question.code == code:
+            chart = question_chart(table, f"chart-{code}")
+            if chart is None:
+                break
+            return chart, 200, {
+                "Content-Type": "image/svg+xml; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="{survey.slug}-run{run.id}-{code}.svg"',
+            }
+    abort(404, f"question {code!r} has no chart in run {run.id}")

@@ -1,0 +1,85 @@
+"""The results page: weighted toplines and crosstabs of one weighting run, with charts and a
+comparison with published polls. Every figure is the run's ``run_spec`` result."""
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import abort, render_template, request
+
+from survey import charts
+from survey.comparisons import comparisons_for
+from survey.pollster import bp
+from survey.pollster.access import owned_survey_or_404
+from survey.pollster.forms import ActionForm
+from survey.results import questions_of
+from survey.tables import QuestionTable, tables
+from survey.weighting_runs import INTERVAL_METHODS, WeightingError, compute, latest_run, new_responses_since, run_of
+
+
+def crossable(questions) -> list[tuple[str, str]]:
+    """Variables a crosstab can be cut by: every single-choice question."""
+    return [(q.code, q.label()) for q in questions if q.closed and not q.multiple]
+
+
+def chosen_run(survey):
+    """The run named by ``?run=`` (404 if not this survey's), else the latest (None before any)."""
+    run_id = request.args.get("run", type=int)
+    if run_id is None:
+        return latest_run(survey)
+    run = run_of(survey, run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+def view_options(questions) -> tuple[str, Optional[str]]:
+    """The interval method and crosstab variable asked for; 400 for values the page does not offer."""
+    interval = request.args.get("ci", "logit")
+    if interval not in INTERVAL_METHODS:
+        abort(400, f"ci must be one of {', '.join(INTERVAL_METHODS)}")
+    by = request.args.get("by") or None
+    if by is not None and by not in dict(crossable(questions)):
+        abort(400, f"cannot cross by {by!r}; choose a single-choice question of this survey")
+    return interval, by
+
+
+def question_chart(table: QuestionTable, chart_id: str) -> Optional[str]:
+    """Bars with whiskers for a table of shares (None for a mean: one number needs no chart)."""
+    bars = [
+        charts.Bar(row.answer_label, row.estimate, row.ci_low, row.ci_high,
+                   group=row.domain_label if row.domain is not None else None)
+        for row in table.rows
+        if row.kind == "proportion" and row.estimate is not None
+    ]
+    if not bars:
+        return None
+    return charts.bar_chart(table.question.label(), bars, description="Weighted share of respondents giving each answer.",
+                            chart_id=chart_id)
+
+
+@bp.get("/surveys/<slug>/results")
+def results(slug: str):
+    survey = owned_survey_or_404(slug)
+    run = chosen_run(survey)
+    if run is None:
+        return render_template("pollster/results.html", survey=survey, run=None)
+    interval, by = view_options(questions_of(survey))
+    try:
+        computed = compute(run, interval, by)
+    except WeightingError as error:
+        return render_template("pollster/results.html", survey=survey, run=run, problem=str(error)), 400
+    question_tables = tables(computed)
+    return render_template(
+        "pollster/results.html",
+        survey=survey,
+        run=run,
+        computed=computed,
+        tables=[(table, question_chart(table, f"chart-{table.question.code}")) for table in question_tables],
+        comparisons=comparisons_for(computed) if by is None else [],
+        interval=interval,
+        by=by,
+        intervals=INTERVAL_METHODS,
+        crossable=crossable(computed.data.questions),
+        new_responses=new_responses_since(run),
+        action_form=ActionForm(),
+    )

@@ -1,0 +1,115 @@
+"""A pollster in Debian's Chromium: signs in, runs the weighting, reads the results, downloads a file.
+
+The site runs in a thread on a free local port over a migrated SQLite file; screenshots at
+phone (375 px) and desktop width go to ``test-artifacts/`` to be looked at.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from survey.extensions import db
+from survey.models import TargetSet
+from tests.conftest import TEST_PASSWORD, _app_for
+from tests.survey.poll_fixture import load_default_survey, seed_poll
+from tests.survey.test_weighting_runs import TARGETS
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+EMAIL = "browser@example.org"
+WIDTHS = {"phone": (375, 812), "desktop": (1280, 900)}
+
+
+@pytest.fixture
+def live_site(tmp_path, make_pollster_for):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (make chromium)")
+    from flask_migrate import upgrade
+
+    app = _app_for("sqlite:///" + str(tmp_path / "browser.db"))
+    app.instance_path = str(tmp_path / "instance")
+    with app.app_context():
+        upgrade()
+        survey = load_default_survey()
+        seed_poll(survey, 160)
+        db.session.add(TargetSet(survey_id=survey.id, targets=TARGETS.to_dict()))
+        db.session.commit()
+        make_pollster_for(EMAIL, survey)
+        slug = survey.slug
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", slug
+    server.shutdown()
+    thread.join(5)
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_pollster_for():
+    from survey.accounts import hash_password
+    from survey.models import Pollster
+
+    def make(email, survey):
+        pollster = Pollster(email=email, password_hash=hash_password(TEST_PASSWORD))
+        pollster.surveys = [survey]
+        db.session.add(pollster)
+        db.session.commit()
+
+    return make
+
+
+def _shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    for label, (width, height) in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(ARTIFACTS / f"pollster-{name}-{label}.png"), full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"the {name} page scrolls sideways by {overflow}px at {width}px wide"
+
+
+def test_pollster_weights_reads_results_and_downloads(live_site, tmp_path):
+    base, slug = live_site
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(accept_downloads=True)
+            page.goto(f"{base}/pollster/login")
+            page.fill("input[name=email]", EMAIL)
+            page.fill("input[name=password]", TEST_PASSWORD)
+            page.click("button[type=submit], input[type=submit]")
+            page.goto(f"{base}/pollster/surveys/{slug}/weighting")
+            page.select_option("select[name=method]", "rake")
+            page.fill("input[name=trim_low]", "0.3")
+            page.fill("input[name=trim_high]", "4")
+            page.click("text=Run weighting")
+            page.wait_for_selector("#diagnostics-heading")
+            assert "Converged" in page.inner_text("#diagnostics-heading + p + dl, .stats")
+            _shoot(page, "weighting")
+
+            page.click("text=Read the results of run")
+            page.wait_for_selector("#q-calexit")
+            assert page.locator("#q-calexit svg[role=img] title").inner_text()
+            assert "%" in page.inner_text("#q-calexit table")
+            _shoot(page, "results")
+
+            page.goto(f"{base}/pollster/surveys/{slug}/downloads")
+            _shoot(page, "downloads")
+            with page.expect_download() as info:
+                page.click("a[href$='files/respondents.csv']")
+            download = info.value
+            saved = tmp_path / download.suggested_filename
+            download.save_as(saved)
+            header = saved.read_text().splitlines()[0].split(",")
+            assert "weight" in header and "calexit" in header
+        finally:
+            browser.close()
