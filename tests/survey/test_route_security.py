@@ -1,8 +1,8 @@
 """Every pollster and API route, found by walking the URL map, refuses strangers.
 
 Nothing here names a route: routes added later are covered as soon as they exist. A URL
-parameter is filled from the seeded survey (``FILLERS``); a route with a parameter this
-file cannot fill fails with a message saying which filler to add.
+parameter is filled with something the owner has (``Fillers``); a route with a parameter
+this file cannot fill fails with a message saying what to add.
 """
 import hashlib
 import re
@@ -12,8 +12,11 @@ import sqlalchemy as sa
 from werkzeug.routing import AnyConverter, Rule
 
 from survey.extensions import db
-from survey.models import ApiToken, Invitation, Survey
+from survey.models import ApiToken, Invitation, Pollster, Survey
+from survey.quality import ExclusionRules
+from survey.weighting_runs import WeightingSettings, create_run, default_targets
 from tests.conftest import TEST_PASSWORD, _app_for
+from tests.survey.poll_fixture import seed_poll
 
 OWNER, STRANGER = "owner@example.org", "stranger@example.org"
 PUBLIC_ENDPOINTS = {"pollster.login"}
@@ -33,17 +36,38 @@ def guarded_rules(app) -> list[Rule]:
     return rules
 
 
+class Fillers(dict):
+    """Values for URL parameters, all belonging to OWNER; a weighting run is made only when
+    a route first asks for ``run_id``, so the walk costs nothing for routes without one."""
+
+    def __init__(self, app, slug: str, token_id: int, owner_id: int):
+        super().__init__(slug=slug, token_id=token_id, name="respondents.csv", code="calexit")
+        self.app, self.owner_id = app, owner_id
+
+    def __missing__(self, name: str):
+        if name != "run_id":
+            raise KeyError(name)
+        with self.app.app_context():
+            survey = db.session.scalar(sa.select(Survey).where(Survey.slug == self["slug"]))
+            seed_poll(survey, 120)
+            run = create_run(survey, WeightingSettings(default_targets()), ExclusionRules(), db.session.get(Pollster, self.owner_id))
+            db.session.commit()
+            self[name] = run.id
+        return self[name]
+
+
 def urls(rule: Rule, fillers: dict) -> list[str]:
     """Every URL of ``rule`` with its parameters filled in (each value of an ``any`` converter)."""
     combos: list[dict] = [{}]
-    for name in rule.arguments:
+    for name in sorted(rule.arguments):
         converter = rule._converters[name]
         if isinstance(converter, AnyConverter):
             values = sorted(converter.items)
-        elif name in fillers:
-            values = [fillers[name]]
         else:
-            pytest.fail(f"{rule.rule} ({rule.endpoint}) has a parameter <{name}>: add a filler for it to FILLERS in {__file__}")
+            try:
+                values = [fillers[name]]
+            except KeyError:
+                pytest.fail(f"{rule.rule} ({rule.endpoint}) has a parameter <{name}>: teach Fillers in {__file__} a value for it")
         combos = [{**combo, name: value} for combo in combos for value in values]
     path = re.sub(r"<(?:[^:<>]+(?:\([^)]*\))?:)?([^<>]+)>", r"{\1}", rule.rule)
     return [path.format(**combo) for combo in combos]
@@ -59,7 +83,7 @@ def requests_for(app, fillers):
 @pytest.fixture
 def seeded(app, client, default_survey, make_pollster, sign_in):
     """The default survey owned by OWNER, with an API token each; returns the URL fillers and tokens."""
-    make_pollster(OWNER, default_survey)
+    owner_id = make_pollster(OWNER, default_survey)
     make_pollster(STRANGER)
     secrets = {}
     for email in (OWNER, STRANGER):
@@ -71,8 +95,7 @@ def seeded(app, client, default_survey, make_pollster, sign_in):
         owner_token = db.session.scalar(
             sa.select(ApiToken.id).where(ApiToken.token_hash == hashlib.sha256(secrets[OWNER].encode()).hexdigest())
         )
-    fillers = {"slug": default_survey, "token_id": owner_token}
-    return fillers, secrets
+    return Fillers(app, default_survey, owner_token, owner_id), secrets
 
 
 def test_anonymous_requests_are_sent_to_sign_in_or_refused(app, client, seeded):
