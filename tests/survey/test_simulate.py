@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from analysis import SurveyDesign, rake
 from survey.extensions import db
 from survey.models import Answer, PageVisit, Response
-from survey.questionnaire import Questionnaire, default_questionnaire_path, load_file, load_into_database
+from survey.questionnaire import Questionnaire, default_questionnaire_path, load_file, load_into_database, parse
 from survey.reference_data import default_targets
 from survey.simulate import AGE_SHARES, draw_californian, draw_panelist, draw_panelist_traits, opinions, simulate
+from tests.survey.test_questionnaire import minimal
 
 LIKELY = {"very_likely", "somewhat_likely"}
 SUPPORT = {"strongly_support", "somewhat_support"}
@@ -181,3 +182,19 @@ def test_the_simulate_command(app, runner):
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).where(Response.status == "complete")) == 3
     assert runner.invoke(args=["simulate", "0"]).exit_code == 2
+
+
+def test_any_questionnaire_can_be_simulated(app):
+    """Questions the model does not know are answered at random within their rules."""
+    with app.app_context():
+        survey = load_into_database(parse(minimal()), db.session)
+        db.session.commit()
+        report = simulate(survey, 6, seed=4)
+        assert (report.completed, report.screened_out) == (6, 0)
+        questionnaire = Questionnaire.from_survey(survey)
+        rows = db.session.execute(
+            sa.select(Answer.question_code, Answer.value).join(Response).where(Response.status == "complete")
+        ).all()
+        assert {code for code, _value in rows} >= {"party", "age", "trust", "issues"}
+        for code, value in rows:
+            assert questionnaire.question(code).validate_answer(value) == value
