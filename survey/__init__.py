@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from survey.config import Config
 from survey.extensions import babel, csrf, db, limiter, login, migrate, select_locale
@@ -23,6 +24,9 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "survey.db")
+    if app.config.get("TRUSTED_PROXIES"):
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if app.config.get("REDIS_URL") and "RATELIMIT_STORAGE_URI" not in app.config:
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
 
@@ -53,6 +57,8 @@ def _settle_secrets(app: Flask) -> None:
     """Refuse to run in production without real secrets; in development keep one per instance."""
     for key in ("SECRET_KEY", "PARADATA_SALT"):
         if app.config.get(key):
+            if app.config.get("PRODUCTION"):
+                _refuse_weak_secret(key, str(app.config[key]))
             continue
         if app.config.get("PRODUCTION"):
             raise RuntimeError(f"{key} must be set in the environment when SURVEY_ENV=production")
@@ -62,3 +68,18 @@ def _settle_secrets(app: Flask) -> None:
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         app.config[key] = path.read_text().strip()
+
+
+PLACEHOLDER_WORDS = ("change", "secret", "example", "default", "password", "testing", "insecure")
+MIN_SECRET_LENGTH = 32
+
+
+def _refuse_weak_secret(key: str, value: str) -> None:
+    """A production secret must be long and random, not a value copied from a tutorial."""
+    lowered = value.lower()
+    if len(value) < MIN_SECRET_LENGTH or any(word in lowered for word in PLACEHOLDER_WORDS) or len(set(value)) < 10:
+        raise RuntimeError(
+            f"{key} looks like a placeholder or is too short ({len(value)} characters); in production set it to "
+            f"at least {MIN_SECRET_LENGTH} random characters, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+        )

@@ -40,6 +40,11 @@ class Config:
     LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "300"))
     RATELIMIT_ENABLED = True
 
+    # How many reverse proxies in front of the site set X-Forwarded-For/-Proto/-Host. The
+    # rate limiter and paradata read the client's address from there only when this is set;
+    # with 0 those headers are ignored, so a client cannot choose its own address.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+
     # Salt for hashing user agents and addresses in paradata.
     PARADATA_SALT = os.environ.get("PARADATA_SALT")
 

@@ -26,7 +26,7 @@ POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://post
 def _postgres_database() -> Iterator[str]:
     server = sa.make_url(POSTGRES_SERVER)
     name = f"survey_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", pool_pre_ping=True)  # survives a server restart
     try:
         with admin.connect() as connection:
             connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
