@@ -15,11 +15,13 @@ from pathlib import Path
 
 import yaml
 
-from analysis import goodness_of_fit, proportion, test_against
+from analysis import proportion
+from analysis.inference import goodness_of_fit, test_against
 from survey.weighting_runs import ComputedRun, weighted_design
 
 FIGURES_FILE = Path(__file__).resolve().parent / "data" / "published_figures.yaml"
 GOODNESS_OF_FIT_ROUNDING = 0.015  # published shares rounded to whole points may sum to 0.99 or 1.01
+# (goodness_of_fit scales the shares to sum to 1, as R's svygofchisq does)
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,10 @@ def comparisons_for(computed: ComputedRun) -> list[Comparison]:
                                     _number(result.p_value)))
         fit, note = None, figure.caveat
         if set(figure.shares) == codes and abs(sum(figure.shares.values()) - 1) <= GOODNESS_OF_FIT_ROUNDING:
-            total = sum(figure.shares.values())
-            gof = goodness_of_fit(design, figure.question, {code: share / total for code, share in figure.shares.items()})
-            fit = GoodnessOfFit(_number(gof.statistic), getattr(gof, "df", None), _number(gof.p_value))
+            try:
+                gof = goodness_of_fit(design, figure.question, figure.shares)
+                fit = GoodnessOfFit(_number(gof.statistic), _number(gof.df), _number(gof.p_value))
+            except ValueError as error:  # e.g. an answer nobody in this sample gave
+                note = f"{note} The whole distribution was not tested: {error}."
         comparisons.append(Comparison(figure, tests, fit, note))
     return comparisons

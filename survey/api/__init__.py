@@ -11,4 +11,4 @@ from survey.extensions import csrf
 bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)
 
-from survey.api import auth, fieldwork, openapi  # noqa: E402,F401  (routes attach themselves to bp)
+from survey.api import auth, fieldwork, openapi, results  # noqa: E402,F401  (routes attach themselves to bp)

@@ -19,4 +19,4 @@ def _configure_login(_state) -> None:
     login.session_protection = "strong"
 
 
-from survey.pollster import access, auth, fieldwork, templating, tokens  # noqa: E402,F401  (routes attach themselves to bp)
+from survey.pollster import access, auth, downloads, fieldwork, results, templating, tokens, weighting  # noqa: E402,F401  (routes attach themselves to bp)
