@@ -222,6 +222,7 @@ def _interval(method, p, se, df, level, logit_se, n_rows, domain_df):
     """(low, high) of one estimate; R's ``svyciprop`` / ``confint(svymean)``."""
     alpha = 1 - level
     t = stats.t.ppf(1 - alpha / 2, df)
+    p, se = np.float64(p), np.float64(se)  # 0 and 1 give infinite logits, not ZeroDivisionError
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "mean":
             return p - t * se, p + t * se
@@ -233,6 +234,8 @@ def _interval(method, p, se, df, level, logit_se, n_rows, domain_df):
             half = t * se / (2 * np.sqrt(p * (1 - p)))
             return float(np.sin(centre - half) ** 2), float(np.sin(centre + half) ** 2)
         n_eff = p * (1 - p) / se**2
+        if not np.isfinite(n_eff) or n_eff <= 0:
+            return float(p), float(p)
         if method == "wilson":
             low, high = proportion_confint(p * n_eff, n_eff, alpha=alpha, method="wilson")
             return float(low), float(high)

@@ -97,15 +97,18 @@ def _level_codes(series: pd.Series, variable: str, levels: Sequence[str]) -> np.
     values = series
     if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
         values = series.astype(str)
-    codes = pd.Categorical(values, categories=list(levels)).codes.astype(np.int64)
-    unmatched = codes < 0
-    if unmatched.any():
-        unknown = sorted({str(v) for v in values[unmatched]})
+    # Hash every row once (factorize), then match only the few distinct values to the levels:
+    # pd.Categorical(values, categories=levels) is 5-10x slower on a million text answers.
+    row_codes, present = pd.factorize(values)
+    position = pd.Index(list(levels)).get_indexer(present).astype(np.int64)
+    unmatched = np.flatnonzero(position < 0)
+    if len(unmatched):
+        name, code = min((str(present[u]), u) for u in unmatched)
         raise ValueError(
-            f"`{variable}` = `{unknown[0]}` has {int((values.astype(str) == unknown[0]).sum())} "
+            f"`{variable}` = `{name}` has {int((row_codes == code).sum())} "
             f"respondents but no target; add it to the targets for `{variable}`"
         )
-    return codes
+    return position[row_codes]
 
 
 def make_cells(data: pd.DataFrame, levels: Mapping[str, Sequence[str]]) -> Cells:
