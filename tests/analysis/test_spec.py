@@ -1,0 +1,62 @@
+"""Spec files: validation names the key at fault; the command line reports errors plainly."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis import SpecError, run_spec, validate_spec
+from analysis.__main__ import main
+
+from .conftest import MARGINS, OWN_REFERENCE
+
+BASE = {"data": "poll_b.csv", "design": {"weights": "base_weight"},
+        "estimates": [{"id": "yes", "variable": "calexit", "type": "proportion", "categories": ["yes"]}]}
+
+
+def _spec(**changes) -> dict:
+    spec = json.loads(json.dumps(BASE))
+    spec.update(changes)
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (_spec(colour="red"), "unknown key `colour` in the spec"),
+        (_spec(design={"weights": "w", "strat": "x"}), "unknown key `strat` in design"),
+        (_spec(weighting={"method": "rake", "margins": MARGINS, "popultion": 1}), "unknown key `popultion` in weighting"),
+        (_spec(variance={"method": "jk2"}), "`method: jk2` is not one of"),
+        (_spec(estimates=[{"id": "a", "variable": "x", "type": "proportion", "categories": ["y"], "cl": 1}]),
+         "unknown key `cl` in estimate `a`"),
+        (_spec(estimates=[{"id": "a", "variable": "x", "type": "proportion"}]), "estimate `a` needs `categories`"),
+        (_spec(estimates=[{"id": "a", "variable": "x", "type": "median"}]), "`type: median` is not one of"),
+        (_spec(models=[{"id": "m", "family": "binomial", "outcome": "x", "predictors": ["p"]}]),
+         "model `m` needs `categories`"),
+        (_spec(weighting={"method": "poststratify", "by": ["sex"]}), "weighting \\(poststratify\\) needs `cells`"),
+        (_spec(weighting={"method": "rake", "margins": MARGINS, "bounds": [0.5, 2]}),
+         "`bounds` does not apply to method `rake`"),
+        (_spec(variance={"method": "jk1", "seed": 3}), "`seed` apply to method `bootstrap` only"),
+        ({"design": {}}, "the spec needs `data`"),
+    ],
+)
+def test_spec_errors_name_the_key(spec, message):
+    with pytest.raises(SpecError, match=message):
+        validate_spec(spec)
+
+
+def test_bootstrap_spec_is_reproducible():
+    spec = _spec(variance={"method": "bootstrap", "replicates": 20, "seed": 11},
+                 weighting={"method": "rake", "population": 1000, "margins": MARGINS})
+    one, two = run_spec(spec, OWN_REFERENCE), run_spec(spec, OWN_REFERENCE)
+    assert one == two and one["estimates"][0]["se"] > 0
+    assert one["degf"] == 19  # rank of 20 bootstrap replicates minus one
+
+
+def test_command_line_reports_a_bad_spec(tmp_path: Path, caplog):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("data: poll.csv\nweighting: {method: rake, margins: {}, tolerance: 1}\n", encoding="utf-8")
+    assert main(["run", str(spec), "--out", str(tmp_path / "out.json")]) == 1
+    assert "unknown key `tolerance` in weighting" in caplog.text
+    assert not (tmp_path / "out.json").exists()
