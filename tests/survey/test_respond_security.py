@@ -127,6 +127,8 @@ def test_starting_new_responses_is_rate_limited(guarded_app, small_survey):
         respondent.open(f"/s/{small_survey}/consent")
         started.append(respondent.post(f"/s/{small_survey}/consent", respondent.form_fields()).status_code)
     assert started == [302, 302, 302, 429]
+    refused = respondent.post(f"/s/{small_survey}/consent", respondent.form_fields())
+    assert "Please wait a minute and try again." in refused.get_data(as_text=True)
     assert _counts(guarded_app)[0] == 3
     # Answering pages is not limited: a started respondent carries on.
     respondent = Respondent(guarded_app.test_client(), small_survey)
