@@ -19,12 +19,14 @@ GRID_COLOUR = "#d0d0d0"
 TEXT_COLOUR = "#1d1d1d"
 FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
 
-WIDTH = 640
-LABEL_WIDTH = 220
-VALUE_WIDTH = 56
-ROW_HEIGHT = 28
-GROUP_HEIGHT = 26
-TOP = 16
+WIDTH = 360  # narrow enough that 14px text stays legible when a phone shrinks the chart
+LEFT = 8
+VALUE_WIDTH = 60
+LABEL_HEIGHT = 20  # each answer's label sits on its own line above its bar, so long labels fit
+BAR_HEIGHT = 16
+ROW_GAP = 10
+GROUP_HEIGHT = 30
+TOP = 8
 BOTTOM = 30
 
 
@@ -69,7 +71,7 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: 
 
     Parameters
     ----------
-    title : the chart's accessible name (also drawn nowhere else, the page shows its own heading).
+    title : the chart's accessible name (the page shows its own heading).
     bars : the bars, top to bottom; a bar whose ``group`` differs from the previous one's opens
         a new section headed by that group.
     description : text put before the generated reading of every bar in ``<desc>``.
@@ -77,40 +79,35 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: 
     """
     if not bars:
         raise ValueError(f"the chart {title!r} has no bars to draw")
-    plot_left = LABEL_WIDTH
-    plot_width = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    plot_width = WIDTH - LEFT - VALUE_WIDTH
     top_value = _scale_max(bars)
 
     def x(value: float) -> float:
-        return plot_left + plot_width * max(0.0, min(value, top_value)) / top_value
+        return LEFT + plot_width * max(0.0, min(value, top_value)) / top_value
 
     body: list[str] = []
     y = TOP
     previous_group = None
     for bar in bars:
         if bar.group is not None and bar.group != previous_group:
-            body.append(
-                f'<text x="4" y="{y + GROUP_HEIGHT - 8}" font-weight="600">{escape(_truncate(bar.group, 60))}</text>'
-            )
+            body.append(f'<text x="{LEFT}" y="{y + GROUP_HEIGHT - 10}" font-weight="700">{escape(_truncate(bar.group, 40))}</text>')
             y += GROUP_HEIGHT
         previous_group = bar.group
-        middle = y + ROW_HEIGHT / 2
+        body.append(f'<text x="{LEFT}" y="{y + LABEL_HEIGHT - 5}">{escape(_truncate(bar.label, 44))}</text>')
+        bar_top = y + LABEL_HEIGHT
+        middle = bar_top + BAR_HEIGHT / 2
         body.append(
-            f'<text x="{plot_left - 8}" y="{middle + 4:.1f}" text-anchor="end">{escape(_truncate(bar.label))}</text>'
-        )
-        body.append(
-            f'<rect x="{plot_left}" y="{y + 5}" width="{x(bar.estimate) - plot_left:.1f}" '
-            f'height="{ROW_HEIGHT - 10}" fill="{BAR_COLOUR}"/>'
+            f'<rect x="{LEFT}" y="{bar_top}" width="{x(bar.estimate) - LEFT:.1f}" height="{BAR_HEIGHT}" fill="{BAR_COLOUR}"/>'
         )
         if bar.ci_low is not None and bar.ci_high is not None:
             low, high = x(bar.ci_low), x(bar.ci_high)
             body.append(
-                f'<path d="M{low:.1f} {middle:.1f}H{high:.1f}M{low:.1f} {middle - 6:.1f}V{middle + 6:.1f}'
-                f'M{high:.1f} {middle - 6:.1f}V{middle + 6:.1f}" stroke="{WHISKER_COLOUR}" stroke-width="1.5" fill="none"/>'
+                f'<path d="M{low:.1f} {middle:.1f}H{high:.1f}M{low:.1f} {middle - 7:.1f}V{middle + 7:.1f}'
+                f'M{high:.1f} {middle - 7:.1f}V{middle + 7:.1f}" stroke="{WHISKER_COLOUR}" stroke-width="1.5" fill="none"/>'
             )
         value_x = max(x(bar.estimate), x(bar.ci_high) if bar.ci_high is not None else 0) + 6
-        body.append(f'<text x="{value_x:.1f}" y="{middle + 4:.1f}">{_percent(bar.estimate)}</text>')
-        y += ROW_HEIGHT
+        body.append(f'<text x="{value_x:.1f}" y="{middle + 5:.1f}" font-weight="600">{_percent(bar.estimate)}</text>')
+        y = bar_top + BAR_HEIGHT + ROW_GAP
 
     plot_bottom = y
     ticks = []
@@ -119,9 +116,10 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: 
     for step in range(0, steps + 1, stride):
         value = step / 10
         tick_x = x(value)
+        anchor = "start" if step == 0 else "middle"
         ticks.append(
             f'<line x1="{tick_x:.1f}" y1="{TOP}" x2="{tick_x:.1f}" y2="{plot_bottom}" stroke="{GRID_COLOUR}"/>'
-            f'<text x="{tick_x:.1f}" y="{plot_bottom + 18}" text-anchor="middle" fill="#555">{_percent(value)}</text>'
+            f'<text x="{tick_x:.1f}" y="{plot_bottom + 18}" text-anchor="{anchor}" fill="#555" font-size="12">{_percent(value)}</text>'
         )
     height = plot_bottom + BOTTOM
     title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
@@ -129,7 +127,7 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: 
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
         f'role="img" aria-labelledby={quoteattr(title_id + " " + desc_id)} font-family={quoteattr(FONT)} '
-        f'font-size="13" fill="{TEXT_COLOUR}" class="chart">'
+        f'font-size="14" fill="{TEXT_COLOUR}" class="chart">'
         f'<title id={quoteattr(title_id)}>{escape(title)}</title>'
         f'<desc id={quoteattr(desc_id)}>{escape(full_description)}</desc>'
         + "".join(ticks)
@@ -138,8 +136,9 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: 
     )
 
 
-def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str = "histogram") -> str:
-    """An SVG histogram (the distribution of final weights), with the bin counts in ``<desc>``."""
+def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str = "histogram", unit: str = "") -> str:
+    """An SVG histogram (the distribution of final weights), with the bin counts in ``<desc>``;
+    ``unit`` follows the numbers on the axis (e.g. "× mean")."""
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         raise ValueError(f"the histogram {title!r} has no values to draw")
@@ -148,7 +147,7 @@ def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str
     counts = [0] * bins
     for value in finite:
         counts[min(bins - 1, int((value - low) / span * bins))] += 1
-    width, height, left, bottom, top = WIDTH, 220, 48, 36, 12
+    width, height, left, bottom, top = WIDTH, 200, 40, 34, 12
     plot_width, plot_height = width - left - 12, height - bottom - top
     tallest = max(counts)
     bar_width = plot_width / bins
@@ -161,8 +160,8 @@ def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str
         )
     axis = (
         f'<line x1="{left}" y1="{top + plot_height}" x2="{width - 12}" y2="{top + plot_height}" stroke="{GRID_COLOUR}"/>'
-        f'<text x="{left}" y="{height - 14}" text-anchor="start">{low:.3g}</text>'
-        f'<text x="{width - 12}" y="{height - 14}" text-anchor="end">{high:.3g}</text>'
+        f'<text x="{left}" y="{height - 12}" text-anchor="start">{low:.3g}{escape(unit)}</text>'
+        f'<text x="{width - 12}" y="{height - 12}" text-anchor="end">{high:.3g}{escape(unit)}</text>'
         f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{tallest}</text>'
         f'<text x="{left - 6}" y="{top + plot_height}" text-anchor="end">0</text>'
     )
@@ -174,7 +173,7 @@ def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'role="img" aria-labelledby={quoteattr(title_id + " " + desc_id)} font-family={quoteattr(FONT)} '
-        f'font-size="12" fill="{TEXT_COLOUR}" class="chart">'
+        f'font-size="14" fill="{TEXT_COLOUR}" class="chart">'
         f'<title id={quoteattr(title_id)}>{escape(title)}</title>'
         f'<desc id={quoteattr(desc_id)}>{len(finite)} weights from {low:.3g} to {high:.3g}; counts per bin: {escape(reading)}.</desc>'
         + "".join(body)

@@ -90,6 +90,8 @@ class FigureTest:
 
 @dataclass(frozen=True)
 class GoodnessOfFit:
+    """Rao–Scott second-order test: ``statistic`` is the adjusted chi-square on ``df`` degrees."""
+
     statistic: float
     df: Optional[float]
     p_value: float
@@ -149,7 +151,8 @@ def comparisons_for(computed: ComputedRun) -> list[Comparison]:
         if set(figure.shares) == codes and abs(sum(figure.shares.values()) - 1) <= GOODNESS_OF_FIT_ROUNDING:
             try:
                 gof = goodness_of_fit(design, figure.question, figure.shares)
-                fit = GoodnessOfFit(_number(gof.statistic), _number(gof.df), _number(gof.p_value))
+                # X² on population totals divided by its Satterthwaite scale: a chi-square on ``df``
+                fit = GoodnessOfFit(_number(gof.statistic / gof.scale), _number(gof.df), _number(gof.p_value))
             except ValueError as error:  # e.g. an answer nobody in this sample gave
                 note = f"{note} The whole distribution was not tested: {error}."
         comparisons.append(Comparison(figure, tests, fit, note))

@@ -460,13 +460,16 @@ def create_run(
 
     Raises ``WeightingError`` (the analysis module's message) if the targets do not fit.
     """
-    frame = analysis_frame(load_responses(survey, rules), weighting_variables(survey))
+    data = load_responses(survey, rules)
+    frame = analysis_frame(data, weighting_variables(survey))
     if frame.empty:
         raise WeightingError("there are no complete responses left after the exclusion rules, so nothing can be weighted")
     csv_bytes = data_csv(frame)
     spec = build_spec(settings, len(frame), [])
     result = run_analysis(spec, csv_bytes)
     summary = diagnostics(frame, settings, result).summary()
+    # every complete response seen, excluded ones too, so later pages count only newer ones as new
+    summary["last_response_id"] = int(data.answers.index.max())
     run = WeightingRun(
         survey_id=survey.id,
         settings=settings.to_dict(),
@@ -562,8 +565,8 @@ def replicate_weights(computed: ComputedRun, method: str) -> pd.DataFrame:
 
 def new_responses_since(run: WeightingRun) -> int:
     """Complete responses that arrived after the run (completed after it, or newer than any it
-    used), so the pages can offer to weight again; counted in SQL, without loading answers."""
-    newest = max(run.response_ids, default=0)
+    saw), so the pages can offer to weight again; counted in SQL, without loading answers."""
+    newest = run.diagnostics.get("last_response_id", max(run.response_ids, default=0))
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(Response).where(
             Response.survey_id == run.survey_id,

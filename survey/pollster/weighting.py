@@ -122,7 +122,10 @@ def _page(survey, weighting_form=None, upload_form=None, edit_form=None, targets
     weighting_form.poststratify_by.choices = _choices((v, v) for v in targets.margins)
     histogram = None
     if run is not None:
-        histogram = charts.histogram(f"Distribution of the final weights of run {run.id}", _weights(run), chart_id="weights")
+        weights = _weights(run)
+        mean = sum(weights) / len(weights)
+        histogram = charts.histogram(f"Distribution of the final weights of run {run.id}, as multiples of the mean weight",
+                                     [w / mean for w in weights], chart_id="weights", unit=" × mean")
     return render_template(
         "pollster/weighting.html",
         survey=survey,

@@ -5,6 +5,7 @@ phone (375 px) and desktop width go to ``test-artifacts/`` to be looked at.
 """
 from __future__ import annotations
 
+import csv
 import threading
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def test_pollster_weights_reads_results_and_downloads(live_site, tmp_path):
 
             page.click("text=Read the results of run")
             page.wait_for_selector("#q-calexit")
-            assert page.locator("#q-calexit svg[role=img] title").inner_text()
+            assert page.locator("#q-calexit svg[role=img] title").text_content()
             assert "%" in page.inner_text("#q-calexit table")
             _shoot(page, "results")
 
@@ -109,7 +110,8 @@ def test_pollster_weights_reads_results_and_downloads(live_site, tmp_path):
             download = info.value
             saved = tmp_path / download.suggested_filename
             download.save_as(saved)
-            header = saved.read_text().splitlines()[0].split(",")
+            with saved.open(encoding="utf-8") as handle:
+                header = next(csv.reader(handle))
             assert "weight" in header and "calexit" in header
         finally:
             browser.close()

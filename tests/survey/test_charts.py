@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from survey.charts import LABEL_WIDTH, VALUE_WIDTH, WIDTH, Bar, bar_chart, histogram
+from survey.charts import LEFT, VALUE_WIDTH, WIDTH, Bar, bar_chart, histogram
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -24,7 +24,7 @@ def test_bars_are_proportional_with_whiskers_and_accessible_text():
     assert "Very likely: 16% (95% interval 12% to 20%)" in desc
     widths = [float(rect.get("width")) for rect in root.iter(f"{SVG}rect")]
     # axis ends at 60%: the 48% bar is 0.8 of the plot, the 16% bar a third of that
-    plot = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    plot = WIDTH - LEFT - VALUE_WIDTH
     assert widths == pytest.approx([plot * 0.16 / 0.6, plot * 0.48 / 0.6], abs=0.1)
     assert len(list(root.iter(f"{SVG}path"))) == 2
     assert "style=" not in svg  # the site's CSP forbids inline styles

@@ -52,6 +52,7 @@ def test_weighting_shows_diagnostics_then_results_match_the_spec(app, client, si
     page = client.get(response.location).get_data(as_text=True)
     assert "Diagnostics of run" in page and "Design effect of weighting" in page and "Effective sample size" in page
     assert "Achieved versus target margins" in page and '<svg' in page and "Distribution of the final weights" in page
+    assert "new complete response" not in page  # nothing arrived since: the excluded ones are not "new"
     with app.app_context():
         run = db.session.query(WeightingRun).one()
         run_id, n = run.id, len(run.response_ids)
@@ -67,6 +68,7 @@ def test_weighting_shows_diagnostics_then_results_match_the_spec(app, client, si
     assert float(row.group(2)) == pytest.approx(100 * calexit_yes["ci_low"], abs=0.05)
     assert float(row.group(3)) == pytest.approx(100 * calexit_yes["ci_high"], abs=0.05)
     assert f"{n} respondents" in html
+    assert "Compared with published polls" in html and "Rao–Scott" in html and "populations" in html
     assert 'role="img"' in section and "Download chart (SVG)" in section
 
     svg = client.get(f"/pollster/surveys/{slug}/runs/{run_id}/charts/calexit.svg")
@@ -108,6 +110,14 @@ def test_api_results_equal_the_spec(app, client, signed_in, tmp_path):
             reference = expected[row["estimate_id"]][key]
             assert row[key] is None if reference is None else row[key] == pytest.approx(reference, rel=1e-12)
         assert row["unweighted_n"] > 0
+    rasmussen = next(c for c in body["comparisons"] if c["figure"]["id"] == "rasmussen_civil_war_2024")
+    very = next(t for t in rasmussen["tests"] if t["answer"] == "very_likely")
+    ours = expected["civil_war_5yr=very_likely"]
+    assert very["published"] == 0.16 and very["estimate"] == pytest.approx(ours["estimate"], rel=1e-12)
+    assert very["statistic"] == pytest.approx((ours["estimate"] - 0.16) / ours["se"], rel=1e-9)
+    assert any(t["answer"] == "very_likely + somewhat_likely" and t["published"] == 0.41 for t in rasmussen["tests"])
+    assert 0 <= rasmussen["goodness_of_fit"]["p_value"] <= 1 and rasmussen["goodness_of_fit"]["df"] > 0
+    assert "populations" in rasmussen["caveat"].lower()
     runs = client.get(f"/api/surveys/{slug}/runs", headers=headers).json["runs"]
     assert runs[0]["diagnostics"]["design_effect"] > 1
     spec = client.get(f"/api/surveys/{slug}/runs/{runs[0]['id']}/files/spec.yaml", headers=headers)
