@@ -8,6 +8,7 @@ All storing goes through ``survey.respond.service``.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 from typing import NoReturn, Optional
@@ -255,7 +256,7 @@ def _shown_at(token: str, response: Response, page: Page) -> datetime:
         moment = datetime.fromisoformat(shown_at)
     except (BadSignature, ValueError, TypeError):
         _refuse("page form: visit field not signed by us")
-    if response_id != response.id or page_id != page.id or moment > utcnow():
+    if response_id != response.id or page_id != page.id:
         _refuse("page form: visit field of another response or page")
     return moment
 
@@ -337,11 +338,13 @@ def _submit(response: Response, page: Page, form: PageForm):
         return _continue(response)
     except service.InvalidAnswer:
         _refuse("page form: answer refused by the questionnaire")
-    db.session.refresh(response)
-    if response.status == ResponseStatus.IN_PROGRESS.value and next_page is None:
-        service.complete(response)
     if next_page is not None:
         return redirect(url_for("respond.page", slug=response.survey.slug, page_id=next_page))
+    db.session.refresh(response)
+    if response.status == ResponseStatus.IN_PROGRESS.value:
+        # Another tab may have reopened a page meanwhile; _continue then goes there.
+        with contextlib.suppress(service.ResponseIncomplete):
+            service.complete(response)
     return _continue(response)
 
 
