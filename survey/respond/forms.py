@@ -109,7 +109,9 @@ def _invalid_message(question: Question) -> str:
 def _choices(question: Question, language: str, order: Optional[Sequence[str]]) -> list[SelectChoice]:
     if question.type == "rating":
         return [SelectChoice(str(point), str(point)) for point in range(int(question.minimum), int(question.maximum) + 1)]
-    codes = list(order) if order else list(question.option_codes)
+    # The order drawn for this respondent; options added to the questionnaire since then go last.
+    stored = [code for code in order or () if code in question.option_codes]
+    codes = stored + [code for code in question.option_codes if code not in stored]
     return [SelectChoice(code, localized(question.option(code).label, language)) for code in codes]
 
 

@@ -212,3 +212,23 @@ def test_closed_and_unknown_surveys(app, small_survey, respondent):
     assert browser.get("/s/no-such-survey").status_code == 404
     survey_status(app, small_survey, "draft")
     assert browser.get(f"/s/{small_survey}").status_code == 404
+
+
+def test_randomized_options_keep_the_order_drawn_for_the_respondent(app, small_survey, respondent):
+    browser = respondent(small_survey)
+    browser.start()
+    page = browser.answer({"resident": "yes"})
+    shown = re.findall(r'name="q_calexit" type="radio" value="([^"]+)"', page)
+    with app.app_context():
+        drawn = db.session.scalars(sa.select(Response)).one().option_orders["calexit"]
+    assert shown == drawn and shown[-1] == "not_sure"  # the anchored option stays last
+    assert re.findall(r'name="q_calexit" type="radio" value="([^"]+)"', browser.open(browser.page_path)) == drawn
+    # Options in the questionnaire's own order where nothing was randomized.
+    assert re.findall(r'name="q_issues" type="checkbox" value="([^"]+)"', page) == ["economy", "water", "fires"]
+
+
+def test_error_page_title_says_so(small_survey, respondent):
+    browser = respondent(small_survey)
+    browser.start()
+    response = browser.submit({})
+    assert "<title>Error: About you · Test poll</title>" in response.get_data(as_text=True)
