@@ -232,3 +232,10 @@ def test_error_page_title_says_so(small_survey, respondent):
     browser.start()
     response = browser.submit({})
     assert "<title>Error: About you · Test poll</title>" in response.get_data(as_text=True)
+
+
+def test_start_page_lists_several_open_surveys(open_survey, small_survey, respondent):
+    page = respondent(small_survey, "es").open("/")
+    assert "Encuestas abiertas ahora" in page
+    assert f'href="/s/{open_survey}"' in page and f'href="/s/{small_survey}"' in page
+    assert "Encuesta de prueba" in page and "California y la Unión" in page
