@@ -100,6 +100,9 @@ class SurveyDesign:
         self.design_weights = _design_weights(data, weights)
         self.weights = self.design_weights
         self.strata_codes, self.psu_codes = _strata_and_units(data, strata, cluster)
+        self.strata_levels = (
+            tuple(str(v) for v in pd.factorize(data[strata], sort=True)[1]) if strata else ("all",)
+        )
         self.steps: tuple[WeightingStep, ...] = ()
         self.replicates: Optional[ReplicateScheme] = None
         self.replicate_weights: Optional[np.ndarray] = None
@@ -165,6 +168,11 @@ class SurveyDesign:
         return sp.csr_matrix((np.ones(n), (self.psu_codes, np.arange(n))), shape=(self.n_units, n))
 
     @cached_property
+    def domain_cache(self) -> dict:
+        """Domain codes per `by` variable, filled by the estimates (the data never change)."""
+        return {}
+
+    @cached_property
     def stratum_matrix(self) -> Optional[sp.csr_matrix]:
         """Sparse (strata x units) indicator; None for an unstratified design."""
         if self.strata_column is None:
@@ -192,6 +200,7 @@ class SurveyDesign:
         calibration keeps the design's).
         """
         new = copy.copy(self)
+        new.__dict__.pop("domain_cache", None)
         if recount_degf and self.replicates is not None and replicate_weights is not None:
             new.replicates = dataclasses.replace(self.replicates, degf=replicate_rank(replicate_weights) - 1)
         new.steps = self.steps + (step,)
@@ -308,7 +317,7 @@ def _replicate_scheme(design: SurveyDesign, method: str, replicates, seed) -> Re
     if method == "jkn":
         lonely = np.flatnonzero(design.units_per_stratum < 2)
         if lonely.size:
-            raise ValueError(f"jkn needs two or more units in every stratum; stratum {lonely[0]} has one")
+            raise ValueError(f"jkn needs two or more units in every stratum; stratum `{design.strata_levels[lonely[0]]}` has one")
         factors = np.ones((n_units, n_units))
         same = stratum[:, None] == stratum[None, :]
         factors[same] = np.broadcast_to((per_stratum / (per_stratum - 1))[None, :], same.shape)[same]
@@ -324,7 +333,7 @@ def _replicate_scheme(design: SurveyDesign, method: str, replicates, seed) -> Re
         units = np.flatnonzero(stratum == h)
         n_h = len(units)
         if n_h < 2:
-            raise ValueError(f"the bootstrap needs two or more units in every stratum; stratum {h} has one")
+            raise ValueError(f"the bootstrap needs two or more units in every stratum; stratum `{design.strata_levels[h]}` has one")
         draws = rng.integers(0, n_h, size=(n_h - 1, replicates))
         counts = np.zeros((n_h, replicates))
         np.add.at(counts, (draws, np.arange(replicates)[None, :]), 1.0)

@@ -12,12 +12,13 @@ from typing import Literal, Optional, Union
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis._checks import check_choice, check_level, column
 from analysis.design import SurveyDesign, replicate_rank
-from analysis.variance import linearized_covariance, replicate_covariance
+from analysis.variance import domain_covariance, replicate_covariance
 
 CIMethod = Literal["logit", "beta", "mean", "xlogit", "asin", "wilson"]
 PROPORTION_CI = ("logit", "beta", "mean", "xlogit", "asin", "wilson")
@@ -101,13 +102,27 @@ def _categories(categories: Categories) -> tuple[str, ...]:
     return cats
 
 
-def _as_text(series: pd.Series) -> pd.Series:
-    """Answers as text, integers without a trailing ``.0`` (codes read from CSV as floats)."""
-    if pd.api.types.is_float_dtype(series):
-        as_int = series.dropna()
-        if (as_int == np.round(as_int)).all():
-            return series.map(lambda v: v if pd.isna(v) else str(int(v)))
-    return series.map(lambda v: v if pd.isna(v) else str(v))
+def _as_text(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Answers as text: (code of each row, -1 when missing; the distinct answers as text).
+
+    Integer-valued float codes (read from CSV as 1.0, 2.0) become "1", "2". Each distinct
+    answer is converted once, so a million rows cost one hash pass.
+    """
+    codes, uniques = pd.factorize(series)
+    values = np.asarray(uniques, dtype=object)
+    if pd.api.types.is_float_dtype(series) and all(float(v).is_integer() for v in values):
+        texts = np.array([str(int(v)) for v in values], dtype=object)
+    else:
+        texts = np.array([str(v) for v in values], dtype=object)
+    return codes, texts
+
+
+def text_values(series: pd.Series) -> pd.Series:
+    """The answers of ``series`` as text (missing stays missing), e.g. for model predictors."""
+    codes, texts = _as_text(series)
+    out = np.full(len(series), None, dtype=object)
+    out[codes >= 0] = texts[codes[codes >= 0]]
+    return pd.Series(out, index=series.index)
 
 
 def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tuple[str, ...]]) -> np.ndarray:
@@ -115,8 +130,9 @@ def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tup
     series = column(design.data, variable, "variable")
     present = series.notna().to_numpy()
     if categories is not None:
-        hit = _as_text(series).isin(categories).to_numpy()
-        return np.where(present, hit.astype(float), np.nan)
+        codes, texts = _as_text(series)
+        hit = np.isin(texts, list(categories)).astype(float)
+        return np.where(codes >= 0, hit[np.maximum(codes, 0)] if len(hit) else 0.0, np.nan)
     values = pd.to_numeric(series, errors="coerce").to_numpy(float)
     bad = present & np.isnan(values)
     if bad.any():
@@ -126,10 +142,16 @@ def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tup
 
 
 def domain_levels(design: SurveyDesign, by: str) -> tuple[list, np.ndarray]:
-    """Sorted levels of ``by`` among rows, and the level code of each row (-1 when missing)."""
-    series = column(design.data, by, "`by` variable")
-    codes, uniques = pd.factorize(series, sort=True)
-    return list(uniques), codes
+    """Sorted levels of ``by`` among rows, and the level code of each row (-1 when missing).
+
+    Cached on the design (which never changes): a results page asks for the same domains
+    for every question.
+    """
+    cache = design.domain_cache
+    if by not in cache:
+        codes, uniques = pd.factorize(column(design.data, by, "`by` variable"), sort=True)
+        cache[by] = (list(uniques), codes)
+    return cache[by]
 
 
 def _domain_label(value):
@@ -142,29 +164,41 @@ def _domain_label(value):
 
 @dataclass(frozen=True)
 class _Columns:
-    """Numerator and denominator indicators of k estimates (n x k) and their domains."""
+    """The values behind k estimates: one per domain, each row in at most one domain.
 
-    numerator: np.ndarray
-    denominator: np.ndarray
+    ``code[i]`` is the domain of row i among rows with a value (-1: missing value or no
+    domain); ``by_code`` the domain of every row whatever its value (-1: ``by`` missing).
+    """
+
     values: np.ndarray
+    code: np.ndarray
+    by_code: np.ndarray
     domains: tuple
-    domain_rows: tuple[np.ndarray, ...]
+
+    @property
+    def k(self) -> int:
+        return len(self.domains)
+
+    def rows(self, k: int) -> np.ndarray:
+        """Rows of domain ``k`` (whatever their value), as R's ``subset(design, by == level)``."""
+        return self.by_code == k
+
+    def indicator(self, per_row: np.ndarray) -> sp.csr_matrix:
+        """Sparse (k x n) matrix with ``per_row`` at (domain, row): sums any column per domain."""
+        inside = np.flatnonzero(self.code >= 0)
+        return sp.csr_matrix((per_row[inside], (self.code[inside], inside)), shape=(self.k, len(per_row)))
 
 
 def _columns(design: SurveyDesign, values: np.ndarray, by: Optional[str]) -> _Columns:
     valid = ~np.isnan(values)
-    filled = np.where(valid, values, 0.0)
     if by is None:
-        masks = valid[:, None]
-        domains, rows = (None,), (np.ones(design.n, dtype=bool),)
+        by_code = np.zeros(design.n, dtype=np.int64)
+        domains: tuple = (None,)
     else:
-        levels, codes = domain_levels(design, by)
-        onehot = codes[:, None] == np.arange(len(levels))[None, :]
-        masks = onehot & valid[:, None]
+        levels, by_code = domain_levels(design, by)
         domains = tuple(_domain_label(v) for v in levels)
-        rows = tuple(onehot[:, k] for k in range(len(levels)))
-    denominator = masks.astype(float)
-    return _Columns(denominator * filled[:, None], denominator, values, domains, rows)
+    code = np.where(valid, by_code, -1)
+    return _Columns(values, code, by_code, domains)
 
 
 @dataclass(frozen=True)
@@ -180,29 +214,37 @@ class _Moments:
 
 
 def _moments(design: SurveyDesign, cols: _Columns, statistic: str) -> _Moments:
+    """Ratio (mean, proportion) or total estimates per domain, with their covariance.
+
+    Linearization: influence values w(y − ȳ)/N̂ (ratio) or w·y (total) in each domain's column,
+    zero outside it; replicates: the estimate recomputed with every replicate's weights.
+    """
     w = design.weights
-    population = w @ cols.denominator
-    numerator = w @ cols.numerator
+    inside = cols.code >= 0
+    code, k = cols.code[inside], cols.k
+    y = np.where(inside, cols.values, 0.0)
+    population = np.bincount(code, weights=w[inside], minlength=k)
+    numerator = np.bincount(code, weights=(w * y)[inside], minlength=k)
+    counts = np.bincount(code[w[inside] != 0], minlength=k)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = numerator / population
         estimate = numerator if statistic == "total" else mean
+        centred = y - mean[np.maximum(cols.code, 0)]
+        population_variance = np.bincount(code, weights=(w * centred**2)[inside], minlength=k) / population
         if design.replicates is None:
             if statistic == "total":
-                influence = w[:, None] * cols.numerator
+                per_row = w * y
             else:
-                influence = w[:, None] * (cols.numerator - cols.denominator * mean) / population
-            covariance = linearized_covariance(design, influence)
+                per_row = w * centred / population[np.maximum(cols.code, 0)]
+            covariance = domain_covariance(design, per_row, cols.code, k)
             replicates = None
         else:
             rw = design.replicate_weights
-            rep_num = cols.numerator.T @ rw
-            replicates = (rep_num if statistic == "total" else rep_num / (cols.denominator.T @ rw)).T
+            rep_num = cols.indicator(y) @ rw
+            if statistic != "total":
+                rep_num = rep_num / (cols.indicator(np.ones(design.n)) @ rw)
+            replicates = np.asarray(rep_num).T
             covariance = replicate_covariance(design, replicates)
-    filled = np.nan_to_num(cols.values)
-    deviations = cols.denominator * (filled[:, None] - mean[None, :]) ** 2
-    counts = ((cols.denominator > 0) & (w[:, None] != 0)).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        population_variance = (w @ deviations) / population
     return _Moments(estimate, covariance, replicates, population, counts, population_variance)
 
 
@@ -285,7 +327,7 @@ def _results(design, variable, statistic, categories, by, ci, level) -> list[Est
             srs = s2 * n_k / (n_k - 1) / n_k * (big_n - n_k) / big_n * scale_total
             deff = float(variance[k] / srs) if big_n > n_k and n_k > 1 else None
             effective_n = float(s2 * scale_total / variance[k]) if variance[k] > 0 else float("inf")
-        n_rows, domain_df = _beta_rows_and_df(design, cols.domain_rows[k], by is None) if ci == "beta" else (0, 0)
+        n_rows, domain_df = _beta_rows_and_df(design, cols.rows(k), by is None) if ci == "beta" else (0, 0)
         low, high = _interval(ci, est, se, df, level, float(np.sqrt(logit_variance[k])), n_rows, domain_df)
         results.append(
             Estimate(

@@ -15,7 +15,7 @@ from scipy import stats
 
 from analysis._checks import check_choice, check_level, column
 from analysis.design import SurveyDesign
-from analysis.estimates import Categories, Estimate, _as_text, _categories, _columns, _moments, outcome_values
+from analysis.estimates import Categories, Estimate, _categories, _columns, _moments, outcome_values, text_values
 from analysis.variance import linearized_covariance, replicate_covariance
 
 Alternative = Literal["two-sided", "greater", "less"]
@@ -154,7 +154,7 @@ def test_difference(
     variance = m.covariance[a, a] + m.covariance[b, b] - 2 * m.covariance[a, b]
     se = float(np.sqrt(variance))
     if design.replicates is None:
-        used = (cols.denominator[:, a] + cols.denominator[:, b] > 0) & (design.weights != 0)
+        used = np.isin(cols.code, [a, b]) & (design.weights != 0)
         df = design.domain_degf(used) - 1
     else:
         df = design.degf - 1
@@ -214,7 +214,7 @@ def goodness_of_fit(design: SurveyDesign, variable: str, target_shares: Mapping[
     shares = np.array([float(v) for v in target_shares.values()])
     if np.any(~np.isfinite(shares)) or np.any(shares <= 0):
         raise ValueError(f"target shares for `{variable}` must be positive numbers")
-    text = _as_text(series)
+    text = text_values(series)
     answers = set(text.dropna())
     for answer in sorted(answers - set(levels)):
         raise ValueError(f"`{variable}` = `{answer}` has respondents but no target share")

@@ -21,7 +21,7 @@ from scipy import stats
 
 from analysis._checks import check_choice, check_level, column
 from analysis.design import SurveyDesign
-from analysis.estimates import _as_text, outcome_values
+from analysis.estimates import outcome_values, text_values
 from analysis.exceptions import ConvergenceWarning
 from analysis.variance import linearized_covariance, replicate_covariance
 
@@ -82,7 +82,7 @@ def _model_matrix(data: pd.DataFrame, predictors: Sequence[str], reference: Mapp
             columns.append(series.to_numpy(float))
             terms.append(name)
             continue
-        text = _as_text(series)
+        text = text_values(series)
         levels = sorted(set(text.dropna()))
         baseline = reference.get(name)
         if baseline is not None:

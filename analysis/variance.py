@@ -9,8 +9,11 @@ Replicate weights: V = scale · Σ_r rscale_r (θ_r − θ̄)², θ̄ the mean o
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from analysis.design import SurveyDesign
+
+DENSE_LIMIT = 2_000_000  # rows x domains up to which domain influence is materialized
 
 
 def weighted_influence(design: SurveyDesign, influence: np.ndarray) -> np.ndarray:
@@ -19,6 +22,72 @@ def weighted_influence(design: SurveyDesign, influence: np.ndarray) -> np.ndarra
     for step in design.steps:
         z = step.residualize(z)
     return z
+
+
+def _unit_scale(design: SurveyDesign) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit: the factor n_h/(n_h−1) of its stratum, and per stratum the weight of the
+    centring term (s_h/n_h; 0 for a lonely unit, which ``"adjust"`` measures from zero)."""
+    per_stratum = design.units_per_stratum.astype(float)
+    lonely = per_stratum < 2
+    if lonely.any() and design.lonely_psu == "fail":
+        raise ValueError(
+            f"stratum `{design.strata_levels[int(np.flatnonzero(lonely)[0])]}` has a single first-stage unit; "
+            "use lonely_psu='adjust' or 'certainty', or merge strata"
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(lonely, 1.0 if design.lonely_psu == "adjust" else 0.0, per_stratum / (per_stratum - 1))
+        centring = np.where(lonely, 0.0, scale / per_stratum)
+    return scale, centring
+
+
+def domain_covariance(design: SurveyDesign, z: np.ndarray, code: np.ndarray, k: int,
+                      dense_limit: int = DENSE_LIMIT) -> np.ndarray:
+    """Covariance of k domain estimates whose influence value z[i] sits in column code[i].
+
+    The same number as :func:`linearized_covariance` on the (n x k) matrix, computed from
+    sums per unit, stratum, weighting cell and domain (2-D bincounts, O(n)), so a million
+    rows and ten domains never make a dense (n x k) matrix. Small problems, and designs with
+    more than one residualizing weighting step, take the dense route.
+    """
+    steps = [s for s in design.steps if s.residualizes]
+    if design.n * k <= dense_limit or len(steps) > 1:
+        dense = np.zeros((design.n, k))
+        inside = np.flatnonzero(code >= 0)
+        dense[inside, code[inside]] = z[inside]
+        return linearized_covariance(design, dense)
+    inside = code >= 0
+    scale, centring = _unit_scale(design)
+    row_scale = scale[design.strata_codes]
+    h = design.n_strata
+    strata, zc, ci = design.strata_codes[inside], z[inside], code[inside]
+    stratum_sums = _table(strata, ci, zc, h, k)
+    step = steps[0] if steps else None
+    if step is not None:
+        correction = step.domain_correction(z, code, k)
+        a, cells = step.output_weights, step.cells
+        stratum_sums -= _table(design.strata_codes, cells.index, a, h, cells.size) @ correction
+    if design.unit_matrix is None:
+        # every row is a unit: the unit sums of squares and products are sums over rows
+        cov = np.diag(np.bincount(ci, weights=row_scale[inside] * zc**2, minlength=k))
+        if step is not None:
+            cross = _table(ci, cells.index[inside], (row_scale * a)[inside] * zc, k, cells.size) @ correction
+            gram = np.bincount(cells.index, weights=row_scale * a**2, minlength=cells.size)
+            cov += (correction.T * gram) @ correction - cross - cross.T
+    else:
+        units, n_units = design.psu_codes, design.n_units
+        totals = _table(units[inside], ci, zc, n_units, k)
+        if step is not None and n_units * cells.size <= DENSE_LIMIT:
+            totals -= _table(units, cells.index, a, n_units, cells.size) @ correction
+        elif step is not None:
+            totals -= sp.csr_matrix((a, (units, cells.index)), shape=(n_units, cells.size)) @ correction
+        cov = (totals * scale[design.unit_stratum][:, None]).T @ totals
+    return cov - (stratum_sums * centring[:, None]).T @ stratum_sums
+
+
+def _table(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, n_rows: int, n_columns: int) -> np.ndarray:
+    """Dense (n_rows x n_columns) sums of ``values`` by (row, column) code: a 2-D bincount."""
+    flat = rows.astype(np.int64) * n_columns + columns
+    return np.bincount(flat, weights=values, minlength=n_rows * n_columns).reshape(n_rows, n_columns)
 
 
 def linearized_covariance(design: SurveyDesign, influence: np.ndarray) -> np.ndarray:
@@ -49,15 +118,8 @@ def linearized_covariance(design: SurveyDesign, influence: np.ndarray) -> np.nda
     else:
         means = np.asarray(design.stratum_matrix @ totals) / per_stratum[:, None]
         stratum = design.unit_stratum
-    lonely = per_stratum < 2
-    if lonely.any() and design.lonely_psu == "fail":
-        raise ValueError(
-            f"stratum {int(np.flatnonzero(lonely)[0])} has a single first-stage unit; "
-            "use lonely_psu='adjust' or 'certainty', or merge strata"
-        )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(lonely, 1.0 if design.lonely_psu == "adjust" else 0.0, per_stratum / (per_stratum - 1))
-    centre = np.where(lonely[:, None], 0.0, means)
+    scale, _ = _unit_scale(design)
+    centre = np.where((per_stratum < 2)[:, None], 0.0, means)
     centered = totals - centre[stratum]
     return (centered * scale[stratum][:, None]).T @ centered
 

@@ -193,6 +193,7 @@ class WeightingStep:
     converged: bool
 
     has_targets = False
+    residualizes = False
 
     def reweight(self, weights: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -218,6 +219,7 @@ class CalibrationStep(WeightingStep):
     max_iter: int
 
     has_targets = True
+    residualizes = True
 
     @property
     def g_weights(self) -> np.ndarray:
@@ -257,6 +259,12 @@ class CalibrationStep(WeightingStep):
         fitted = (x @ beta)[self.cells.index]
         return influence - self.output_weights[:, None] * fitted
 
+    def domain_correction(self, z: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
+        """F (cells x k) with residuals e = Z − w·F[cell], for domain-coded influence values
+        (z[i] in column code[i]); the same as :meth:`residualize` without an (n x k) matrix."""
+        sums = _cell_domain_sums(self.cells, z / self.g_weights, code, k)
+        return self.model_matrix @ (self._projection @ (self.model_matrix.T @ sums))
+
     def reweight(self, weights: np.ndarray) -> np.ndarray:
         inputs = weights * self.scale
         cell_inputs = self.cells.sum(inputs)
@@ -293,6 +301,13 @@ class PostStratificationStep(WeightingStep):
     cell_totals: np.ndarray
 
     has_targets = True
+    residualizes = True
+
+    def domain_correction(self, z: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
+        """F (cells x k) with residuals e = Z − w·F[cell] (see ``CalibrationStep``)."""
+        old = self.input_weights
+        sums = _cell_domain_sums(self.cells, z * old / self.output_weights, code, k)
+        return sums / self.cells.sum(old)[:, None]
 
     def residualize(self, influence: np.ndarray) -> np.ndarray:
         """Subtract each cell's mean of z/w (weighted by the input weights), times w.
@@ -328,6 +343,13 @@ class TrimStep(WeightingStep):
 
     def reweight(self, weights: np.ndarray) -> np.ndarray:
         return _trim_columns(weights, self.lower, self.upper, skip_zero=True)
+
+
+def _cell_domain_sums(cells: Cells, values: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
+    """Sums of ``values`` per (cell, domain): a (cells x k) table; rows with code -1 left out."""
+    inside = code >= 0
+    flat = cells.index[inside] * k + code[inside]
+    return np.bincount(flat, weights=values[inside], minlength=cells.size * k).reshape(cells.size, k)
 
 
 # --------------------------------------------------------------------------------------
