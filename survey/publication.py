@@ -20,7 +20,7 @@ from scipy import stats
 from survey.models import Survey
 from survey.results import OPTION_SEPARATOR
 from analysis.export import Codebook, iter_csv, stata_names, write_dta, write_parquet, write_sav, write_xlsx
-from survey.results import questions_of
+from survey.results import crossable, questions_of
 from survey.tables import tables, tables_frame
 from survey.weighting_runs import (
     ID_COLUMN,
@@ -284,7 +284,7 @@ def build_download(survey: Survey, run, name: str, args: Mapping[str, str]) -> D
     replicates = args.get("replicates") or None
     if replicates is not None and replicates not in REPLICATE_CHOICES:
         raise DownloadError(f"replicates must be one of {', '.join(sorted(REPLICATE_CHOICES))}, not {replicates!r}")
-    if by is not None and by not in {q.code for q in questions_of(survey) if q.closed and not q.multiple}:
+    if by is not None and by not in dict(crossable(questions_of(survey))):
         raise DownloadError(f"cannot cross by {by!r}; choose a single-choice question of this survey")
     try:
         computed = compute(run, interval, by, estimates=stem in ("spec", "toplines", "crosstabs"))

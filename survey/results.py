@@ -106,6 +106,13 @@ def questions_of(survey: Survey) -> list[QuestionInfo]:
     return infos
 
 
+def crossable(questions: Iterable[QuestionInfo]) -> list[tuple[str, str]]:
+    """(code, text) of the questions a crosstab can be cut by: every single-choice question
+    that is not a screener or an attention check (those have one answer among completes)."""
+    return [(q.code, q.label()) for q in questions
+            if q.closed and not q.multiple and not q.screener and not q.attention_check]
+
+
 def _definition_questions(survey: Survey) -> Iterable[Mapping[str, Any]]:
     definition = survey.definition or {}
     for page in definition.get("pages", []) or []:

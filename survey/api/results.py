@@ -12,7 +12,7 @@ from survey.api.openapi import component, documented
 from survey.comparisons import comparisons_for
 from survey.pollster.access import owned_survey_or_404
 from survey.publication import DownloadError, build_download, send_download
-from survey.results import questions_of
+from survey.results import crossable, questions_of
 from survey.tables import tables, tables_frame
 from survey.weighting_runs import INTERVAL_METHODS, WeightingError, compute, latest_run, run_of, runs_of
 
@@ -125,7 +125,7 @@ def _results(survey, run):
     by = request.args.get("by") or None
     if interval not in INTERVAL_METHODS:
         abort(400, f"ci must be one of {', '.join(INTERVAL_METHODS)}")
-    if by is not None and by not in {q.code for q in questions_of(survey) if q.closed and not q.multiple}:
+    if by is not None and by not in dict(crossable(questions_of(survey))):
         abort(400, f"cannot cross by {by!r}; choose a single-choice question of this survey")
     try:
         computed = compute(run, interval, by)

@@ -11,9 +11,9 @@ from flask import abort, render_template, request
 
 from survey.pollster import bp
 from survey.pollster.access import owned_survey_or_404
-from survey.pollster.results import chosen_run, crossable, question_chart, view_options
+from survey.pollster.results import chosen_run, question_chart, view_options
 from survey.publication import DISCLOSURE_FIELDS, Disclosure, DownloadError, build_download, send_download
-from survey.results import questions_of
+from survey.results import crossable, questions_of
 from survey.tables import tables
 from survey.weighting_runs import INTERVAL_METHODS, compute, run_of, runs_of
 

@@ -11,14 +11,9 @@ from survey.comparisons import comparisons_for
 from survey.pollster import bp
 from survey.pollster.access import owned_survey_or_404
 from survey.pollster.forms import ActionForm
-from survey.results import questions_of
+from survey.results import crossable, questions_of
 from survey.tables import QuestionTable, tables
 from survey.weighting_runs import INTERVAL_METHODS, WeightingError, compute, latest_run, new_responses_since, run_of
-
-
-def crossable(questions) -> list[tuple[str, str]]:
-    """Variables a crosstab can be cut by: every single-choice question."""
-    return [(q.code, q.label()) for q in questions if q.closed and not q.multiple]
 
 
 def chosen_run(survey):
