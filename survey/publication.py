@@ -169,6 +169,9 @@ def methodology(computed: ComputedRun, survey: Survey, disclosure: Disclosure) -
     moe, deff = survey_margin_of_error(computed)
     excluded = computed.data.flag_counts()
     rules = run.exclusion_rules
+    prefix = f"{survey.slug}-run{run.id}"
+    interval = next((e["ci"] for e in computed.spec["estimates"] if e["type"] == "proportion"), "logit")
+    interval_text = INTERVAL_METHODS[interval].split(" (")[0]
     lines = [
         f"# Methodology: {survey.title.get('en') or survey.slug}",
         "",
@@ -197,10 +200,10 @@ def methodology(computed: ComputedRun, survey: Survey, disclosure: Disclosure) -
         f"- **Margin of error:** ±{100 * moe:.1f} percentage points at the 95% confidence level for a "
         f"50% estimate of the whole sample, including the design effect of {deff:.2f}. Each estimate's own "
         "margin (design-based standard error) is given in the toplines; subgroups have larger margins.",
-        "- **Intervals:** design-based (Taylor linearization through the weighting, as R's `survey`), "
-        f"with {computed.result['degf']} degrees of freedom; logit intervals unless stated.",
-        "- **Reproducibility:** `spec.yaml` and `data.csv` of this run rerun with "
-        "`python -m analysis run spec.yaml --out result.json`.",
+        f"- **Intervals:** design-based ({VARIANCE_TEXT[settings.variance]}), with "
+        f"{computed.result['degf']} degrees of freedom; interval method in the toplines: {interval_text}.",
+        f"- **Reproducibility:** `{prefix}-spec.yaml` with `{computed.spec['data']}` reruns this weighting: "
+        f"`python -m analysis run {prefix}-spec.yaml --out result.json`.",
         "",
         "## Full question wording",
         "",
@@ -225,6 +228,10 @@ def _question_wording(question, languages: list[str]) -> list[str]:
 
 # --------------------------------------------------------------------------- files
 
+VARIANCE_TEXT = {
+    "linearization": "Taylor linearization through the weighting step, as R's `survey`",
+    "jk1": "jackknife replicate weights, each replicate weighted again",
+}
 DISCLOSURE_FIELDS = (
     ("sponsor", "Sponsor"),
     ("conducted_by", "Conducted by"),
