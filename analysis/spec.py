@@ -5,7 +5,6 @@ any data is read, and every problem names the key (and the estimate or model) at
 """
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,8 +18,6 @@ from analysis.estimates import MEAN_CI, PROPORTION_CI, mean, proportion, total
 from analysis.exceptions import SpecError
 from analysis.models import FAMILIES, svyglm
 from analysis.weighting import CALFUNS, calibrate, poststratify, rake, trim
-
-logger = logging.getLogger(__name__)
 
 TOP_KEYS = {"data", "design", "weighting", "variance", "estimates", "models"}
 DESIGN_KEYS = {"weights", "strata", "cluster", "lonely_psu"}
@@ -95,11 +92,6 @@ def validate_spec(spec: Mapping) -> dict:
         for key in ("bounds", "trim"):
             if key in weighting and (not isinstance(weighting[key], list) or len(weighting[key]) != 2):
                 raise SpecError(f"weighting: `{key}` must be a list [lower, upper]")
-        misplaced = {"rake": ("by", "cells", "calfun", "bounds"), "poststratify": ("margins", "calfun", "bounds"),
-                     "calibrate": ("by", "cells")}[method]
-        for key in misplaced:
-            if key in weighting:
-                raise SpecError(f"weighting: `{key}` does not apply to method `{method}`")
     out["weighting"] = weighting or None
 
     variance = _mapping(spec.get("variance"), "variance")
@@ -179,8 +171,11 @@ def build_design(spec: Mapping, data: pd.DataFrame) -> SurveyDesign:
     if not w:
         return design
     options = {k: w[k] for k in ("tol", "max_iter") if k in w}
-    if w["method"] == "rake":
+    if w["method"] == "rake" and w.get("bounds") is None:
         design = rake(design, w["margins"], population=w.get("population"), **options)
+    elif w["method"] == "rake":  # bounded raking is calibration with the raking distance
+        design = calibrate(design, w["margins"], calfun="raking", bounds=w["bounds"],
+                           population=w.get("population"), **options)
     elif w["method"] == "calibrate":
         design = calibrate(design, w["margins"], calfun=w["calfun"], bounds=w.get("bounds"),
                            population=w.get("population"), **options)

@@ -35,8 +35,7 @@ def _spec(**changes) -> dict:
         (_spec(models=[{"id": "m", "family": "binomial", "outcome": "x", "predictors": ["p"]}]),
          "model `m` needs `categories`"),
         (_spec(weighting={"method": "poststratify", "by": ["sex"]}), "weighting \\(poststratify\\) needs `cells`"),
-        (_spec(weighting={"method": "rake", "margins": MARGINS, "bounds": [0.5, 2]}),
-         "`bounds` does not apply to method `rake`"),
+        (_spec(weighting={"method": "rake", "margins": MARGINS, "bounds": 3}), "`bounds` must be a list"),
         (_spec(variance={"method": "jk1", "seed": 3}), "`seed` apply to method `bootstrap` only"),
         ({"design": {}}, "the spec needs `data`"),
     ],
@@ -60,3 +59,11 @@ def test_command_line_reports_a_bad_spec(tmp_path: Path, caplog):
     assert main(["run", str(spec), "--out", str(tmp_path / "out.json")]) == 1
     assert "unknown key `tolerance` in weighting" in caplog.text
     assert not (tmp_path / "out.json").exists()
+
+
+def test_bounded_rake_is_raking_calibration():
+    weighting = {"population": 1000, "margins": MARGINS, "bounds": [0.3, 3]}
+    raked = run_spec(_spec(weighting={"method": "rake", **weighting}), OWN_REFERENCE)
+    calibrated = run_spec(_spec(weighting={"method": "calibrate", "calfun": "raking", **weighting}), OWN_REFERENCE)
+    assert raked == calibrated
+    assert max(raked["weights"]) / min(raked["weights"]) > 1
