@@ -1,8 +1,13 @@
-"""Engine tuning that depends on the database: SQLite gets WAL, a busy timeout and foreign keys."""
+"""Engine tuning that depends on the database: SQLite gets WAL, a busy timeout and foreign keys.
+
+Also the URL rule ``<int:...>``: ids in addresses stop at the largest value an integer column
+holds, so ``/runs/99999999999999999999`` is a 404 rather than an overflow inside the driver.
+"""
 from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from survey.extensions import db
 
@@ -16,7 +21,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+class DatabaseIntegerConverter(IntegerConverter):
+    """``<int:...>`` limited to the 32-bit range of the id columns (SQLite and PostgreSQL alike)."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
+    app.url_map.converters["int"] = DatabaseIntegerConverter  # before the blueprints add their rules
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite" and not sa.event.contains(engine, "connect", _sqlite_pragmas):

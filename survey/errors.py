@@ -6,7 +6,7 @@ import logging
 import sqlalchemy as sa
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, ServiceUnavailable
+from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable
 
 from survey.extensions import db
 
@@ -40,6 +40,15 @@ def _database_unavailable(error: sa.exc.OperationalError):
     return _http_error(ServiceUnavailable("The survey is briefly unavailable. Your earlier answers are safe; please try again in a minute."))
 
 
+def _value_refused(error: sa.exc.DataError):
+    """The database refused a value (a NUL byte in text, a number out of range): the sender's mistake, not ours."""
+    log.warning("database refused a value: %s", error.orig)
+    db.session.rollback()
+    return _http_error(BadRequest(
+        "Something you sent contains characters or numbers that cannot be stored. Please check it and try again."
+    ))
+
+
 def _server_error(error: Exception):
     log.exception("unhandled error", exc_info=error)
     db.session.rollback()
@@ -51,5 +60,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(sa.exc.OperationalError, _database_unavailable)
     app.register_error_handler(sa.exc.InterfaceError, _database_unavailable)
+    app.register_error_handler(sa.exc.DataError, _value_refused)
     if not app.testing:
         app.register_error_handler(Exception, _server_error)

@@ -226,7 +226,7 @@ def edit_targets(slug: str):
     margins: dict[str, dict[str, float]] = {}
     problems = []
     for key, value in request.form.items():
-        if not key.startswith("share:"):
+        if not isinstance(key, str) or not key.startswith("share:"):  # a multipart part without a name has key None
             continue
         _, variable, level = key.split(":", 2)
         try:

@@ -1,0 +1,178 @@
+"""Hostile text stays text: markup in answers is escaped on every page, formulas are defused in every file.
+
+A respondent's free-text answer can reach a respondent page (Back, resume, a page shown again
+with errors), a pollster page, the API and the downloads; a questionnaire author's wording
+reaches the files a pollster opens in a spreadsheet. Neither may run as script or as formula.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from survey.extensions import db
+from survey.models import Answer, ApiToken, Pollster, Response
+from survey.quality import ExclusionRules
+from survey.questionnaire import default_questionnaire_path, load_file, load_into_database, parse
+from survey.weighting_runs import WeightingSettings, create_run, default_targets
+from tests.survey.conftest import Respondent, load_open_survey
+from tests.survey.poll_fixture import seed_poll
+from tests.survey.test_route_security import Fillers, urls
+
+PAYLOAD = '</textarea><script>alert(1)</script>"><img src=x onerror=alert(2)>'
+RAW_MARKERS = ("<script>alert(1)", "<img src=x")
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+OWNER = "owner@example.org"
+
+TWO_PAGES = {
+    "slug": "escaping-test",
+    "languages": ["en", "es"],
+    "title": {"en": "Escaping", "es": "Escapado"},
+    "consent": {"en": "A test.", "es": "Una prueba."},
+    "pages": [
+        {"id": "first", "title": {"en": "First", "es": "Primera"}, "questions": [
+            {"code": "remark", "type": "text", "required": False, "text": {"en": "Say anything", "es": "Diga algo"}},
+            {"code": "mood", "type": "single", "text": {"en": "Mood?", "es": "¿Ánimo?"},
+             "options": [{"code": "good", "label": {"en": "Good", "es": "Bien"}},
+                         {"code": "bad", "label": {"en": "Bad", "es": "Mal"}}]},
+        ]},
+        {"id": "second", "title": {"en": "Second", "es": "Segunda"}, "questions": [
+            {"code": "again", "type": "single", "text": {"en": "Again?", "es": "¿Otra vez?"},
+             "options": [{"code": "yes", "label": {"en": "Yes", "es": "Sí"}},
+                         {"code": "no", "label": {"en": "No", "es": "No"}}]},
+        ]},
+    ],
+}
+
+
+def _assert_escaped(html: str, where: str) -> None:
+    for marker in RAW_MARKERS:
+        assert marker not in html, f"{where}: {marker!r} reached the page unescaped"
+    assert ESCAPED in html, f"{where}: the answer should be shown (escaped) here"
+
+
+def test_markup_in_an_answer_is_escaped_on_every_respondent_page(app, client, tmp_path):
+    path = tmp_path / "escaping.yaml"
+    path.write_text(yaml.safe_dump(TWO_PAGES, allow_unicode=True))
+    slug = load_open_survey(app, path)
+    browser = Respondent(client, slug)
+    browser.start()
+
+    shown_again = browser.submit({"remark": PAYLOAD})  # "mood" missing: the page comes back with the answer in it
+    assert shown_again.status_code == 200
+    _assert_escaped(shown_again.get_data(as_text=True), "page shown again with errors")
+
+    browser.answer({"remark": PAYLOAD, "mood": "good"})
+    assert browser.page_id == "second"
+    _assert_escaped(browser.open(f"/s/{slug}/p/first"), "Back to the first page")
+
+    elsewhere = Respondent(app.test_client(), slug)
+    elsewhere.open(browser.resume_path())
+    assert elsewhere.page_id == "second"
+    _assert_escaped(elsewhere.open(f"/s/{slug}/p/first"), "the first page after resuming")
+    with app.app_context():
+        assert db.session.scalar(sa.select(Answer.value).where(Answer.question_code == "remark")) == PAYLOAD.strip()
+
+
+@pytest.fixture
+def hostile_poll(app, client, default_survey, make_pollster, sign_in):
+    """The default survey with a weighting run, one comment and one API token name carrying the payload."""
+    owner_id = make_pollster(OWNER, default_survey)
+    sign_in(client, OWNER)
+    page = client.post("/pollster/tokens", data={"name": PAYLOAD}).get_data(as_text=True)
+    secret = next(word for word in page.replace('"', " ").replace("<", " ").replace(">", " ").split() if word.startswith("svy_"))
+    with app.app_context():
+        token_id = db.session.scalar(sa.select(ApiToken.id).order_by(ApiToken.id.desc()).limit(1))
+    fillers = Fillers(app, default_survey, token_id, owner_id)
+    fillers["run_id"]  # seeds the poll and weights it, so every results page has numbers to show
+    with app.app_context():
+        first = db.session.scalar(sa.select(Response.id).order_by(Response.id).limit(1))
+        db.session.execute(sa.delete(Answer).where(Answer.response_id == first, Answer.question_code == "comment"))
+        db.session.add(Answer(response_id=first, question_code="comment", value=PAYLOAD))
+        db.session.commit()
+    return fillers, secret
+
+
+def test_markup_in_answers_and_names_is_never_live_on_pollster_pages_or_in_the_api(app, client, hostile_poll):
+    fillers, secret = hostile_poll
+    shown = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(("/pollster", "/api")) or "GET" not in rule.methods or "static" in rule.endpoint:
+            continue
+        headers = {"Authorization": f"Bearer {secret}"} if rule.rule.startswith("/api") else {}
+        for url in urls(rule, fillers):
+            response = client.get(url, headers=headers)
+            assert response.status_code < 500, url
+            body = response.get_data(as_text=True)
+            if response.mimetype == "text/html":
+                for marker in RAW_MARKERS:
+                    assert marker not in body, f"GET {url}: {marker!r} is live markup"
+                shown += ESCAPED in body
+            elif response.mimetype == "application/json":
+                json.loads(body)  # data, not markup: the client decides how to show it
+            else:
+                assert "attachment" in response.headers.get("Content-Disposition", ""), f"GET {url}: {response.mimetype} inline"
+    assert shown >= 1, "the token name should appear (escaped) on at least the tokens page"
+
+
+FORMULAS = {
+    "question": '=HYPERLINK("http://evil.example/","Click me")',
+    "yes": "+SUM(1,2)",
+    "no": "-2+3",
+    "unsure": "@SUM(1,1)",
+}
+FORMULA_START = tuple("=+-@")
+
+
+def _hostile_questionnaire():
+    """The default questionnaire with the Calexit wording and labels turned into spreadsheet formulas."""
+    document = copy.deepcopy(load_file(default_questionnaire_path()).document)
+    for page in document["pages"]:
+        for question in page["questions"]:
+            if question["code"] == "calexit":
+                question["text"]["en"] = FORMULAS["question"]
+                for option in question["options"]:
+                    option["label"]["en"] = FORMULAS[option["code"]]
+    return parse(document)
+
+
+def _cells(name: str, body: bytes) -> list[object]:
+    if name.endswith(".csv"):
+        return [cell for row in csv.reader(io.StringIO(body.decode("utf-8-sig"))) for cell in row]
+    workbook = openpyxl.load_workbook(io.BytesIO(body), read_only=True)
+    cells = [cell for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True) for cell in row]
+    workbook.close()
+    return cells
+
+
+@pytest.mark.parametrize("name", ["toplines.csv", "toplines.xlsx", "codebook.csv", "codebook.xlsx", "crosstabs.csv", "crosstabs.xlsx"])
+def test_formulas_in_wording_are_neutralized_in_downloads(app, client, make_pollster, sign_in, name):
+    with app.app_context():
+        survey = load_into_database(_hostile_questionnaire(), db.session)
+        db.session.commit()
+        seed_poll(survey, 120)
+        owner_id = make_pollster(OWNER, survey.slug)
+        run = create_run(survey, WeightingSettings(default_targets()), ExclusionRules(), db.session.get(Pollster, owner_id))
+        db.session.commit()
+        slug, run_id = survey.slug, run.id
+    sign_in(client, OWNER)
+    response = client.get(f"/pollster/surveys/{slug}/runs/{run_id}/files/{name}", query_string={"by": "sex"})
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    cells = [cell for cell in _cells(name, response.data) if isinstance(cell, str)]
+    live = [cell for cell in cells if cell.startswith(FORMULA_START) and not _is_number(cell)]
+    assert not live, f"{name}: cells a spreadsheet would run as formulas: {live[:5]}"
+    assert any("SUM(1,2)" in cell for cell in cells), f"{name}: the hostile label should be there, defused"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
