@@ -137,12 +137,9 @@ def duplicates(
         {"agent": user_agent_hash, "pattern": answer_pattern(answers), "at": pd.to_datetime(completed_at, utc=True)}
     ).dropna(subset=["agent", "at"])
     window = pd.Timedelta(minutes=window_minutes)
-    for _, group in frame.groupby(["agent", "pattern"], sort=False):
-        if len(group) < 2:
-            continue
-        times = group["at"].sort_values()
-        gaps = times.diff()
-        flagged.loc[gaps[gaps <= window].index] = True
+    frame = frame.sort_values(["agent", "pattern", "at"], kind="stable")
+    gaps = frame.groupby(["agent", "pattern"], sort=False)["at"].diff()
+    flagged.loc[gaps.index[gaps <= window]] = True
     return flagged
 
 
