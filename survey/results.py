@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.models import Answer, PageVisit, Question, Response, ResponseStatus, Survey
+from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey
 from survey.quality import ExclusionRules, quality_flags
 
 MULTIPLE_TYPES = frozenset({"multiple"})

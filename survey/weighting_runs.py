@@ -349,7 +349,6 @@ class Diagnostics:
     """What a pollster must see before reading an estimate weighted this way."""
 
     n: int
-    weights: list[float]
     sum_of_weights: float
     min_weight: float
     max_weight: float
@@ -358,10 +357,6 @@ class Diagnostics:
     converged: bool
     warnings: list[str]
     margins: list[MarginCheck] = field(default_factory=list)
-
-    @property
-    def weight_ratio(self) -> float:
-        return self.max_weight / self.min_weight if self.min_weight > 0 else math.inf
 
     @property
     def max_margin_gap(self) -> float:
@@ -413,7 +408,6 @@ def diagnostics(frame: pd.DataFrame, settings: WeightingSettings, result: Mappin
     caught = list(result.get("warnings", []))
     return Diagnostics(
         n=n,
-        weights=weights.tolist(),
         sum_of_weights=total,
         min_weight=float(weights.min()) if n else 0.0,
         max_weight=float(weights.max()) if n else 0.0,
@@ -444,13 +438,6 @@ class ComputedRun:
     def data_matches(self) -> bool:
         """False if a response used by the run was changed since: the numbers may then differ."""
         return hashlib.sha256(self.csv_bytes).hexdigest() == self.run.data_hash
-
-    @property
-    def weights(self) -> pd.Series:
-        return pd.Series(self.result["weights"], index=self.frame[ID_COLUMN], name="weight")
-
-    def diagnostics(self) -> Diagnostics:
-        return diagnostics(self.frame, self.settings, self.result)
 
 
 def create_run(
