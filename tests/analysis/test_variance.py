@@ -7,6 +7,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from analysis import SurveyDesign, poststratify, rake, trim
+from analysis._rank import _dqrdc2, qr_rank
 from analysis.estimates import _columns, outcome_values
 from analysis.variance import domain_covariance, linearized_covariance
 
@@ -65,3 +66,27 @@ def test_clusters_nest_in_strata(poll):
     assert design.n_units == poll.groupby(["stratum", "psu"]).ngroups
     assert design.degf == design.n_units - 5
     assert pd.Series(design.psu_codes).groupby(design.strata_codes).nunique().sum() == design.n_units
+
+
+@pytest.mark.parametrize(
+    ("matrix", "rank"),
+    [  # qr(x, tol = 1e-5)$rank in R 4.x
+        ([[1, 2], [2, 4]], 1),
+        (np.ones((4, 3)), 1),
+        ([[1, 2, 1], [2, 4, 0], [3, 6, 0]], 2),
+        (np.zeros((3, 2)), 0),
+        ([[0, 1], [0, 2]], 1),
+        (np.eye(5), 5),
+    ],
+)
+def test_rank_is_the_one_r_reports(matrix, rank):
+    assert qr_rank(np.asarray(matrix, dtype=float)) == rank
+
+
+def test_rank_agrees_with_the_step_by_step_algorithm():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(30, 40))
+    x[:, 7] = x[:, 2] + 1e-9 * rng.normal(size=30)  # nearly dependent: dqrdc2 moves it
+    x[:, 12] = 2 * x[:, 1]
+    assert qr_rank(x) == _dqrdc2(x, np.linalg.norm(x, axis=0), 1e-5, 30) == 30
+    assert qr_rank(x[:, :20]) == _dqrdc2(x[:, :20], np.linalg.norm(x[:, :20], axis=0), 1e-5, 30) == 18
