@@ -93,8 +93,7 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
             )
             domain_variable = spec.get("by")
             domain_question = by_question.get(domain_variable) if domain_variable else None
-            order = [o.code for o in domain_question.options] if domain_question else []
-            for item in sorted(by_id.get(estimate_id, []), key=lambda i: _domain_order(order, i["domain"])):
+            for item in by_id.get(estimate_id, []):
                 answered = frame[spec["variable"]].notna()
                 if domain_variable is not None:
                     answered &= frame[domain_variable].astype(str) == str(item["domain"])
@@ -129,9 +128,15 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
                         kind=spec["type"],
                     )
                 )
-        if rows:
+        if rows:  # a crosstab reads group by group: every answer within one domain, then the next
+            rows.sort(key=lambda row: _domain_order(order_of(by_question, row.domain_variable), row.domain))
             output.append(QuestionTable(question, rows))
     return output
+
+
+def order_of(questions: dict[str, QuestionInfo], code: Optional[str]) -> list[str]:
+    question = questions.get(code) if code else None
+    return [o.code for o in question.options] if question else []
 
 
 def _domain_order(order: list[str], domain: Any) -> tuple:

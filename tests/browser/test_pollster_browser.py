@@ -103,6 +103,12 @@ def test_pollster_weights_reads_results_and_downloads(live_site, tmp_path):
             assert "%" in page.inner_text("#q-calexit table")
             _shoot(page, "results")
 
+            page.select_option("select[name=by]", "sex")
+            page.click("text=Show")
+            page.wait_for_selector("#q-civil_war_5yr")
+            assert "Female" in page.locator("#q-civil_war_5yr svg[role=img] desc").text_content()
+            _shoot(page, "crosstab")
+
             page.goto(f"{base}/pollster/surveys/{slug}/downloads")
             _shoot(page, "downloads")
             with page.expect_download() as info:
