@@ -305,8 +305,16 @@ def _strata_and_units(data: pd.DataFrame, strata, cluster) -> tuple[np.ndarray, 
     return strata_codes, units
 
 
+MAX_JACKKNIFE_UNITS = 20_000
+
+
 def _replicate_scheme(design: SurveyDesign, method: str, replicates, seed) -> ReplicateScheme:
     n_units, stratum = design.n_units, design.unit_stratum
+    if method != "bootstrap" and n_units > MAX_JACKKNIFE_UNITS:
+        raise ValueError(
+            f"{method} would make one replicate per first-stage unit ({n_units:,}), a {n_units:,} x {n_units:,} "
+            "matrix; give the design clusters or use method='bootstrap'"
+        )
     per_stratum = design.units_per_stratum[stratum]
     if method == "jk1":
         if n_units < 2:

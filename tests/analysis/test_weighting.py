@@ -245,3 +245,9 @@ def test_warnings_do_not_leak_from_a_clean_rake(clustered):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         rake(clustered, MARGINS)
+
+
+def test_a_jackknife_over_too_many_units_is_refused(monkeypatch):
+    monkeypatch.setattr("analysis.design.MAX_JACKKNIFE_UNITS", 5)
+    with pytest.raises(ValueError, match="jk1 would make one replicate per first-stage unit \\(6\\)"):
+        SurveyDesign(_frame(), weights="w").with_replicates("jk1")
