@@ -28,6 +28,9 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
 
     WTF_CSRF_TIME_LIMIT = None  # a long questionnaire must not expire under a slow respondent
+    # WTForms' own messages stay English; every message a respondent sees is ours (gettext). Saves
+    # loading WTForms' catalogue from disk on every request (Flask-WTF does not cache it).
+    WTF_I18N_ENABLED = False
 
     LANGUAGES = ("en", "es")
     BABEL_DEFAULT_LOCALE = "en"
