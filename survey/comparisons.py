@@ -11,68 +11,10 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-from pathlib import Path
-
-import yaml
-
 from analysis import proportion
 from analysis.inference import goodness_of_fit, test_against
+from survey.reference_data import PublishedFigure, published_figures
 from survey.weighting_runs import ComputedRun, weighted_design
-
-FIGURES_FILE = Path(__file__).resolve().parent / "data" / "published_figures.yaml"
-GOODNESS_OF_FIT_ROUNDING = 0.015  # published shares rounded to whole points may sum to 0.99 or 1.01
-# (goodness_of_fit scales the shares to sum to 1, as R's svygofchisq does)
-
-
-@dataclass(frozen=True)
-class PublishedFigure:
-    """A published poll's figures on our option codes, with what makes it comparable or not."""
-
-    id: str
-    pollster: str
-    population: str
-    dates: str
-    sample_size: Optional[int]
-    wording: str
-    question: str
-    shares: dict[str, float]
-    groups: tuple[dict[str, Any], ...]
-    caveat: str
-    confirmed: bool
-
-    @property
-    def source(self) -> str:
-        return self.pollster
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["groups"] = list(self.groups)
-        return data
-
-
-def published_figures() -> list[PublishedFigure]:
-    """The shipped figures that name a question of ours and give shares on its codes."""
-    document = yaml.safe_load(FIGURES_FILE.read_text(encoding="utf-8"))
-    figures = []
-    for entry in document.get("figures", []):
-        if not entry.get("question") or not entry.get("shares"):
-            continue
-        figures.append(
-            PublishedFigure(
-                id=entry["id"],
-                pollster=str(entry.get("pollster", "")),
-                population=str(entry.get("population", "")),
-                dates=str(entry.get("field_dates", "")),
-                sample_size=entry.get("n"),
-                wording=" ".join(str(entry.get("wording", "")).split()),
-                question=entry["question"],
-                shares={str(code): float(share) for code, share in entry["shares"].items()},
-                groups=tuple(entry.get("groups") or ()),
-                caveat=" ".join(str(entry.get("caveat", "")).split()),
-                confirmed=bool(entry.get("confirmed")),
-            )
-        )
-    return figures
 
 
 @dataclass(frozen=True)
@@ -128,7 +70,7 @@ def comparisons_for(computed: ComputedRun) -> list[Comparison]:
     goodness-of-fit test (R's ``svygofchisq``) tests all shares at once.
     """
     questions = {q.code: q for q in computed.data.questions if q.closed and not q.multiple}
-    figures = [figure for figure in published_figures() if figure.question in questions]
+    figures = [figure for figure in published_figures() if figure.testable and figure.question in questions]
     if not figures:
         return []
     design = weighted_design(computed)
@@ -139,8 +81,8 @@ def comparisons_for(computed: ComputedRun) -> list[Comparison]:
         codes = {o.code for o in question.options}
         tests = []
         parts = [(code, [code], question.option_label(code), share) for code, share in figure.shares.items() if code in codes]
-        parts += [(" + ".join(g["categories"]), list(g["categories"]), g["label"], float(g["share"]))
-                  for g in figure.groups if set(g["categories"]) <= codes]
+        parts += [(" + ".join(g.categories), list(g.categories), g.label, g.share)
+                  for g in figure.groups if set(g.categories) <= codes]
         for answer, categories, label, share in parts:
             estimate = proportion(design, figure.question, categories, ci=interval)
             result = test_against(estimate, share)
@@ -148,9 +90,9 @@ def comparisons_for(computed: ComputedRun) -> list[Comparison]:
                                     _number(estimate.ci_high), _number(result.statistic), _number(result.df),
                                     _number(result.p_value)))
         fit, note = None, figure.caveat
-        if set(figure.shares) == codes and abs(sum(figure.shares.values()) - 1) <= GOODNESS_OF_FIT_ROUNDING:
-            try:
-                gof = goodness_of_fit(design, figure.question, figure.shares)
+        if figure.complete and set(figure.shares) == codes:
+            try:  # goodness_of_fit scales shares rounded to whole points to sum to 1, as R does
+                gof = goodness_of_fit(design, figure.question, dict(figure.shares))
                 # X² on population totals divided by its Satterthwaite scale: a chi-square on ``df``
                 fit = GoodnessOfFit(_number(gof.statistic / gof.scale), _number(gof.df), _number(gof.p_value))
             except ValueError as error:  # e.g. an answer nobody in this sample gave

@@ -36,6 +36,7 @@ from analysis.spec import build_design, read_data, run_spec, validate_spec
 from survey.extensions import db
 from survey.models import Pollster, Response, ResponseStatus, Survey, TargetSet, WeightingRun
 from survey.quality import ExclusionRules
+from survey.reference_data import california_adult_targets
 from survey.results import OPTION_SEPARATOR, QuestionInfo, ResponseData, load_responses
 from survey.targets import Targets
 
@@ -136,21 +137,10 @@ class WeightingSettings:
 # --------------------------------------------------------------------------- targets
 
 
-DEFAULT_TARGETS_FILE = Path(__file__).resolve().parent / "data" / "california_adult_targets.yaml"
-
-
 def default_targets() -> Targets:
-    """The shipped California adult targets, each variable with its source and vintage."""
-    document = yaml.safe_load(DEFAULT_TARGETS_FILE.read_text(encoding="utf-8"))
-    margins, sources = {}, {}
-    for variable, entry in document["variables"].items():
-        margins[variable] = {str(level): float(share) for level, share in entry["shares"].items()}
-        source = entry.get("source") or {}
-        sources[variable] = "; ".join(
-            str(source[key]) for key in ("title", "table", "vintage") if source.get(key)
-        ) + ("" if entry.get("confirmed", True) else " (assumption, not an official figure)")
-    return Targets(margins=margins, population=document.get("population"), sources=sources,
-                   name=document.get("name", "Shipped defaults"))
+    """The shipped California adult targets, each variable with its source and vintage
+    (party registration, which describes registered voters, is left out)."""
+    return california_adult_targets()
 
 
 def current_targets(survey: Survey) -> Targets:
