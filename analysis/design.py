@@ -263,6 +263,34 @@ def replicate_rank(weights: np.ndarray) -> int:
     return qr_rank(weights, tol=1e-5)
 
 
+def _jkn_scheme(design: SurveyDesign) -> ReplicateScheme:
+    """JKn replicates as R's ``jknweights``: one per unit, deleting it within its stratum.
+
+    A stratum with a single unit follows ``design.lonely_psu`` as R does: "adjust" deletes the
+    whole stratum and scales every other unit by H/(H−1) (H strata), rscale (H−1)/H;
+    "certainty" gives it no replicate; "fail" raises.
+    """
+    n_units, stratum = design.n_units, design.unit_stratum
+    per_stratum = design.units_per_stratum[stratum].astype(float)
+    lonely = per_stratum < 2
+    if lonely.any() and design.lonely_psu == "fail":
+        level = design.strata_levels[stratum[np.flatnonzero(lonely)[0]]]
+        raise ValueError(f"jkn: stratum `{level}` has a single unit; use lonely_psu='adjust' or 'certainty'")
+    same = stratum[:, None] == stratum[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factors = np.where(same, (per_stratum / (per_stratum - 1))[None, :], 1.0)
+        rscales = (per_stratum - 1) / per_stratum
+    np.fill_diagonal(factors, 0.0)
+    if not lonely.any():
+        return ReplicateScheme("jkn", factors, 1.0, rscales, n_units - design.n_strata)
+    h = design.n_strata
+    factors[:, lonely] = np.where(same[:, lonely], 0.0, h / (h - 1))
+    rscales[lonely] = (h - 1) / h
+    keep = ~lonely if design.lonely_psu == "certainty" else np.ones(n_units, dtype=bool)
+    factors, rscales = factors[:, keep], rscales[keep]
+    return ReplicateScheme("jkn", factors, 1.0, rscales, qr_rank(factors, tol=1e-5) - 1)
+
+
 def _design_weights(data: pd.DataFrame, weights) -> np.ndarray:
     if weights is None:
         return np.ones(len(data))
@@ -323,15 +351,7 @@ def _replicate_scheme(design: SurveyDesign, method: str, replicates, seed) -> Re
         np.fill_diagonal(factors, 0.0)
         return ReplicateScheme("jk1", factors, (n_units - 1) / n_units, np.ones(n_units), n_units - 1)
     if method == "jkn":
-        lonely = np.flatnonzero(design.units_per_stratum < 2)
-        if lonely.size:
-            raise ValueError(f"jkn needs two or more units in every stratum; stratum `{design.strata_levels[lonely[0]]}` has one")
-        factors = np.ones((n_units, n_units))
-        same = stratum[:, None] == stratum[None, :]
-        factors[same] = np.broadcast_to((per_stratum / (per_stratum - 1))[None, :], same.shape)[same]
-        np.fill_diagonal(factors, 0.0)
-        rscales = (per_stratum - 1) / per_stratum
-        return ReplicateScheme("jkn", factors, 1.0, rscales, n_units - design.n_strata)
+        return _jkn_scheme(design)
     replicates = 200 if replicates is None else int(replicates)
     if replicates < 2:
         raise ValueError(f"replicates={replicates} must be at least 2")

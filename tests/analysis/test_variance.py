@@ -90,3 +90,16 @@ def test_rank_agrees_with_the_step_by_step_algorithm():
     x[:, 12] = 2 * x[:, 1]
     assert qr_rank(x) == _dqrdc2(x, np.linalg.norm(x, axis=0), 1e-5, 30) == 30
     assert qr_rank(x[:, :20]) == _dqrdc2(x[:, :20], np.linalg.norm(x[:, :20], axis=0), 1e-5, 30) == 18
+
+
+def test_jkn_with_a_lonely_stratum(poll):
+    lonely = poll.assign(stratum=np.where(poll["psu"].eq(1) & poll["stratum"].eq("s5"), "s6", poll["stratum"]))
+    make = lambda policy: SurveyDesign(lonely, strata="stratum", cluster="psu", lonely_psu=policy)  # noqa: E731
+    adjust = make("adjust").with_replicates("jkn")
+    certainty = make("certainty").with_replicates("jkn")
+    assert adjust.replicates.replicates == adjust.n_units == certainty.replicates.replicates + 1
+    # "adjust" (R's jknweights): the lonely stratum's replicate drops it and scales the others by H/(H-1)
+    column = adjust.replicates.factors[:, adjust.unit_stratum == 5][:, 0]
+    assert_allclose(column, np.where(adjust.unit_stratum == 5, 0.0, 6 / 5))
+    with pytest.raises(ValueError, match="jkn: stratum `s6` has a single unit"):
+        make("fail").with_replicates("jkn")
