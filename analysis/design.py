@@ -343,7 +343,6 @@ def _replicate_scheme(design: SurveyDesign, method: str, replicates, seed) -> Re
             f"{method} would make one replicate per first-stage unit ({n_units:,}), a {n_units:,} x {n_units:,} "
             "matrix; give the design clusters or use method='bootstrap'"
         )
-    per_stratum = design.units_per_stratum[stratum]
     if method == "jk1":
         if n_units < 2:
             raise ValueError("jk1 needs at least two first-stage units")
