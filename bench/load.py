@@ -44,6 +44,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -402,11 +403,11 @@ def gunicorn(app_spec: str, env: Mapping[str, str], settings: ServerSettings) ->
         wait_until_serving(port, server)
         yield f"http://127.0.0.1:{port}"
     finally:
-        # The run is over and nothing is in flight; a worker takes seconds to unload pandas & co.
-        # on a graceful exit, so after a short grace the whole process group is killed.
-        server.send_signal(signal.SIGQUIT)
+        # The run is over; workers finish what they are writing (SIGTERM), but unloading pandas
+        # & co. on exit takes seconds, so after a short grace the whole process group is killed.
+        server.send_signal(signal.SIGTERM)
         try:
-            server.wait(timeout=2)
+            server.wait(timeout=3)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
@@ -484,10 +485,30 @@ def empty_redis(redis_url: str) -> None:
     redis.Redis.from_url(redis_url).flushdb()
 
 
-def redis_keys(redis_url: str) -> int:
+@contextlib.contextmanager
+def redis_peak(redis_url: Optional[str]) -> Iterator[list[int]]:
+    """The most keys Redis held while the block ran (the limiter's counters expire with their window)."""
+    peak = [0]
+    if not redis_url:
+        yield peak
+        return
     import redis
 
-    return redis.Redis.from_url(redis_url).dbsize()
+    client, stop = redis.Redis.from_url(redis_url), threading.Event()
+
+    def watch() -> None:
+        while True:
+            peak[0] = max(peak[0], client.dbsize())
+            if stop.wait(0.5):
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        watcher.join()
 
 
 # --------------------------------------------------------------------------- reporting
@@ -547,7 +568,7 @@ def run_backend(backend: str, args: argparse.Namespace, questionnaire) -> list[B
             if args.redis_url:
                 empty_redis(args.redis_url)
             prepare_site(env)
-            with gunicorn("wsgi:app", env, settings) as base_url:
+            with gunicorn("wsgi:app", env, settings) as base_url, redis_peak(args.redis_url) as limiter_keys:
                 outcomes, samples, seconds = asyncio.run(
                     run_respondents(
                         base_url, questionnaire.slug, questionnaire,
@@ -570,7 +591,7 @@ def run_backend(backend: str, args: argparse.Namespace, questionnaire) -> list[B
             page_views=latency_summary(samples, "view"),
             page_submits=latency_summary(samples, "submit"),
             audit={**asdict(found), "clean": found.clean},
-            redis_keys=redis_keys(args.redis_url) if args.redis_url else None,
+            redis_keys=limiter_keys[0] if args.redis_url else None,
         )
         if not args.no_ceiling:
             with gunicorn("bench.load:bare_app()", site_environment("sqlite://", None), settings) as base_url:
@@ -605,7 +626,7 @@ def print_result(result: BackendResult, args: argparse.Namespace) -> None:
     for problem in (audit_["lost"] + audit_["altered"] + audit_["duplicated"] + audit_["stray"])[:5]:
         print(f"   audit problem: {problem}")
     if result.redis_keys is not None:
-        print(f"   Redis holds {result.redis_keys} rate-limit keys (the limiter's counters are shared by all workers)")
+        print(f"   Redis held up to {result.redis_keys} rate-limit keys during the run (counters shared by all workers)")
     if result.ceiling_requests_per_second:
         print(f"   ceiling (bare Flask endpoint, same gunicorn): {result.ceiling_requests_per_second:.0f} requests/s "
               f"({result.ceiling_errors} errors); site/ceiling {result.ceiling_share:.0%} of requests, "
@@ -650,6 +671,7 @@ def parse_arguments(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_arguments(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # each run's report as soon as it is made, even into a file
     from survey.questionnaire import default_questionnaire_path, load_file
 
     questionnaire = load_file(default_questionnaire_path())

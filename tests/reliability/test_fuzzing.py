@@ -20,7 +20,7 @@ from survey.models import Answer, ApiToken, Invitation, PageVisit, Response, Sur
 from tests.survey.conftest import RESPOND_FIXTURE, Respondent, load_open_survey
 
 FUZZ = settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     derandomize=True,  # the same examples every run: a failure here is reproducible, not flaky
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -169,7 +169,7 @@ def test_the_api_answers_its_own_openapi_document(app, client, default_survey, m
     assert len(operations) >= 3
 
     for operation in operations:
-        @settings(max_examples=8, deadline=None, derandomize=True,
+        @settings(max_examples=5, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much])
         @given(operation.as_strategy())
         def call(case):
