@@ -21,7 +21,7 @@ install-dev: $(BIN)/python
 	$(MAKE) --no-print-directory translations
 
 translations:
-	@if [ -d survey/translations ]; then $(BIN)/pybabel compile -q -d survey/translations; fi
+	@if [ -d survey/translations ]; then $(BIN)/pybabel compile -d survey/translations >/dev/null; fi
 
 setup: install
 	$(FLASK) init-site
@@ -33,4 +33,4 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 test: install-dev chromium
-	$(BIN)/pytest
+	OPENBLAS_NUM_THREADS=1 $(BIN)/pytest
