@@ -310,7 +310,7 @@ def audit(database_url: str, slug: str, outcomes: list[Outcome]) -> Audit:
     lost: an acknowledged completion (or acknowledged page) missing or not complete;
     altered: stored answers differ from the acknowledged ones (missing, extra or changed);
     duplicated: a page timed twice, or more complete responses than acknowledged completions;
-    stray: a stored response that no respondent started (or whose start was never acknowledged).
+    stray: stored responses beyond those of respondents whose start the site acknowledged.
     """
     engine = sa.create_engine(database_url)
     metadata = sa.MetaData()
@@ -558,8 +558,6 @@ class BackendResult:
 
 def run_backend(backend: str, args: argparse.Namespace, questionnaire) -> list[BackendResult]:
     """Set up one backend, run every concurrency level against it, audit after each."""
-    from survey.questionnaire import default_questionnaire_path  # noqa: F401  (the site's package must import)
-
     settings = ServerSettings(args.workers, args.worker_class, args.threads)
     results = []
     for concurrency in args.concurrency:
