@@ -268,6 +268,8 @@ def _interval(method, p, se, df, level, logit_se, n_rows, domain_df):
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "mean":
             return p - t * se, p + t * se
+        if method == "logit" and p in (0.0, 1.0) and se == 0:
+            return float(p), float(p)  # R's glm diverges towards p: its interval is (p, p) to 1e-8
         if method in ("logit", "xlogit"):
             centre = _logit(p)
             return float(_expit(centre - t * logit_se)), float(_expit(centre + t * logit_se))
@@ -276,6 +278,8 @@ def _interval(method, p, se, df, level, logit_se, n_rows, domain_df):
             half = t * se / (2 * np.sqrt(p * (1 - p)))
             return float(np.sin(centre - half) ** 2), float(np.sin(centre + half) ** 2)
         n_eff = p * (1 - p) / se**2
+        if np.isnan(n_eff):  # p = 0 or 1 with se = 0 (or no answers): R's qbeta gives NaN
+            return np.nan, np.nan
         if not np.isfinite(n_eff) or n_eff <= 0:
             return float(p), float(p)
         if method == "wilson":
@@ -311,22 +315,27 @@ def _results(design, variable, statistic, categories, by, ci, level) -> list[Est
     cols = _columns(design, outcome_values(design, variable, categories), by)
     m = _moments(design, cols, statistic)
     variance = np.diag(m.covariance)
-    if ci == "logit" and m.replicates is not None:
-        logit_variance = np.diag(replicate_covariance(design, _logit(m.replicates)))
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # p = 0 or 1: infinite logits
+        if ci == "logit" and m.replicates is not None:
+            logit_variance = np.diag(replicate_covariance(design, _logit(m.replicates)))
+        else:
             logit_variance = variance / (m.estimate * (1 - m.estimate)) ** 2
     df = design.degf
     results = []
     for k, domain in enumerate(cols.domains):
-        est, se = float(m.estimate[k]), float(np.sqrt(variance[k]))
         n_k, big_n = int(m.counts[k]), float(m.population[k])
+        est = float(m.estimate[k])
+        # a domain with no answers has no ratio and no variance (its total is 0 with variance 0)
+        se = float(np.sqrt(variance[k])) if n_k or statistic == "total" else np.nan
         s2 = float(m.population_variance[k])
         scale_total = big_n**2 if statistic == "total" else 1.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            srs = s2 * n_k / (n_k - 1) / n_k * (big_n - n_k) / big_n * scale_total
-            deff = float(variance[k] / srs) if big_n > n_k and n_k > 1 else None
+            # None where R's deff is NaN/Inf: one respondent, or no spread (p = 0 or 1)
+            srs = s2 * (big_n - n_k) / (n_k - 1) / big_n * scale_total if big_n > n_k > 1 else 0.0
+            deff = float(variance[k] / srs) if srs > 0 else None
             effective_n = float(s2 * scale_total / variance[k]) if variance[k] > 0 else float("inf")
+            if not s2 > 0 and not variance[k] > 0:
+                effective_n = np.nan  # 0/0: no spread and no variance
         n_rows, domain_df = _beta_rows_and_df(design, cols.rows(k), by is None) if ci == "beta" else (0, 0)
         low, high = _interval(ci, est, se, df, level, float(np.sqrt(logit_variance[k])), n_rows, domain_df)
         results.append(

@@ -97,3 +97,49 @@ def test_replicate_and_linearized_errors_agree_roughly(clustered):
     for a, b in zip(linear, jackknife):
         assert a.estimate == pytest.approx(b.estimate, rel=1e-12)
         assert 0.8 < a.se / b.se < 1.25
+
+
+# Domains b (one respondent, p = 1), c (a level whose every answer is missing) and d (p = 1).
+# R values: svyciprop / svymean / svytotal on subset(svydesign(ids = ~1, weights = ~w), g == level)
+# with df = degf(whole design), survey 4.1-1.
+_SMALL_DOMAINS = pd.DataFrame({
+    "g": ["a"] * 5 + ["b"] + ["c"] * 3 + ["d"] * 3,
+    "y": ["yes", "no", "yes", "no", "yes", "yes", None, None, None, "yes", "yes", "yes"],
+    "x": [1.0, 2, 3, 4, 5, 7, np.nan, np.nan, np.nan, 2, 3, 4],
+    "w": [10.0, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120],
+})
+# R: logit and mean give (p, p) (logit to 1e-8: its glm diverges); beta, xlogit, asin give NaN
+_R_INTERVAL_AT_P1 = {"logit": (1, 1), "mean": (1, 1), "beta": (np.nan,) * 2, "xlogit": (np.nan,) * 2,
+                     "asin": (np.nan,) * 2, "wilson": (np.nan,) * 2}
+
+
+@pytest.mark.parametrize("ci", sorted(_R_INTERVAL_AT_P1))
+@pytest.mark.parametrize("replicates", [None, "jk1"])
+def test_tiny_and_empty_domains_give_r_values_not_errors(ci, replicates):
+    design = SurveyDesign(_SMALL_DOMAINS, weights="w")
+    if replicates:
+        design = design.with_replicates(replicates)
+    by_g = proportion(design, "y", "yes", by="g", ci=ci)
+    one, empty, all_yes = by_g["b"], by_g["c"], by_g["d"]
+    assert (one.n, one.estimate, one.deff) == (1, 1.0, None)
+    assert empty.n == 0 and np.isnan([empty.estimate, empty.se, empty.ci_low, empty.ci_high, empty.effective_n]).all()
+    assert all_yes.estimate == 1.0 and all_yes.se == 0 and all_yes.deff is None and np.isnan(all_yes.effective_n)
+    assert_allclose([all_yes.ci_low, all_yes.ci_high], _R_INTERVAL_AT_P1[ci])
+    if replicates is None:
+        assert one.se == 0
+        assert_allclose([one.ci_low, one.ci_high], _R_INTERVAL_AT_P1[ci])
+    else:  # the replicate without the respondent has no estimate
+        assert np.isnan([one.se, one.ci_low, one.ci_high]).all()
+
+
+def test_means_and_totals_of_tiny_domains_match_r():
+    design = SurveyDesign(_SMALL_DOMAINS, weights="w")
+    means, totals = mean(design, "x", by="g"), total(design, "x", by="g")
+    assert (means["b"].estimate, means["b"].se, means["b"].ci_low, means["b"].deff) == (7.0, 0.0, 7.0, None)
+    assert_allclose([totals["b"].estimate, totals["b"].se], [420, 420])
+    assert totals["b"].deff is None  # R: Inf
+    assert np.isnan([means["c"].estimate, means["c"].se, means["c"].ci_high]).all()
+    assert (totals["c"].estimate, totals["c"].se) == (0.0, 0.0)
+    assert_allclose([means["d"].estimate, means["d"].se, means["d"].deff, means["d"].ci_low, means["d"].ci_high],
+                    [3.060606, 0.4903347, 0.7319343, 1.981387, 4.139825], rtol=1e-6)
+    assert_allclose([totals["d"].estimate, totals["d"].se, totals["d"].deff], [1010, 566.6087, 8.974815], rtol=1e-6)
