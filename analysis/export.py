@@ -122,6 +122,11 @@ class Codebook:
     def names(self) -> list[str]:
         return [v.name for v in self.variables]
 
+    @property
+    def labelled(self) -> list[str]:
+        """Variables stored as numbers with value labels in .sav and .dta (the categorical ones)."""
+        return [v.name for v in self.variables if v.type == "categorical"]
+
     def variable(self, name: str) -> VariableInfo:
         for info in self.variables:
             if info.name == name:
@@ -170,7 +175,7 @@ class Codebook:
     def to_frame(self) -> pd.DataFrame:
         """One row per variable: name, its SPSS and Stata names, label, type, and values written
         ``number = code: label`` (the number is what .sav and .dta store)."""
-        spss, stata = spss_names(self.names), stata_names(self.names)
+        spss, stata = spss_names(self.names), stata_names(self.names, self.labelled)
         rows = []
         for info in self.variables:
             values = "; ".join(
@@ -201,30 +206,42 @@ def _is_number(value: Any) -> bool:
 
 
 def _safe_names(
-    names: Iterable[str], *, max_length: int, reserved: set[str], first: str, allowed: str
+    names: Iterable[str], *, max_length: int, reserved: set[str], first: str, allowed: str,
+    shorter: Mapping[str, int] = MappingProxyType({}),
 ) -> dict[str, str]:
+    """Valid, unique names; ``shorter`` gives some names a lower length limit than ``max_length``."""
     result: dict[str, str] = {}
     used: set[str] = set()
     for name in names:
+        limit = shorter.get(name, max_length)
         ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
         base = re.sub(f"[^{allowed}]", "_", ascii_name) or "v"
         if not re.match(f"[{first}]", base) or base.lower() in reserved or re.fullmatch(r"str\d+", base.lower()):
             base = f"v_{base}"
-        base = base[:max_length]
+        base = base[:limit]
         candidate, number = base, 2
         while candidate.lower() in used:
             suffix = f"_{number}"
-            candidate, number = base[: max_length - len(suffix)] + suffix, number + 1
+            candidate, number = base[: limit - len(suffix)] + suffix, number + 1
         used.add(candidate.lower())
         result[name] = candidate
     return result
 
 
-def stata_names(names: Iterable[str]) -> dict[str, str]:
+def stata_names(names: Iterable[str], labelled: Iterable[str] = ()) -> dict[str, str]:
     """Name -> a valid Stata name: ASCII letters, digits and ``_``, not starting with a digit,
-    at most 32 characters, not a reserved word, unique (``_2``, ``_3`` ... on a clash)."""
-    return _safe_names(list(names), max_length=32, reserved={r.lower() for r in _STATA_RESERVED},
-                       first="A-Za-z_", allowed="A-Za-z0-9_")
+    at most 32 characters, not a reserved word, unique (``_2``, ``_3`` ... on a clash).
+
+    ``labelled`` names (variables with value labels) leave room for the counter pyreadstat
+    appends to a variable's name to name its value-label set (``calexit_reason0``), because
+    readstat refuses label-set names over Stata's 32 characters: with up to 10 labelled
+    variables they get 31 characters, up to 100 30, and so on.
+    """
+    names = list(names)
+    labelled = set(labelled) & set(names)
+    room = 32 - len(str(max(len(labelled) - 1, 0)))
+    return _safe_names(names, max_length=32, reserved={r.lower() for r in _STATA_RESERVED},
+                       first="A-Za-z_", allowed="A-Za-z0-9_", shorter=dict.fromkeys(labelled, room))
 
 
 def spss_names(names: Iterable[str]) -> dict[str, str]:
@@ -427,11 +444,11 @@ def _stored(frame: pd.DataFrame, codebook: Optional[Codebook], valid_names):
     valid names, the value labels by those names, and original name -> valid name."""
     codebook = (codebook or Codebook.from_frame(frame)).covering(frame)
     data, value_labels = labelled_frame(frame, codebook)
-    names = valid_names(codebook.names)
+    names = valid_names(codebook)
     data.columns = [names[c] for c in codebook.names]
     renamed = {old: new for old, new in names.items() if old != new}
     if renamed:
-        logger.info("variables renamed for %s: %s", valid_names.__name__, renamed)
+        logger.info("variables renamed: %s", renamed)
     return codebook, data, {names[n]: labels for n, labels in value_labels.items()}, names
 
 
@@ -442,7 +459,7 @@ def write_sav(frame: pd.DataFrame, target: Target, codebook: Optional[Codebook] 
     -------
     dict : original name -> SPSS name, for columns whose name had to change.
     """
-    codebook, data, value_labels, names = _stored(frame, codebook, spss_names)
+    codebook, data, value_labels, names = _stored(frame, codebook, lambda book: spss_names(book.names))
     measure = {names[v.name]: "scale" if v.type == "numeric" else "ordinal" if v.ordered else "nominal"
                for v in codebook.variables}
     notes = [f"{key}: {value}" for key, value in codebook.metadata.items()]
@@ -474,7 +491,7 @@ def write_dta(frame: pd.DataFrame, target: Target, codebook: Optional[Codebook] 
     -------
     dict : original name -> Stata name, for columns whose name had to change.
     """
-    codebook, data, value_labels, names = _stored(frame, codebook, stata_names)
+    codebook, data, value_labels, names = _stored(frame, codebook, lambda book: stata_names(book.names, book.labelled))
 
     def write(path: str) -> None:
         import pyreadstat

@@ -10,8 +10,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping
-import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pandas as pd
@@ -19,7 +18,7 @@ from scipy import stats
 
 from survey.models import Survey
 from survey.results import OPTION_SEPARATOR
-from analysis.export import Codebook, iter_csv, stata_names, write_dta, write_parquet, write_sav, write_xlsx
+from analysis.export import Codebook, iter_csv, write_dta, write_parquet, write_sav, write_xlsx
 from survey.results import crossable, questions_of
 from survey.tables import tables, tables_frame
 from survey.weighting_runs import (
@@ -35,22 +34,6 @@ from survey.weighting_runs import (
 )
 
 WEIGHT_COLUMN = "weight"
-log = logging.getLogger(__name__)
-
-
-def _stata_labellable(book: Codebook) -> Codebook:
-    """The codebook without value labels on variables whose Stata name is too long to name a
-    label set (the codebook file still lists them); logged so the loss is not silent."""
-    names = stata_names(book.names)
-    too_long = [v.name for v in book.variables if v.value_labels and len(names[v.name]) > STATA_LABEL_SET_NAME]
-    if not too_long:
-        return book
-    log.warning("Stata value labels left off %s: names over %d characters", too_long, STATA_LABEL_SET_NAME)
-    variables = tuple(
-        replace(v, type="numeric", value_labels={}) if v.name in too_long and v.type != "text" else v
-        for v in book.variables
-    )
-    return Codebook(variables, book.title, book.metadata)
 
 
 def respondent_frame(computed: ComputedRun, replicates: Optional[str] = None) -> pd.DataFrame:
@@ -325,15 +308,10 @@ def _table_file(table: pd.DataFrame, extension: str, title: str, notes: list[str
     return buffer.getvalue()
 
 
-STATA_LABEL_SET_NAME = 31  # readstat refuses a value-label set named with Stata's full 32 characters
-
-
 def _respondent_file(frame: pd.DataFrame, book: Codebook, extension: str) -> Any:
     """CSV streams batch by batch; SPSS, Stata and Parquet writers need the whole frame."""
     if extension == "csv":
         return iter_csv(frame)
-    if extension == "dta":
-        book = _stata_labellable(book)
     buffer = io.BytesIO()
     {"sav": write_sav, "dta": write_dta, "parquet": write_parquet}[extension](frame, buffer, book)
     return buffer.getvalue()

@@ -237,3 +237,21 @@ def test_files_are_written_to_binary_buffers_too(frame, codebook):
 def test_mistakes_are_named(frame, codebook, make, message):
     with pytest.raises(ValueError, match=message):
         make(frame, codebook)
+
+
+def test_dta_keeps_value_labels_of_32_character_names(tmp_path):
+    # pyreadstat names a label set after its variable plus a counter; readstat refuses names over 32
+    names = ["calexit_reason__federal_policies"] + [f"multi_choice_reason_number_{k:02d}_x" for k in range(11)]
+    frame = pd.DataFrame({name: ["0", "1", None] for name in names})
+    book = Codebook.from_frame(frame, value_labels={name: {"0": "Not chosen", "1": "Chosen"} for name in names})
+    renamed = write_dta(frame, tmp_path / "long.dta", book)
+    data, meta = pyreadstat.read_dta(str(tmp_path / "long.dta"))
+    assert len(meta.variable_value_labels) == len(names)
+    for name in names:
+        stored = renamed.get(name, name)
+        assert len(stored) == 30  # 12 labelled variables: counters up to 11 (two digits)
+        assert meta.variable_value_labels[stored] == {1: "Not chosen", 2: "Chosen"}
+        assert data[stored].tolist()[:2] == [1, 2]
+    assert set(book.to_frame()["stata_name"]) == set(data.columns)
+    assert stata_names(["x" * 32, "y" * 32], labelled=["x" * 32]) == {"x" * 32: "x" * 31, "y" * 32: "y" * 32}
+    assert stata_names(["x" * 32, "x" * 31], labelled=["x" * 32, "x" * 31]) == {"x" * 32: "x" * 31, "x" * 31: "x" * 29 + "_2"}
