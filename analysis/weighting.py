@@ -23,6 +23,7 @@ from typing import Callable, Literal, Optional, Union
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy import special
 
 from analysis._checks import check_choice, column
 from analysis.design import SurveyDesign
@@ -385,34 +386,43 @@ def _ipf(cell_inputs, cells: Cells, shares, population_total, tol, max_iter):
     return g, iterations, converged
 
 
-def _distance(calfun: str, bounds: tuple[float, float]) -> tuple[Callable, Callable]:
-    """(F, F') with g = F(u): R's ``cal.linear``, ``cal.raking``, ``cal.logit`` (+1)."""
+def _distance(calfun: str, bounds: tuple[float, float]) -> tuple[Callable, Callable, Callable]:
+    """(F, F', G) with g = F(u): R's ``cal.linear``, ``cal.raking``, ``cal.logit`` (+1), and G
+    the antiderivative of F, so that Σ d G(x'λ) − λ'T is a convex function of λ whose gradient
+    is minus the calibration misfit (what the Newton steps are damped on)."""
     lower, upper = bounds
     if calfun == "linear":
+        def g_linear(u):
+            v = 1 + u
+            return np.where(v < lower, lower * (v - lower) + lower**2 / 2,
+                            np.where(v > upper, upper * (v - upper) + upper**2 / 2, v**2 / 2))
+
         return (
             lambda u: np.clip(1 + u, lower, upper),
             lambda u: ((1 + u > lower) & (1 + u < upper)).astype(float),
+            g_linear,
         )
     if calfun == "raking":
-        def f(u):
-            return np.clip(np.exp(u), lower, upper)
+        with np.errstate(divide="ignore", invalid="ignore"):  # no bound: ±inf, never crossed
+            log_lower, log_upper = np.log(lower), np.log(upper)
+
+        def g_raking(u):
+            return np.where(u < log_lower, lower * (u - log_lower + 1),
+                            np.where(u > log_upper, upper * (u - log_upper + 1), np.exp(u)))
 
         def df(u):
             e = np.exp(u)
             return np.where((e > lower) & (e < upper), e, 0.0)
 
-        return f, df
+        return lambda u: np.clip(np.exp(u), lower, upper), df, g_raking
+    # logit: F = L + (U − L)·expit(a·u + log((1 − L)/(U − 1))), R's cal.logit written stably
     a = (upper - lower) / ((upper - 1) * (1 - lower))
-
-    def f_logit(u):
-        e = np.exp(np.clip(a * u, -700, 700))
-        return (lower * (upper - 1) + upper * (1 - lower) * e) / (upper - 1 + (1 - lower) * e)
-
-    def df_logit(u):
-        e = np.exp(np.clip(a * u, -700, 700))
-        return a * e * (upper - lower) ** 2 / (upper - 1 + (1 - lower) * e) ** 2
-
-    return f_logit, df_logit
+    shift = np.log((1 - lower) / (upper - 1))
+    return (
+        lambda u: lower + (upper - lower) * special.expit(a * u + shift),
+        lambda u: a * (upper - lower) * special.expit(a * u + shift) * special.expit(-(a * u + shift)),
+        lambda u: lower * u + (upper - lower) / a * np.logaddexp(0, a * u + shift),
+    )
 
 
 def _calibrate_cells(x, cell_inputs, totals, calfun, bounds, tol, max_iter):
@@ -421,19 +431,48 @@ def _calibrate_cells(x, cell_inputs, totals, calfun, bounds, tol, max_iter):
     As R's ``grake`` (survey::calibrate): converged when max |misfit| / (1 + |T|) < tol; the
     Newton step computed from that misfit is still applied. Columns of ``cell_inputs`` are
     solved together. Returns (g per cell, iterations, converged per column).
+
+    With bounds, F is flat beyond them: once every cell of a level is at a bound the Jacobian
+    X'DF'X is singular along that level, and a plain (pseudo-inverse) Newton step can never
+    move it again, so wider bounds, which let the first steps overshoot further, could stall
+    where narrower ones converge. The equations are the gradient of the convex
+    Φ(λ) = Σ d G(x'λ) − λ'T, so each step is the regularized Newton step
+    (X'DF'X + μI)⁻¹·misfit, μ = ‖misfit‖ (Li, Fukushima & Qi), halved until Φ decreases:
+    μ → 0 at the solution (Newton's quadratic convergence), and the same weights as R's,
+    since g is unique at any solution of a convex problem.
     """
-    f, df = _distance(calfun, bounds)
+    f, df, antiderivative = _distance(calfun, bounds)
     d = cell_inputs if cell_inputs.ndim == 2 else cell_inputs[:, None]
     lam = np.zeros((x.shape[1], d.shape[1]))
+    identity = np.eye(x.shape[1])
+
+    def objective(lam):
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = (d * antiderivative(x @ lam)).sum(axis=0) - totals @ lam
+        return np.where(np.isnan(values), np.inf, values)
+
     converged = np.zeros(d.shape[1], dtype=bool)
     iterations = 0
     for iterations in range(1, max_iter + 1):
-        u = x @ lam
-        misfit = totals[:, None] - x.T @ (d * f(u))
-        converged = np.max(np.abs(misfit) / (1 + np.abs(totals))[:, None], axis=0) < tol
-        jacobian = np.einsum("cj,cr,ck->rjk", x, d * df(u), x)
-        step = np.einsum("rjk,kr->jr", np.linalg.pinv(jacobian), misfit)
-        lam = lam + np.where(np.isfinite(step), step, 0.0)
+        with np.errstate(over="ignore"):
+            u = x @ lam
+            misfit = totals[:, None] - x.T @ (d * f(u))
+            converged = np.max(np.abs(misfit) / (1 + np.abs(totals))[:, None], axis=0) < tol
+            hessian = np.einsum("cj,cr,ck->rjk", x, d * df(u), x)
+        ridge = np.linalg.norm(misfit, axis=0)[:, None, None] * identity
+        step = np.linalg.solve(hessian + ridge, misfit.T[:, :, None])[:, :, 0].T
+        step = np.where(np.isfinite(step), step, 0.0)
+        before = objective(lam)
+        slope = np.sum(misfit * step, axis=0)
+        slack = 1e-12 * (np.abs(before) + np.abs(totals @ lam))  # roundoff near the solution
+        t = np.ones(d.shape[1])
+        for _ in range(60):
+            trial = objective(lam + t * step)
+            short = ~(trial <= before - 1e-4 * t * slope + slack)
+            if not short.any():
+                break
+            t = np.where(short, t / 2, t)
+        lam = lam + t * step
         if converged.all():
             break
     g = f(x @ lam)
