@@ -6,33 +6,24 @@ phone (375 px) and desktop width go to ``test-artifacts/`` to be looked at.
 from __future__ import annotations
 
 import csv
-import threading
-from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from survey.extensions import db
 from survey.models import TargetSet
+from tests.browser.conftest import ARTIFACTS, served
 from tests.conftest import TEST_PASSWORD, _app_for
 from tests.survey.poll_fixture import load_default_survey, seed_poll
 from tests.survey.test_weighting_runs import TARGETS
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 EMAIL = "browser@example.org"
 WIDTHS = {"phone": (375, 812), "desktop": (1280, 900)}
 
 
 @pytest.fixture
 def live_site(tmp_path, make_pollster_for):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (make chromium)")
     from flask_migrate import upgrade
 
     app = _app_for("sqlite:///" + str(tmp_path / "browser.db"))
@@ -45,14 +36,8 @@ def live_site(tmp_path, make_pollster_for):
         db.session.commit()
         make_pollster_for(EMAIL, survey)
         slug = survey.slug
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", slug
-    server.shutdown()
-    thread.join(5)
-    with app.app_context():
-        db.engine.dispose()
+    with served(app) as base:
+        yield base, slug
 
 
 @pytest.fixture
@@ -78,46 +63,41 @@ def _shoot(page, name: str) -> None:
         assert overflow <= 1, f"the {name} page scrolls sideways by {overflow}px at {width}px wide"
 
 
-def test_pollster_weights_reads_results_and_downloads(live_site, tmp_path):
+def test_pollster_weights_reads_results_and_downloads(live_site, chromium, tmp_path):
     base, slug = live_site
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(accept_downloads=True)
-            page.goto(f"{base}/pollster/login")
-            page.fill("input[name=email]", EMAIL)
-            page.fill("input[name=password]", TEST_PASSWORD)
-            page.click("button[type=submit], input[type=submit]")
-            page.goto(f"{base}/pollster/surveys/{slug}/weighting")
-            page.select_option("select[name=method]", "rake")
-            page.fill("input[name=trim_low]", "0.3")
-            page.fill("input[name=trim_high]", "4")
-            page.click("text=Run weighting")
-            page.wait_for_selector("#diagnostics-heading")
-            assert "Converged" in page.inner_text("#diagnostics-heading + p + dl, .stats")
-            _shoot(page, "weighting")
+    page = chromium.new_page(accept_downloads=True)
+    page.goto(f"{base}/pollster/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit], input[type=submit]")
+    page.goto(f"{base}/pollster/surveys/{slug}/weighting")
+    page.select_option("select[name=method]", "rake")
+    page.fill("input[name=trim_low]", "0.3")
+    page.fill("input[name=trim_high]", "4")
+    page.click("text=Run weighting")
+    page.wait_for_selector("#diagnostics-heading")
+    assert "Converged" in page.inner_text("#diagnostics-heading + p + dl, .stats")
+    _shoot(page, "weighting")
 
-            page.click("text=Read the results of run")
-            page.wait_for_selector("#q-calexit")
-            assert page.locator("#q-calexit svg[role=img] title").text_content()
-            assert "%" in page.inner_text("#q-calexit table")
-            _shoot(page, "results")
+    page.click("text=Read the results of run")
+    page.wait_for_selector("#q-calexit")
+    assert page.locator("#q-calexit svg[role=img] title").text_content()
+    assert "%" in page.inner_text("#q-calexit table")
+    _shoot(page, "results")
 
-            page.select_option("select[name=by]", "sex")
-            page.click("text=Show")
-            page.wait_for_selector("#q-civil_war_5yr")
-            assert "Female" in page.locator("#q-civil_war_5yr svg[role=img] desc").text_content()
-            _shoot(page, "crosstab")
+    page.select_option("select[name=by]", "sex")
+    page.click("text=Show")
+    page.wait_for_selector("#q-civil_war_5yr")
+    assert "Female" in page.locator("#q-civil_war_5yr svg[role=img] desc").text_content()
+    _shoot(page, "crosstab")
 
-            page.goto(f"{base}/pollster/surveys/{slug}/downloads")
-            _shoot(page, "downloads")
-            with page.expect_download() as info:
-                page.click("a[href$='files/respondents.csv']")
-            download = info.value
-            saved = tmp_path / download.suggested_filename
-            download.save_as(saved)
-            with saved.open(encoding="utf-8") as handle:
-                header = next(csv.reader(handle))
-            assert "weight" in header and "calexit" in header
-        finally:
-            browser.close()
+    page.goto(f"{base}/pollster/surveys/{slug}/downloads")
+    _shoot(page, "downloads")
+    with page.expect_download() as info:
+        page.click("a[href$='files/respondents.csv']")
+    download = info.value
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    with saved.open(encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    assert "weight" in header and "calexit" in header

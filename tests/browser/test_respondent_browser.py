@@ -7,25 +7,17 @@ may scroll sideways, and the browser must report no Content-Security-Policy viol
 """
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from survey.extensions import db
 from survey.models import Answer, Response
 from survey.questionnaire import default_questionnaire_path, load_file, load_into_database
+from tests.browser.conftest import ARTIFACTS, served
 from tests.conftest import _app_for
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
 # Kept at both widths in both languages; the English run keeps every step at phone width too.
@@ -51,8 +43,6 @@ WORDS = {
 
 @pytest.fixture
 def live_site(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (make chromium)")
     from flask_migrate import upgrade
 
     app = _app_for("sqlite:///" + str(tmp_path / "browser.db"), WTF_CSRF_ENABLED=True)
@@ -62,22 +52,8 @@ def live_site(tmp_path):
         survey = load_into_database(load_file(default_questionnaire_path()), db.session)
         survey.status = "open"
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with served(app) as base:
+        yield app, base
 
 
 class Screens:
