@@ -17,7 +17,7 @@ install: $(BIN)/python
 	$(MAKE) --no-print-directory translations
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(MAKE) --no-print-directory translations
 
 translations:
