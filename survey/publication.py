@@ -317,6 +317,18 @@ def _respondent_file(frame: pd.DataFrame, book: Codebook, extension: str) -> Any
     return buffer.getvalue()
 
 
+def download_response(survey: Survey, run, name: str, args: Mapping[str, str]):
+    """The Flask response for file ``name`` of ``run``; a download that cannot be made is aborted
+    with its status and message (one path for the pollster pages and the API)."""
+    from flask import abort
+
+    try:
+        download = build_download(survey, run, name, args)
+    except DownloadError as error:
+        abort(error.status, str(error))
+    return send_download(download)
+
+
 def send_download(download: Download):
     """A Flask response for ``download``; an iterator body is streamed, never held whole."""
     from flask import Response, stream_with_context

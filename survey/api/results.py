@@ -11,7 +11,7 @@ from survey.api import bp
 from survey.api.openapi import component, documented
 from survey.comparisons import comparisons_for
 from survey.pollster.access import owned_survey_or_404
-from survey.publication import DownloadError, build_download, send_download
+from survey.publication import download_response
 from survey.results import crossable, questions_of
 from survey.tables import tables, tables_frame
 from survey.weighting_runs import INTERVAL_METHODS, WeightingError, compute, latest_run, run_of, runs_of
@@ -184,10 +184,5 @@ def run_file(slug: str, run_id: int, name: str):
     carry final weights and no personal data.
     """
     survey = owned_survey_or_404(slug)
-    run = _run(survey, run_id)
-    try:
-        download = build_download(survey, run, name, request.args)
-    except DownloadError as error:
-        abort(error.status, str(error))
-    return send_download(download)
+    return download_response(survey, _run(survey, run_id), name, request.args)
 

@@ -12,7 +12,7 @@ from flask import abort, render_template, request
 from survey.pollster import bp
 from survey.pollster.access import owned_survey_or_404
 from survey.pollster.results import chosen_run, question_chart, view_options
-from survey.publication import DISCLOSURE_FIELDS, Disclosure, DownloadError, build_download, send_download
+from survey.publication import DISCLOSURE_FIELDS, Disclosure, download_response
 from survey.results import crossable, questions_of
 from survey.tables import tables
 from survey.weighting_runs import INTERVAL_METHODS, compute, run_of, runs_of
@@ -44,12 +44,7 @@ def _run_or_404(survey, run_id: int):
 @bp.get("/surveys/<slug>/runs/<int:run_id>/files/<name>")
 def download_file(slug: str, run_id: int, name: str):
     survey = owned_survey_or_404(slug)
-    run = _run_or_404(survey, run_id)
-    try:
-        download = build_download(survey, run, name, request.args)
-    except DownloadError as error:
-        abort(error.status, str(error))
-    return send_download(download)
+    return download_response(survey, _run_or_404(survey, run_id), name, request.args)
 
 
 @bp.get("/surveys/<slug>/runs/<int:run_id>/charts/<code>.svg")

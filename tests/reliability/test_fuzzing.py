@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import hypothesis.strategies as st
-import pytest
 import schemathesis
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from openapi_spec_validator import validate
 
 from survey.extensions import db
-from survey.models import ApiToken, Survey
+from survey.models import ApiToken
 
 OWNER, OTHER = "ana@example.org", "ben@example.org"
 
