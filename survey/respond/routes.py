@@ -149,7 +149,7 @@ def index():
         sa.select(Survey).where(Survey.status == SurveyStatus.OPEN.value).order_by(Survey.opened_at, Survey.id)
     ).all()
     if len(surveys) == 1:
-        return redirect(url_for("respond.landing", slug=surveys[0].slug))
+        return redirect(url_for("respond.landing", slug=surveys[0].slug, **request.args.to_dict()))
     return render_template("respond/index.html", surveys=surveys)
 
 

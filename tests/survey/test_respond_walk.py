@@ -239,3 +239,9 @@ def test_start_page_lists_several_open_surveys(open_survey, small_survey, respon
     assert "Encuestas abiertas ahora" in page
     assert f'href="/s/{open_survey}"' in page and f'href="/s/{small_survey}"' in page
     assert "Encuesta de prueba" in page and "California y la Unión" in page
+
+
+def test_start_page_redirect_keeps_the_chosen_language(client, open_survey):
+    response = client.get("/?lang=es")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/s/{open_survey}?lang=es")
