@@ -350,11 +350,19 @@ def _submit(response: Response, page: Page, form: PageForm):
 
 # --- the end ------------------------------------------------------------------------
 
-@bp.route("/s/<slug>/thanks")
-def thanks(slug: str):
+def _finished_response(slug: str, status: ResponseStatus):
+    """This browser's response to ``slug`` when it ended with ``status``, else None."""
     survey = _survey(slug)
     response = _session_response(survey)
-    if response is None or response.status != ResponseStatus.COMPLETE.value:
+    if response is None or response.status != status.value:
+        return survey, None
+    return survey, response
+
+
+@bp.route("/s/<slug>/thanks")
+def thanks(slug: str):
+    survey, response = _finished_response(slug, ResponseStatus.COMPLETE)
+    if response is None:
         return redirect(url_for("respond.landing", slug=slug))
     questionnaire = service.questionnaire_for(survey)
     return render_template("respond/thanks.html", survey=survey, questionnaire=questionnaire)
@@ -362,9 +370,8 @@ def thanks(slug: str):
 
 @bp.route("/s/<slug>/ended")
 def screened_out(slug: str):
-    survey = _survey(slug)
-    response = _session_response(survey)
-    if response is None or response.status != ResponseStatus.SCREENED_OUT.value:
+    survey, response = _finished_response(slug, ResponseStatus.SCREENED_OUT)
+    if response is None:
         return redirect(url_for("respond.landing", slug=slug))
     questionnaire = service.questionnaire_for(survey)
     screener = questionnaire.question(response.screened_out_by).screener
