@@ -63,11 +63,12 @@ def respondent_helpers() -> dict:
 
 # --- finding the survey and the respondent's response -------------------------------
 
-def _survey(slug: str) -> Survey:
-    survey = db.session.scalar(sa.select(Survey).where(Survey.slug == slug))
+def _survey_and_response(slug: str) -> tuple[Survey, Optional[Response]]:
+    """The survey at ``slug`` (404 unless published) and this browser's response to it, if any."""
+    survey, response = service.survey_and_response(slug, _link(slug))
     if survey is None or survey.status == SurveyStatus.DRAFT.value:
         abort(404, description=gettext("There is no survey at this address. Please check the link you were given."))
-    return survey
+    return survey, response
 
 
 def _remember(survey: Survey, kind: str, token: str) -> None:
@@ -76,31 +77,18 @@ def _remember(survey: Survey, kind: str, token: str) -> None:
     session[SESSION_KEY] = links
 
 
-def _link(survey: Survey) -> Optional[tuple[str, str]]:
-    kind_token = session.get(SESSION_KEY, {}).get(survey.slug)
+def _link(slug: str) -> Optional[tuple[str, str]]:
+    kind_token = session.get(SESSION_KEY, {}).get(slug)
     return tuple(kind_token) if kind_token else None
 
 
 def _resume_url(survey: Survey) -> Optional[str]:
-    link = _link(survey)
+    link = _link(survey.slug)
     if link is None:
         return None
     kind, token = link
     endpoint = "respond.invitation" if kind == "i" else "respond.resume"
     return url_for(endpoint, token=token, _external=True)
-
-
-def _session_response(survey: Survey) -> Optional[Response]:
-    link = _link(survey)
-    if link is None:
-        return None
-    kind, token = link
-    if kind == "i":
-        invitation = service.find_invitation(token)
-        response = service.response_for_invitation(invitation) if invitation else None
-    else:
-        response = service.find_response(token)
-    return response if response is not None and response.survey_id == survey.id else None
 
 
 def _signer(purpose: str) -> URLSafeSerializer:
@@ -155,7 +143,7 @@ def index():
 
 @bp.route("/s/<slug>")
 def landing(slug: str):
-    survey = _survey(slug)
+    survey, response = _survey_and_response(slug)
     if not survey.is_open:
         return _closed(survey)
     questionnaire = service.questionnaire_for(survey)
@@ -163,7 +151,7 @@ def landing(slug: str):
         "respond/landing.html",
         survey=survey,
         questionnaire=questionnaire,
-        response=_session_response(survey),
+        response=response,
         page_count=len(questionnaire.pages),
     )
 
@@ -171,10 +159,9 @@ def landing(slug: str):
 @bp.route("/s/<slug>/consent", methods=["GET", "POST"])
 @limiter.limit(_start_limit, methods=["POST"], error_message=_start_limit_message)
 def consent(slug: str):
-    survey = _survey(slug)
+    survey, response = _survey_and_response(slug)
     if not survey.is_open:
         return _closed(survey)
-    response = _session_response(survey)
     if response is not None:
         return _continue(response)
     return _consent(survey)
@@ -268,8 +255,7 @@ def _progress(questionnaire: Questionnaire, page: Page, answers: dict) -> tuple[
 
 @bp.route("/s/<slug>/p/<page_id>", methods=["GET", "POST"])
 def page(slug: str, page_id: str):
-    survey = _survey(slug)
-    response = _session_response(survey)
+    survey, response = _survey_and_response(slug)
     if response is None:
         if request.method == "POST":
             _refuse("page posted without a response in the session")
@@ -283,8 +269,9 @@ def page(slug: str, page_id: str):
         if request.method == "POST":
             _refuse("page posted that the questionnaire does not have")
         abort(404)
-    answers = service.stored_answers(response)  # read once for the whole request
-    if not service.may_open_page(response, page.id, answers):
+    saved = service.progress(response)  # read once for the whole request
+    answers = saved.answers
+    if not service.may_open_page(response, page.id, saved):
         if request.method == "POST":
             _refuse("page posted that the respondent has not reached")
         return _continue(response)
@@ -298,13 +285,13 @@ def page(slug: str, page_id: str):
         answers=answers if request.method == "GET" else None,
     )
     if request.method == "POST":
-        result = _submit(response, page, form)
+        result = _submit(slug, response, page, form)
         if result is not None:
             return result
     else:
         form.visit.data = _visit_token(response, page)
 
-    previous = service.previous_page(response, page.id, answers)
+    previous = service.previous_page(response, page.id, saved)
     number, total = _progress(questionnaire, page, answers)
     return render_template(
         "respond/page.html",
@@ -320,7 +307,7 @@ def page(slug: str, page_id: str):
     )
 
 
-def _submit(response: Response, page: Page, form: PageForm):
+def _submit(slug: str, response: Response, page: Page, form: PageForm):
     """Save a submitted page; None means "show the page again with its errors"."""
     if form.caught_bot():
         _refuse("page form: honeypot filled")
@@ -339,7 +326,7 @@ def _submit(response: Response, page: Page, form: PageForm):
     except service.InvalidAnswer:
         _refuse("page form: answer refused by the questionnaire")
     if next_page is not None:
-        return redirect(url_for("respond.page", slug=response.survey.slug, page_id=next_page))
+        return redirect(url_for("respond.page", slug=slug, page_id=next_page))
     db.session.refresh(response)
     if response.status == ResponseStatus.IN_PROGRESS.value:
         # Another tab may have reopened a page meanwhile; _continue then goes there.
@@ -352,8 +339,7 @@ def _submit(response: Response, page: Page, form: PageForm):
 
 def _finished_response(slug: str, status: ResponseStatus):
     """This browser's response to ``slug`` when it ended with ``status``, else None."""
-    survey = _survey(slug)
-    response = _session_response(survey)
+    survey, response = _survey_and_response(slug)
     if response is None or response.status != status.value:
         return survey, None
     return survey, response

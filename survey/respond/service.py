@@ -18,6 +18,7 @@ import logging
 import random
 import secrets
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Optional
 
@@ -102,12 +103,83 @@ def response_for_invitation(invitation: Invitation) -> Optional[Response]:
     return db.session.scalar(sa.select(Response).where(Response.invitation_id == invitation.id))
 
 
-def stored_answers(response: Response) -> dict[str, Any]:
-    """Answers saved so far, by question code, read fresh from the database."""
-    rows = db.session.execute(
-        sa.select(Answer.question_code, Answer.value).where(Answer.response_id == response.id)
+def _survey_with(belongs: Optional[sa.ColumnElement[bool]]) -> sa.Select:
+    if belongs is None:
+        return sa.select(Survey).where(Survey.slug == sa.bindparam("slug"))
+    return (
+        sa.select(Survey, Response)
+        .outerjoin(Response, sa.and_(Response.survey_id == Survey.id, belongs))
+        .where(Survey.slug == sa.bindparam("slug"))
     )
-    return {code: value for code, value in rows}
+
+
+# Built once: every respondent page runs one of these, and building a statement costs more than running it.
+_SURVEY = _survey_with(None)
+_SURVEY_AND_RESPONSE = {
+    "r": _survey_with(Response.resume_token_hash == sa.bindparam("token_hash")),
+    "i": _survey_with(
+        Response.invitation_id
+        == sa.select(Invitation.id).where(Invitation.token_hash == sa.bindparam("token_hash")).scalar_subquery()
+    ),
+}
+
+
+def survey_and_response(slug: str, link: Optional[tuple[str, str]]) -> tuple[Optional[Survey], Optional[Response]]:
+    """The survey at ``slug`` and the response of a browser's link to it, in one query.
+
+    ``link`` is ``("r", resume token)`` or ``("i", invitation token)``; a token of another
+    survey finds no response.
+    """
+    if link is None:
+        return db.session.execute(_SURVEY, {"slug": slug}).scalar(), None
+    kind, token = link
+    row = db.session.execute(_SURVEY_AND_RESPONSE[kind], {"slug": slug, "token_hash": token_hash(token)}).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a response has saved: answers by question code, and when each submitted page was shown.
+
+    Read in one query (``progress``) and passed to the functions below, so a request reads
+    the response's state once however many decisions it makes from it.
+    """
+
+    answers: dict[str, Any]
+    visits: dict[str, list[datetime]]  # page id -> shown_at of each recorded showing
+
+    def submitted(self, page_id: str) -> bool:
+        return page_id in self.visits
+
+    def shown_before(self, page_id: str, shown_at: datetime) -> bool:
+        """Whether this showing of the page was already recorded (a double click or a retry)."""
+        return any(abs((_as_utc(moment) - shown_at).total_seconds()) < 1e-3 for moment in self.visits.get(page_id, ()))
+
+
+_answers, _visits = Answer.__table__, PageVisit.__table__
+_PROGRESS = sa.union_all(
+    sa.select(
+        sa.literal("a").label("kind"),
+        _answers.c.question_code.label("key"),
+        _answers.c.value,
+        sa.cast(sa.null(), PageVisit.shown_at.type).label("shown_at"),
+    ).where(_answers.c.response_id == sa.bindparam("response_id")),
+    sa.select(
+        sa.literal("v"), _visits.c.page, sa.cast(sa.null(), Answer.value.type), _visits.c.shown_at
+    ).where(_visits.c.response_id == sa.bindparam("response_id")),
+)
+
+
+def progress(response: Response) -> Progress:
+    """The response's saved answers and page visits, read fresh from the database."""
+    answers: dict[str, Any] = {}
+    visits: dict[str, list[datetime]] = {}
+    for kind, key, value, shown_at in db.session.execute(_PROGRESS, {"response_id": response.id}):
+        if kind == "a":
+            answers[key] = value
+        else:
+            visits.setdefault(key, []).append(shown_at)
+    return Progress(answers, visits)
 
 
 def shown_questions(page: Page, answers: Mapping[str, Any]) -> list[Question]:
@@ -119,46 +191,41 @@ def _missing_required(page: Page, answers: Mapping[str, Any]) -> list[str]:
     return [q.code for q in shown_questions(page, answers) if q.required and answers.get(q.code) in (None, "", [])]
 
 
-def _submitted_pages(response: Response) -> set[str]:
-    return set(db.session.scalars(sa.select(PageVisit.page).where(PageVisit.response_id == response.id)))
-
-
-def resume_page(response: Response, answers: Optional[Mapping[str, Any]] = None) -> Optional[Page]:
+def resume_page(response: Response, saved: Optional[Progress] = None) -> Optional[Page]:
     """The first page the respondent still has to answer, or None when every shown page is done.
 
     A page is done once it has been submitted and none of its shown required questions is
     unanswered; a page whose questions are all hidden by earlier answers is skipped.
-    ``answers`` are the stored answers when the caller has just read them (one query fewer).
+    ``saved`` is the response's progress when the caller has just read it (one query fewer).
     """
     questionnaire = questionnaire_for(response.survey)
-    answers = stored_answers(response) if answers is None else answers
-    submitted = _submitted_pages(response)
+    saved = progress(response) if saved is None else saved
     for page in questionnaire.pages:
-        if not page.is_shown(answers):
+        if not page.is_shown(saved.answers):
             continue
-        if page.id not in submitted or _missing_required(page, answers):
+        if not saved.submitted(page.id) or _missing_required(page, saved.answers):
             return page
     return None
 
 
-def may_open_page(response: Response, page_id: str, answers: Optional[Mapping[str, Any]] = None) -> bool:
+def may_open_page(response: Response, page_id: str, saved: Optional[Progress] = None) -> bool:
     """Whether the respondent has reached ``page_id``: it is shown and not beyond the first unfinished page."""
     questionnaire = questionnaire_for(response.survey)
     try:
         index = questionnaire.page_index(page_id)
     except (KeyError, ValueError):
         return False
-    answers = stored_answers(response) if answers is None else answers
-    if not questionnaire.pages[index].is_shown(answers):
+    saved = progress(response) if saved is None else saved
+    if not questionnaire.pages[index].is_shown(saved.answers):
         return False
-    target = resume_page(response, answers)
+    target = resume_page(response, saved)
     return target is None or index <= questionnaire.page_index(target.id)
 
 
-def previous_page(response: Response, page_id: str, answers: Optional[Mapping[str, Any]] = None) -> Optional[Page]:
+def previous_page(response: Response, page_id: str, saved: Optional[Progress] = None) -> Optional[Page]:
     """The shown page before ``page_id``, for the Back link."""
     questionnaire = questionnaire_for(response.survey)
-    answers = stored_answers(response) if answers is None else answers
+    answers = (progress(response) if saved is None else saved).answers
     for page in reversed(questionnaire.pages[: questionnaire.page_index(page_id)]):
         if page.is_shown(answers):
             return page
@@ -215,17 +282,21 @@ def start_response(
     return response, token
 
 
-def _lock(response: Response) -> Response:
-    """Re-read the response under a row lock, so concurrent saves of one response run one after another."""
-    locked = db.session.scalar(
-        sa.select(Response)
-        .where(Response.id == response.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if locked is None:
+_responses = Response.__table__
+
+
+_LOCK = sa.select(_responses.c.status).where(_responses.c.id == sa.bindparam("response_id")).with_for_update()
+_UPDATE_RESPONSE = sa.update(_responses).where(_responses.c.id == sa.bindparam("response_id"))
+_INSERT_VISIT = sa.insert(_visits)
+_INSERT_ANSWERS = sa.insert(_answers)
+
+
+def _lock(response: Response) -> str:
+    """Lock the response's row and return its status, so concurrent saves of one response run one after another."""
+    status = db.session.scalar(_LOCK, {"response_id": response.id})
+    if status is None:
         raise ResponseClosed(f"response {response.id} no longer exists")
-    return locked
+    return status
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -278,24 +349,27 @@ def save_page(
     earlier answer now hides are removed; the visit's time on page is recorded (once per
     showing, so a double submission counts once); a failed screener ends the response as
     ``screened_out``. Raises ``InvalidAnswer`` (nothing stored) or ``ResponseClosed``.
+
+    The writes are Core statements under the row lock (a page is the hot path of a
+    fieldwork day); the session is committed, so the ``response`` object reloads afterwards.
     """
-    response = _lock(response)
-    if response.status != IN_PROGRESS:
-        db.session.rollback()
-        raise ResponseClosed(f"response {response.id} is {response.status}")
     questionnaire = questionnaire_for(response.survey)
+    status = _lock(response)
+    if status != IN_PROGRESS:
+        db.session.rollback()
+        raise ResponseClosed(f"response {response.id} is {status}")
     try:
-        index = questionnaire.page_index(page_id)
+        page = questionnaire.pages[questionnaire.page_index(page_id)]
     except (KeyError, ValueError) as error:
         db.session.rollback()
         raise InvalidAnswer(f"survey {response.survey.slug!r} has no page {page_id!r}") from error
-    page = questionnaire.pages[index]
-    before = stored_answers(response)  # read once, under the lock
-    if not may_open_page(response, page_id, before):
+    saved = progress(response)  # read once, under the lock
+    if not may_open_page(response, page_id, saved):
         db.session.rollback()
         raise InvalidAnswer(f"page {page_id!r} is not open to response {response.id} yet")
 
-    earlier = {code: value for code, value in before.items() if code not in {q.code for q in page.questions}}
+    on_page = {q.code for q in page.questions}
+    earlier = {code: value for code, value in saved.answers.items() if code not in on_page}
     try:
         cleaned = _validated(page, shown_questions(page, earlier), answers)
     except InvalidAnswer:
@@ -303,61 +377,54 @@ def save_page(
         raise
     after = {**earlier, **cleaned}
     _hidden_codes(questionnaire, after)
-    _write_answers(response, before, after)
+    _write_answers(response.id, saved.answers, after)
 
     submitted_at = _as_utc(submitted_at or utcnow())
     shown_at = _as_utc(shown_at)
-    _record_visit(response, page.id, shown_at, submitted_at)
-    if language:
-        response.language = language
-
+    if not saved.shown_before(page.id, shown_at):
+        seconds = max(0.0, (submitted_at - shown_at).total_seconds())
+        db.session.execute(_INSERT_VISIT, {
+            "response_id": response.id, "page": page.id, "shown_at": shown_at, "submitted_at": submitted_at,
+            "seconds": seconds,
+        })
+    changes: dict[str, Any] = {"language": language} if language else {}
     screened_by = next((q.code for q in shown_questions(page, after) if q.ends_survey(after.get(q.code))), None)
     if screened_by:
-        response.status = ResponseStatus.SCREENED_OUT.value
-        response.screened_out_by = screened_by
-        db.session.commit()
-        return None
-
-    db.session.flush()
-    target = resume_page(response, after)
-    response.current_page = questionnaire.page_index(target.id) if target is not None else len(questionnaire.pages)
+        changes.update(status=ResponseStatus.SCREENED_OUT.value, screened_out_by=screened_by)
+        target = None
+    else:
+        target = resume_page(response, Progress(after, {**saved.visits, page.id: saved.visits.get(page.id, [])}))
+        changes["current_page"] = questionnaire.page_index(target.id) if target is not None else len(questionnaire.pages)
+    db.session.execute(_UPDATE_RESPONSE, {"response_id": response.id, **changes})
     db.session.commit()
+    if screened_by:
+        return None
     # Forward from this page; at the end, back to any page a changed answer left unfinished.
     return questionnaire.next_page_id(page.id, after) or (target.id if target is not None else None)
 
 
-def _write_answers(response: Response, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
-    """Upsert changed answers and delete the ones that are gone."""
+def _write_answers(response_id: int, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+    """Insert new answers (one statement), update changed ones and delete the ones that are gone."""
     gone = [code for code in before if code not in after]
     if gone:
         db.session.execute(
-            sa.delete(Answer)
-            .where(Answer.response_id == response.id, Answer.question_code.in_(gone))
-            .execution_options(synchronize_session=False)
+            sa.delete(_answers).where(_answers.c.response_id == response_id, _answers.c.question_code.in_(gone))
         )
     now = utcnow()
+    new = [
+        {"response_id": response_id, "question_code": code, "value": value, "answered_at": now}
+        for code, value in after.items()
+        if code not in before
+    ]
+    if new:
+        db.session.execute(_INSERT_ANSWERS, new)
     for code, value in after.items():
-        if code not in before:
-            db.session.add(Answer(response_id=response.id, question_code=code, value=value, answered_at=now))
-        elif before[code] != value:
+        if code in before and before[code] != value:
             db.session.execute(
-                sa.update(Answer)
-                .where(Answer.response_id == response.id, Answer.question_code == code)
+                sa.update(_answers)
+                .where(_answers.c.response_id == response_id, _answers.c.question_code == code)
                 .values(value=value, answered_at=now)
-                .execution_options(synchronize_session=False)
             )
-
-
-def _record_visit(response: Response, page_id: str, shown_at: datetime, submitted_at: datetime) -> None:
-    earlier_visits = db.session.scalars(
-        sa.select(PageVisit.shown_at).where(PageVisit.response_id == response.id, PageVisit.page == page_id)
-    )
-    if any(abs((_as_utc(moment) - shown_at).total_seconds()) < 1e-3 for moment in earlier_visits):
-        return  # the same showing submitted twice (double click, retry): time it once
-    seconds = max(0.0, (submitted_at - shown_at).total_seconds())
-    db.session.add(
-        PageVisit(response_id=response.id, page=page_id, shown_at=shown_at, submitted_at=submitted_at, seconds=seconds)
-    )
 
 
 def complete(response: Response) -> bool:

@@ -89,7 +89,7 @@ def test_fifty_browsers_start_and_finish_one_token(wide_app, postgres_only, smal
     with app.app_context():
         stored = db.session.scalars(sa.select(Response)).one()
         assert stored.status == "complete" and stored.completed_at is not None
-        assert service.stored_answers(stored)["age"] == 61
+        assert service.progress(stored).answers["age"] == 61
 
 
 def test_fifty_concurrent_completions_of_one_response_succeed_once(wide_app, small_survey):
