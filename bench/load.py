@@ -382,9 +382,15 @@ class ServerSettings:
     threads: int = 1
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str  # base URL on loopback
+    pid: int  # the gunicorn master; its children are the workers
+
+
 @contextlib.contextmanager
-def gunicorn(app_spec: str, env: Mapping[str, str], settings: ServerSettings) -> Iterator[str]:
-    """Serve ``app_spec`` on a free loopback port; yields the base URL and stops the server after."""
+def gunicorn(app_spec: str, env: Mapping[str, str], settings: ServerSettings) -> Iterator[Served]:
+    """Serve ``app_spec`` on a free loopback port; yields its URL and master pid and stops the server after."""
     port = free_port()
     command = [
         sys.executable, "-m", "gunicorn", app_spec,
@@ -401,7 +407,7 @@ def gunicorn(app_spec: str, env: Mapping[str, str], settings: ServerSettings) ->
     server = subprocess.Popen(command, env=dict(env), start_new_session=True)
     try:
         wait_until_serving(port, server)
-        yield f"http://127.0.0.1:{port}"
+        yield Served(f"http://127.0.0.1:{port}", server.pid)
     finally:
         # The run is over; workers finish what they are writing (SIGTERM), but unloading pandas
         # & co. on exit takes seconds, so after a short grace the whole process group is killed.
@@ -513,6 +519,51 @@ def redis_peak(redis_url: Optional[str]) -> Iterator[list[int]]:
 
 # --------------------------------------------------------------------------- reporting
 
+# --------------------------------------------------------------------------- where the CPU went
+
+def _processes() -> Iterator[tuple[int, int, str, float]]:
+    """(pid, parent pid, command line, CPU seconds so far) of every process /proc shows."""
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        yield int(entry.name), int(fields[1]), command, (int(fields[11]) + int(fields[12])) / tick
+
+
+def cpu_snapshot(server: Served, database_url: Optional[str]) -> Optional[dict[str, dict[int, float]]]:
+    """CPU seconds used so far by the server's workers, the database's PostgreSQL backends and this client.
+
+    Taken before and after a run, the difference says where the machine's cores went: the
+    client shares them with the server, so the ceiling is partly the client's own limit.
+    None where there is no /proc (not Linux).
+    """
+    if not Path("/proc/self/stat").exists():
+        return None
+    database = sa.make_url(database_url).database if database_url and database_url.startswith("postgresql") else None
+    snapshot: dict[str, dict[int, float]] = {"server": {}, "postgresql": {}, "client": {0: time.process_time()}}
+    for pid, parent, command, seconds in _processes():
+        if pid == server.pid or parent == server.pid:
+            snapshot["server"][pid] = seconds
+        elif database and command.startswith("postgres: ") and f" {database} " in command:
+            snapshot["postgresql"][pid] = seconds
+    return snapshot
+
+
+def cpu_per_request(before, after, requests: int) -> Optional[dict[str, float]]:
+    """Milliseconds of CPU per request for each role, from two ``cpu_snapshot``s (processes new since count from 0)."""
+    if before is None or after is None or not requests:
+        return None
+    return {
+        role: 1000 * sum(seconds - before[role].get(pid, 0.0) for pid, seconds in after[role].items()) / requests
+        for role in after
+    }
+
+
 def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile (``share`` in 0..1) of ``values``; 0 for none."""
     if not values:
@@ -546,7 +597,9 @@ class BackendResult:
     page_submits: dict[str, float]
     audit: dict[str, Any]
     redis_keys: Optional[int]
+    cpu_ms_per_request: Optional[dict[str, float]] = None  # server, postgresql, client
     ceiling_requests_per_second: Optional[float] = None
+    ceiling_cpu_ms_per_request: Optional[dict[str, float]] = None
     ceiling_errors: Optional[int] = None
     ceiling_share: Optional[float] = None
     submit_ceiling_share: Optional[float] = None
@@ -566,13 +619,15 @@ def run_backend(backend: str, args: argparse.Namespace, questionnaire) -> list[B
             if args.redis_url:
                 empty_redis(args.redis_url)
             prepare_site(env)
-            with gunicorn("wsgi:app", env, settings) as base_url, redis_peak(args.redis_url) as limiter_keys:
+            with gunicorn("wsgi:app", env, settings) as server, redis_peak(args.redis_url) as limiter_keys:
+                cpu_before = cpu_snapshot(server, database_url)
                 outcomes, samples, seconds = asyncio.run(
                     run_respondents(
-                        base_url, questionnaire.slug, questionnaire,
+                        server.url, questionnaire.slug, questionnaire,
                         respondents=args.respondents, concurrency=concurrency, think=args.think, seed=args.seed,
                     )
                 )
+                cpu = cpu_per_request(cpu_before, cpu_snapshot(server, database_url), len(samples))
             found = audit(database_url, questionnaire.slug, outcomes)
         submits = [sample for sample in samples if sample.kind == "submit"]
         errors = [outcome.error for outcome in outcomes if outcome.error]
@@ -590,12 +645,15 @@ def run_backend(backend: str, args: argparse.Namespace, questionnaire) -> list[B
             page_submits=latency_summary(samples, "submit"),
             audit={**asdict(found), "clean": found.clean},
             redis_keys=limiter_keys[0] if args.redis_url else None,
+            cpu_ms_per_request=cpu,
         )
         if not args.no_ceiling:
-            with gunicorn("bench.load:bare_app()", site_environment("sqlite://", None), settings) as base_url:
+            with gunicorn("bench.load:bare_app()", site_environment("sqlite://", None), settings) as server:
+                cpu_before = cpu_snapshot(server, None)
                 ceiling, ceiling_seconds = asyncio.run(
-                    run_ceiling(base_url, requests=args.ceiling_requests, concurrency=concurrency)
+                    run_ceiling(server.url, requests=args.ceiling_requests, concurrency=concurrency)
                 )
+                result.ceiling_cpu_ms_per_request = cpu_per_request(cpu_before, cpu_snapshot(server, None), len(ceiling))
             result.ceiling_requests_per_second = len(ceiling) / ceiling_seconds
             result.ceiling_errors = sum(not sample.ok for sample in ceiling)
             result.ceiling_share = result.requests_per_second / result.ceiling_requests_per_second
@@ -625,16 +683,25 @@ def print_result(result: BackendResult, args: argparse.Namespace) -> None:
         print(f"   audit problem: {problem}")
     if result.redis_keys is not None:
         print(f"   Redis held up to {result.redis_keys} rate-limit keys during the run (counters shared by all workers)")
+    if result.cpu_ms_per_request:
+        print(f"   CPU per request: {_cpu_text(result.cpu_ms_per_request)}")
     if result.ceiling_requests_per_second:
         print(f"   ceiling (bare Flask endpoint, same gunicorn): {result.ceiling_requests_per_second:.0f} requests/s "
               f"({result.ceiling_errors} errors); site/ceiling {result.ceiling_share:.0%} of requests, "
               f"{result.submit_ceiling_share:.0%} counting page submits alone")
+        if result.ceiling_cpu_ms_per_request:
+            print(f"   ceiling CPU per request: {_cpu_text(result.ceiling_cpu_ms_per_request)}")
     if result.backend == "postgresql" and result.concurrency == 50:
         p95 = result.page_submits["p95_ms"]
         print(f"   target p95 page submit < {TARGET_P95_SUBMIT_MS:.0f} ms: {'met' if p95 < TARGET_P95_SUBMIT_MS else 'MISSED'}")
     if result.ceiling_share is not None:
         share = result.ceiling_share
         print(f"   target >= {TARGET_CEILING_SHARE:.0%} of the ceiling: {'met' if share >= TARGET_CEILING_SHARE else 'MISSED'}")
+
+
+def _cpu_text(milliseconds: Mapping[str, float]) -> str:
+    parts = [f"{role} {value:.2f} ms" for role, value in milliseconds.items() if role != "postgresql" or value]
+    return ", ".join(parts) + f" (total {sum(milliseconds.values()):.2f} ms on {os.cpu_count()} cores)"
 
 
 def parse_arguments(argv: Optional[list[str]] = None) -> argparse.Namespace:

@@ -44,8 +44,8 @@ def served(database_url: str, tmp_path: Path, *, workers: int = 2) -> Iterator[s
     env = bench.site_environment(database_url, None)
     env["FAULT_ARM_FILE"] = str(tmp_path / "fault-armed")
     env["FAULT_PAUSED_FILE"] = str(tmp_path / "fault-paused")
-    with bench.gunicorn("tests.reliability.fault_wsgi:app", env, bench.ServerSettings(workers=workers)) as base_url:
-        yield base_url
+    with bench.gunicorn("tests.reliability.fault_wsgi:app", env, bench.ServerSettings(workers=workers)) as server:
+        yield server.url
 
 
 class Browser:
