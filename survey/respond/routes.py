@@ -269,7 +269,14 @@ def page(slug: str, page_id: str):
         if request.method == "POST":
             _refuse("page posted that the questionnaire does not have")
         abort(404)
-    saved = service.progress(response)  # read once for the whole request
+    if request.method == "POST":
+        try:  # lock first: the progress read below then holds until the save commits
+            saved = service.lock(response)
+        except service.ResponseClosed:
+            db.session.refresh(response)
+            return _continue(response)
+    else:
+        saved = service.progress(response)  # read once for the whole request
     answers = saved.answers
     if not service.may_open_page(response, page.id, saved):
         if request.method == "POST":
@@ -285,7 +292,7 @@ def page(slug: str, page_id: str):
         answers=answers if request.method == "GET" else None,
     )
     if request.method == "POST":
-        result = _submit(slug, response, page, form)
+        result = _submit(slug, response, page, form, saved)
         if result is not None:
             return result
     else:
@@ -307,7 +314,7 @@ def page(slug: str, page_id: str):
     )
 
 
-def _submit(slug: str, response: Response, page: Page, form: PageForm):
+def _submit(slug: str, response: Response, page: Page, form: PageForm, saved: service.Progress):
     """Save a submitted page; None means "show the page again with its errors"."""
     if form.caught_bot():
         _refuse("page form: honeypot filled")
@@ -318,11 +325,8 @@ def _submit(slug: str, response: Response, page: Page, form: PageForm):
         return None
     try:
         next_page = service.save_page(
-            response, page.id, form.answers(), shown_at=shown_at, language=current_language()
+            response, page.id, form.answers(), shown_at=shown_at, language=current_language(), saved=saved
         )
-    except service.ResponseClosed:
-        db.session.refresh(response)
-        return _continue(response)
     except service.InvalidAnswer:
         _refuse("page form: answer refused by the questionnaire")
     if next_page is not None:

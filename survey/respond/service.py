@@ -291,12 +291,18 @@ _INSERT_VISIT = sa.insert(_visits)
 _INSERT_ANSWERS = sa.insert(_answers)
 
 
-def _lock(response: Response) -> str:
-    """Lock the response's row and return its status, so concurrent saves of one response run one after another."""
+def lock(response: Response) -> Progress:
+    """Lock the response's row for this transaction and read its progress.
+
+    Saves of one response then run one after another (two tabs, a double click), and
+    what a save decides from the progress stays true until it commits. Raises
+    ``ResponseClosed`` once the response is complete or screened out.
+    """
     status = db.session.scalar(_LOCK, {"response_id": response.id})
-    if status is None:
-        raise ResponseClosed(f"response {response.id} no longer exists")
-    return status
+    if status != IN_PROGRESS:
+        db.session.rollback()
+        raise ResponseClosed(f"response {response.id} is {status or 'gone'}")
+    return progress(response)
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -342,6 +348,7 @@ def save_page(
     shown_at: datetime,
     submitted_at: Optional[datetime] = None,
     language: Optional[str] = None,
+    saved: Optional[Progress] = None,
 ) -> Optional[str]:
     """Store one submitted page and return the id of the page to show next (None: nothing left).
 
@@ -350,20 +357,18 @@ def save_page(
     showing, so a double submission counts once); a failed screener ends the response as
     ``screened_out``. Raises ``InvalidAnswer`` (nothing stored) or ``ResponseClosed``.
 
-    The writes are Core statements under the row lock (a page is the hot path of a
-    fieldwork day); the session is committed, so the ``response`` object reloads afterwards.
+    ``saved`` is what ``lock`` returned when the caller took the lock in this transaction
+    (the site does, to read the progress once per request). The writes are Core statements
+    under the lock (a page is the hot path of a fieldwork day); the session is committed,
+    so the ``response`` object reloads afterwards.
     """
     questionnaire = questionnaire_for(response.survey)
-    status = _lock(response)
-    if status != IN_PROGRESS:
-        db.session.rollback()
-        raise ResponseClosed(f"response {response.id} is {status}")
+    saved = lock(response) if saved is None else saved
     try:
         page = questionnaire.pages[questionnaire.page_index(page_id)]
     except (KeyError, ValueError) as error:
         db.session.rollback()
         raise InvalidAnswer(f"survey {response.survey.slug!r} has no page {page_id!r}") from error
-    saved = progress(response)  # read once, under the lock
     if not may_open_page(response, page_id, saved):
         db.session.rollback()
         raise InvalidAnswer(f"page {page_id!r} is not open to response {response.id} yet")
