@@ -9,8 +9,9 @@ and SQLite in WAL mode in a temporary folder) the script
 3. has ``--respondents`` simulated people take the survey, at most ``--concurrency`` at a time,
    page by page, as a browser would: each one GETs the page, reads the CSRF token, the signed
    visit field and the questions from the HTML, answers and POSTs;
-4. reports requests per second and p50/p95/p99 latency (page submits apart from page views)
-   and every error;
+4. reports requests per second and p50/p95/p99 latency (page submits apart from page views),
+   every error, and the CPU per request of the gunicorn workers, the PostgreSQL backends and
+   this client (they share the machine's cores);
 5. audits the database: every completion the site acknowledged (the thank-you page) is stored
    exactly once with exactly the answers given, and nothing else is stored.
 
