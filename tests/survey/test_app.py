@@ -21,3 +21,28 @@ def test_unknown_page_is_a_friendly_404(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert b"<h1>Not Found</h1>" in response.data
+
+
+def test_postgresql_connections_prepare_no_statements(app):
+    """psycopg would drop prepared statements at every ROLLBACK, and PgBouncer cannot keep them."""
+    from survey.extensions import db
+
+    with app.app_context():
+        connection = db.engine.raw_connection()
+        try:
+            driver = connection.driver_connection
+            if db.engine.dialect.name == "postgresql":
+                assert driver.prepare_threshold is None
+            else:
+                assert driver.execute("PRAGMA journal_mode").fetchone()[0] in ("wal", "memory")
+        finally:
+            connection.close()
+
+
+def test_engine_options_keep_what_the_configuration_says():
+    from survey.database import engine_options
+
+    configured = {"pool_pre_ping": True, "connect_args": {"prepare_threshold": 10}}
+    assert engine_options("postgresql+psycopg://db/survey", configured)["connect_args"] == {"prepare_threshold": 10}
+    assert engine_options("postgresql+psycopg://db/survey", {})["connect_args"] == {"prepare_threshold": None}
+    assert "connect_args" not in engine_options("sqlite:///survey.db", {"pool_pre_ping": True})
