@@ -46,3 +46,17 @@ def test_engine_options_keep_what_the_configuration_says():
     assert engine_options("postgresql+psycopg://db/survey", configured)["connect_args"] == {"prepare_threshold": 10}
     assert engine_options("postgresql+psycopg://db/survey", {})["connect_args"] == {"prepare_threshold": None}
     assert "connect_args" not in engine_options("sqlite:///survey.db", {"pool_pre_ping": True})
+
+
+def test_warm_up_compiles_every_template_and_loads_the_translations(app):
+    """gunicorn --preload forks workers that have nothing left to compile or load."""
+    from flask_babel import force_locale, gettext
+
+    from survey import warm_up
+
+    app.jinja_env.cache.clear()
+    warm_up(app)
+    names = {template.name for template in app.jinja_env.cache.values()}
+    assert {"base.html", "respond/page.html", "respond/_question.html", "pollster/layout.html"} <= names
+    with app.test_request_context(), force_locale("es"):
+        assert gettext("Next") == "Siguiente"
