@@ -230,15 +230,20 @@ async def take_survey(
 
 
 async def run_respondents(
-    base_url: str, slug: str, questionnaire, *, respondents: int, concurrency: int, think: float, seed: int
+    base_url: str, slug: str, questionnaire, *, respondents: int, concurrency: int, think: float, seed: int,
+    ramp: float = 0.0,
 ) -> tuple[list[Outcome], list[Sample], float]:
-    """Run ``respondents`` people through the survey, ``concurrency`` at a time; returns outcomes, samples, seconds."""
+    """Run ``respondents`` people through the survey, ``concurrency`` at a time; returns outcomes, samples, seconds.
+
+    They arrive evenly over the first ``ramp`` seconds (0: all at the same instant).
+    """
     samples: list[Sample] = []
     outcomes = [Outcome(number) for number in range(respondents)]
     gate = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
 
     async def one(outcome: Outcome) -> None:
+        await asyncio.sleep(ramp * outcome.number / respondents)
         async with gate:
             client = Client(base_url, connector, samples, "es" if outcome.number % 3 == 0 else "en")
             try:
@@ -609,6 +614,13 @@ class BackendResult:
     def sound(self) -> bool:
         return self.errors == 0 and self.audit["clean"]
 
+    @property
+    def cpu_share(self) -> Optional[float]:
+        """The ceiling's CPU per request over the site's: the throughput ratio were both bound by CPU alone."""
+        if not self.cpu_ms_per_request or not self.ceiling_cpu_ms_per_request:
+            return None
+        return sum(self.ceiling_cpu_ms_per_request.values()) / sum(self.cpu_ms_per_request.values())
+
 
 def run_backend(backend: str, args: argparse.Namespace, questionnaire) -> list[BackendResult]:
     """Set up one backend, run every concurrency level against it, audit after each."""
@@ -626,6 +638,7 @@ def run_backend(backend: str, args: argparse.Namespace, questionnaire) -> list[B
                     run_respondents(
                         server.url, questionnaire.slug, questionnaire,
                         respondents=args.respondents, concurrency=concurrency, think=args.think, seed=args.seed,
+                        ramp=args.ramp,
                     )
                 )
                 cpu = cpu_per_request(cpu_before, cpu_snapshot(server, database_url), len(samples))
@@ -667,7 +680,8 @@ def run_backend(backend: str, args: argparse.Namespace, questionnaire) -> list[B
 def print_result(result: BackendResult, args: argparse.Namespace) -> None:
     audit_ = result.audit
     print(f"\n== {result.backend}: {result.respondents} respondents, {result.concurrency} at a time, "
-          f"gunicorn {args.workers} x {args.worker_class} (threads {args.threads}), think {args.think:g} s")
+          f"gunicorn {args.workers} x {args.worker_class} (threads {args.threads}), think {args.think:g} s, "
+          f"arrivals over {args.ramp:g} s")
     print(f"   {result.all_requests['requests']} requests in {result.seconds:.1f} s: "
           f"{result.requests_per_second:.0f} requests/s, {result.submits_per_second:.0f} page submits/s, "
           f"{result.errors} errors")
@@ -692,6 +706,9 @@ def print_result(result: BackendResult, args: argparse.Namespace) -> None:
               f"{result.submit_ceiling_share:.0%} counting page submits alone")
         if result.ceiling_cpu_ms_per_request:
             print(f"   ceiling CPU per request: {_cpu_text(result.ceiling_cpu_ms_per_request)}")
+        if result.cpu_share is not None:
+            print(f"   site/ceiling by CPU per request (steadier when the machine's speed drifts between the two): "
+                  f"{result.cpu_share:.0%}")
     if result.backend == "postgresql" and result.concurrency == 50:
         p95 = result.page_submits["p95_ms"]
         print(f"   target p95 page submit < {TARGET_P95_SUBMIT_MS:.0f} ms: {'met' if p95 < TARGET_P95_SUBMIT_MS else 'MISSED'}")
@@ -711,6 +728,8 @@ def parse_arguments(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--respondents", type=int, default=200, help="people who take the survey per run")
     parser.add_argument("--concurrency", default="50", help="comma-separated respondents at a time, one run each")
     parser.add_argument("--think", type=float, default=0.0, help="mean seconds a respondent spends on a page")
+    parser.add_argument("--ramp", type=float, default=0.0,
+                        help="seconds over which respondents arrive, evenly (0: all at the same instant)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
@@ -745,7 +764,8 @@ def main(argv: Optional[list[str]] = None) -> int:
           f"limiter storage: {args.redis_url or 'memory (per worker)'}")
     results = [result for backend in args.backends for result in run_backend(backend, args, questionnaire)]
     if args.json:
-        args.json.write_text(json.dumps([{**asdict(result), "sound": result.sound} for result in results], indent=2))
+        rows = [{**asdict(result), "sound": result.sound, "cpu_share": result.cpu_share} for result in results]
+        args.json.write_text(json.dumps(rows, indent=2))
     return 0 if all(result.sound for result in results) else 1
 
 
