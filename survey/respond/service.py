@@ -133,7 +133,8 @@ def survey_and_response(slug: str, link: Optional[tuple[str, str]]) -> tuple[Opt
     if link is None:
         return db.session.execute(_SURVEY, {"slug": slug}).scalar(), None
     kind, token = link
-    row = db.session.execute(_SURVEY_AND_RESPONSE[kind], {"slug": slug, "token_hash": token_hash(token)}).first()
+    statement = _SURVEY_AND_RESPONSE["i" if kind == "i" else "r"]
+    row = db.session.execute(statement, {"slug": slug, "token_hash": token_hash(token)}).first()
     return (row[0], row[1]) if row is not None else (None, None)
 
 
@@ -156,7 +157,7 @@ class Progress:
         return any(abs((_as_utc(moment) - shown_at).total_seconds()) < 1e-3 for moment in self.visits.get(page_id, ()))
 
 
-_answers, _visits = Answer.__table__, PageVisit.__table__
+_responses, _answers, _visits = Response.__table__, Answer.__table__, PageVisit.__table__
 _PROGRESS = sa.union_all(
     sa.select(
         sa.literal("a").label("kind"),
@@ -282,9 +283,6 @@ def start_response(
     return response, token
 
 
-_responses = Response.__table__
-
-
 _LOCK = sa.select(_responses.c.status).where(_responses.c.id == sa.bindparam("response_id")).with_for_update()
 _UPDATE_RESPONSE = sa.update(_responses).where(_responses.c.id == sa.bindparam("response_id"))
 _INSERT_VISIT = sa.insert(_visits)
@@ -398,7 +396,8 @@ def save_page(
         changes.update(status=ResponseStatus.SCREENED_OUT.value, screened_out_by=screened_by)
         target = None
     else:
-        target = resume_page(response, Progress(after, {**saved.visits, page.id: saved.visits.get(page.id, [])}))
+        visits = {**saved.visits, page.id: [*saved.visits.get(page.id, ()), shown_at]}
+        target = resume_page(response, Progress(after, visits))  # what this save leaves, without reading it back
         changes["current_page"] = questionnaire.page_index(target.id) if target is not None else len(questionnaire.pages)
     db.session.execute(_UPDATE_RESPONSE, {"response_id": response.id, **changes})
     db.session.commit()
