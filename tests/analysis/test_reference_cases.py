@@ -27,9 +27,9 @@ COEFFICIENT_FIELDS = {"estimate": ("rel", 1e-6), "se": ("rel", 1e-6), "ci_low": 
 def _cases() -> list:
     specs = [p for folder in (SHARED, OURS) if folder.is_dir() for p in sorted(folder.glob("*.yaml"))]
     cases = [pytest.param(p, id=f"{p.parent.name}/{p.stem}") for p in specs if p.with_suffix(".expected.json").exists()]
-    if not cases:
-        reason = f"no reference cases: {SHARED} is absent and {OURS} has none"
-        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-cases")]
+    if not SHARED.is_dir():  # said in the report, not passed over in silence
+        reason = f"the shared reference cases are not beside this checkout ({SHARED})"
+        cases.append(pytest.param(None, marks=pytest.mark.skip(reason=reason), id="shared-absent"))
     return cases
 
 
