@@ -523,8 +523,6 @@ def redis_peak(redis_url: Optional[str]) -> Iterator[list[int]]:
         watcher.join()
 
 
-# --------------------------------------------------------------------------- reporting
-
 # --------------------------------------------------------------------------- where the CPU went
 
 def _processes() -> Iterator[tuple[int, int, str, float]]:
@@ -569,6 +567,8 @@ def cpu_per_request(before, after, requests: int) -> Optional[dict[str, float]]:
         for role in after
     }
 
+
+# --------------------------------------------------------------------------- reporting
 
 def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile (``share`` in 0..1) of ``values``; 0 for none."""

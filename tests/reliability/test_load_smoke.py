@@ -44,6 +44,8 @@ def test_ten_respondents_on_sqlite_are_stored_exactly_once(tmp_path):
     if redis_url != "none":
         assert result["redis_keys"] >= 1, "the limiter did not count in Redis"
     assert "page submits" in run.stdout and "audit:" in run.stdout
+    cpu = result["cpu_ms_per_request"]  # read from /proc: the workers' and the client's share of the cores
+    assert cpu["server"] > 0 and cpu["client"] > 0 and "CPU per request" in run.stdout
 
 
 def test_the_audit_finds_a_lost_an_altered_and_a_stray_response(tmp_path):
