@@ -27,10 +27,22 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
 
-    WTF_CSRF_TIME_LIMIT = None  # a long questionnaire must not expire under a slow respondent
+    # A respondent may leave a long questionnaire page open for hours; a token older than this
+    # (copied from an old page, or leaked) is refused. Respondent and pollster forms alike.
+    WTF_CSRF_TIME_LIMIT = int(os.environ.get("WTF_CSRF_TIME_LIMIT", str(12 * 3600)))
     # WTForms' own messages stay English; every message a respondent sees is ours (gettext). Saves
     # loading WTForms' catalogue from disk on every request (Flask-WTF does not cache it).
     WTF_I18N_ENABLED = False
+
+    # Request bodies: answers and sign-ins are small; only views marked ``accepts_upload``
+    # (targets and panel-ID files) take up to UPLOAD_MAX_CONTENT_LENGTH. Larger bodies get a 413.
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
+    UPLOAD_MAX_CONTENT_LENGTH = int(os.environ.get("UPLOAD_MAX_CONTENT_LENGTH", str(8 * 1024 * 1024)))
+
+    # The host names the site answers to (comma-separated). Flask refuses any other Host header
+    # with a 400, so a forged one never reaches an absolute link (invitation links, resume links).
+    # Required in production.
+    TRUSTED_HOSTS = [host.strip() for host in os.environ.get("TRUSTED_HOSTS", "").split(",") if host.strip()] or None
 
     LANGUAGES = ("en", "es")
     BABEL_DEFAULT_LOCALE = "en"

@@ -1,7 +1,12 @@
-"""Security headers on every response: a strict CSP (no inline script), no framing."""
+"""Security headers on every response (a strict CSP, no inline script, no framing) and the request body limit."""
 from __future__ import annotations
 
-from flask import Flask, Response
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Flask, Response, abort, current_app, request
+
+View = TypeVar("View", bound=Callable)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -18,5 +23,23 @@ def _add_headers(response: Response) -> Response:
     return response
 
 
+def accepts_upload(view: View) -> View:
+    """Mark a view that receives a file: its body may reach ``UPLOAD_MAX_CONTENT_LENGTH``."""
+    view.accepts_upload = True
+    return view
+
+
+def _limit_body() -> None:
+    """Refuse an oversized body before anything reads it (Werkzeug enforces the same limit while reading)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "accepts_upload", False):
+        request.max_content_length = current_app.config["UPLOAD_MAX_CONTENT_LENGTH"]
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        abort(413)
+
+
 def init_app(app: Flask) -> None:
+    """Call before CSRFProtect's ``init_app``: the body limit must be set before its check reads the form."""
+    app.before_request(_limit_body)
     app.after_request(_add_headers)

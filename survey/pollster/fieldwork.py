@@ -15,6 +15,7 @@ from survey.models import Survey, SurveyStatus, utcnow
 from survey.pollster import bp
 from survey.pollster.access import owned_survey_or_404, owned_surveys
 from survey.pollster.forms import ActionForm, InvitationUploadForm
+from survey.security import accepts_upload
 from survey.quality import FLAG_LABELS, ExclusionRules
 
 
@@ -53,6 +54,7 @@ def _fieldwork_page(survey: Survey, upload_form: InvitationUploadForm) -> str:
 
 
 @bp.post("/surveys/<slug>/invitations")
+@accepts_upload
 def upload_invitations(slug: str):
     """Create one invitation per panel ID in the uploaded CSV and answer with the links file.
 

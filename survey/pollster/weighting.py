@@ -15,6 +15,7 @@ from survey.extensions import db
 from survey.pollster import bp
 from survey.pollster.access import current_pollster, owned_survey_or_404
 from survey.quality import FLAG_LABELS, ExclusionRules
+from survey.security import accepts_upload
 from survey.targets import Targets, TargetsFileError, parse_upload
 from survey.weighting_runs import (
     CALFUNS,
@@ -203,6 +204,7 @@ def _store_targets(survey, targets: Targets, form_name: str):
 
 
 @bp.post("/surveys/<slug>/weighting/targets/upload")
+@accepts_upload
 def upload_targets(slug: str):
     survey = owned_survey_or_404(slug)
     form = TargetsUploadForm()

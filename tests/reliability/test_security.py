@@ -1,6 +1,7 @@
 """Security settings that hold on every route: headers, cookies, secrets, proxies, and the repository itself."""
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -89,6 +90,7 @@ def test_production_cookies_are_secure_httponly_and_samesite(tmp_path):
         "SECRET_KEY": STRONG_SECRET,
         "PARADATA_SALT": STRONG_SECRET[::-1],
         "DATABASE_URL": f"sqlite:///{tmp_path / 'production.db'}",
+        "TRUSTED_HOSTS": "survey.example.org",
     }
     probe = subprocess.run([sys.executable, "-c", PRODUCTION_PROBE], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
@@ -121,13 +123,13 @@ def test_development_cookies_are_httponly_and_samesite(client, database):
 )
 def test_production_refuses_missing_or_weak_secrets(key, value, complaint):
     settings = {**_testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
-                "PARADATA_SALT": STRONG_SECRET[::-1], key: value}
+                "PARADATA_SALT": STRONG_SECRET[::-1], "TRUSTED_HOSTS": ["survey.example.org"], key: value}
     with pytest.raises(RuntimeError, match=complaint):
         create_app(settings)
 
 
 def test_production_starts_with_random_secrets():
-    app = create_app({**_testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
+    app = create_app({**_testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET, "TRUSTED_HOSTS": ["survey.example.org"],
                       "PARADATA_SALT": STRONG_SECRET[::-1]})
     assert app.secret_key == STRONG_SECRET
 
@@ -200,3 +202,63 @@ def test_no_secrets_are_committed():
         text = file.read_bytes().decode("utf-8", errors="ignore")
         found += [f"{path}: {kind}" for kind in secrets_in(text)]
     assert not found, f"secrets or secret files are committed: {found}"
+
+
+# --------------------------------------------------------------------------- request size, CSRF lifetime, host names
+
+def test_a_body_over_the_limit_gets_a_friendly_413(client, database):
+    big = "x" * (2 * 1024 * 1024)
+    page = client.post(f"/s/{SLUG}/consent", data={"website": big})
+    assert page.status_code == 413
+    assert "text/html" in page.content_type and "too large" in page.get_data(as_text=True)
+    api = client.post("/api/surveys", data=big, headers={"Authorization": "Bearer x", "Content-Type": "application/json"})
+    assert api.status_code == 413
+    assert api.get_json()["error"]["code"] == 413 and "too large" in api.get_json()["error"]["message"]
+
+
+def test_upload_routes_accept_larger_bodies(client, database, make_pollster, sign_in):
+    make_pollster("owner@example.org", SLUG)
+    sign_in(client, "owner@example.org")
+    panel_ids = "".join(f"panel-{number:07d}-{'x' * 40}\n" for number in range(50_000)).encode()
+    assert len(panel_ids) > 2 * 1024 * 1024
+    response = client.post(f"/pollster/surveys/{SLUG}/invitations",
+                           data={"panel_ids_csv": (io.BytesIO(panel_ids), "panel.csv")})
+    assert response.status_code != 413
+
+
+def test_csrf_tokens_outlive_a_long_survey_page_but_expire(app, monkeypatch):
+    """A respondent may leave a page open for hours; a token copied last week is refused."""
+    import itsdangerous.timed
+    from flask_wtf.csrf import generate_csrf, validate_csrf
+    from wtforms import ValidationError
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    started = itsdangerous.timed.time.time()
+    with app.test_request_context():
+        token = generate_csrf()
+        monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: started + 4 * 3600)
+        validate_csrf(token)
+        monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: started + 7 * 24 * 3600)
+        with pytest.raises(ValidationError, match="expired"):
+            validate_csrf(token)
+
+
+def _production(**overrides):
+    return create_app({**_testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
+                       "PARADATA_SALT": STRONG_SECRET[::-1], "TRUSTED_HOSTS": ["survey.example.org"], **overrides})
+
+
+def test_production_needs_the_site_host_names():
+    with pytest.raises(RuntimeError, match="TRUSTED_HOSTS"):
+        _production(TRUSTED_HOSTS=None)
+
+
+def test_a_forged_host_header_never_reaches_a_link(database):
+    site = _production(SQLALCHEMY_DATABASE_URI=database)
+    client = site.test_client()
+    assert client.get(f"/s/{SLUG}", base_url="https://survey.example.org").status_code == 200
+    forged = client.get(f"/s/{SLUG}", base_url="https://evil.example")
+    assert forged.status_code == 400
+    assert "evil.example" not in forged.get_data(as_text=True)
+    with site.app_context():
+        db.engine.dispose()
