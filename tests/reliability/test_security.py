@@ -262,3 +262,55 @@ def test_a_forged_host_header_never_reaches_a_link(database):
     assert "evil.example" not in forged.get_data(as_text=True)
     with site.app_context():
         db.engine.dispose()
+
+
+# --------------------------------------------------------------------------- dependencies
+
+ADVISORIES = {"gunicorn": "21.2.0", "pyarrow": "14.0.0", "werkzeug": "3.0.5"}  # last vulnerable versions
+
+
+def _declared_requirements() -> list:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [requirement for group in project["optional-dependencies"].values() for requirement in group]
+    return [Requirement(text) for text in project["dependencies"] + extras]
+
+
+def _locked() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    lines = (ROOT / "requirements" / "lock.txt").read_text().splitlines()
+    pins = [line.split("==") for line in lines if line.strip() and not line.startswith("#")]
+    return {canonicalize_name(name): version.strip() for name, version in pins}
+
+
+def test_dependency_floors_exclude_versions_with_known_advisories():
+    from packaging.utils import canonicalize_name
+
+    declared = {canonicalize_name(requirement.name): requirement.specifier for requirement in _declared_requirements()}
+    for name, vulnerable in ADVISORIES.items():
+        assert name in declared, f"{name} is not declared in pyproject.toml"
+        assert not declared[name].contains(vulnerable), f"pyproject.toml still allows {name} {vulnerable}"
+
+
+def test_the_lock_pins_every_dependency_at_the_tested_version():
+    """The lock satisfies pyproject.toml, CI and deployments install from it, and it pins what the suite runs on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.utils import canonicalize_name
+
+    locked = _locked()
+    for requirement in _declared_requirements():
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{name} is missing from requirements/lock.txt; run `make lock`"
+        assert requirement.specifier.contains(locked[name]), f"lock pins {name}=={locked[name]}, outside {requirement}"
+        try:
+            assert version(requirement.name) == locked[name], (
+                f"the tests run on {name} {version(requirement.name)} but the lock pins {locked[name]}; run `make lock`")
+        except PackageNotFoundError:
+            continue  # an optional extra not installed here
+    installs = [line for line in (ROOT / "Makefile").read_text().splitlines() if "pip install" in line and " -e " in line]
+    assert installs and all("-c $(LOCK)" in line for line in installs), installs
