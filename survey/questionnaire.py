@@ -24,6 +24,7 @@ from typing import Any, Literal, Union
 import sqlalchemy as sa
 import yaml
 
+from survey import safe_yaml
 from survey.models import Option as OptionRow
 from survey.models import Question as QuestionRow
 from survey.models import Response, Survey
@@ -822,9 +823,10 @@ def _language_name(code: str) -> str:
 # --------------------------------------------------------------------------- files
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(safe_yaml.StrictLoader):
     """YAML without the surprises of YAML 1.1: ``no`` stays the text "no", dates stay text,
-    and a key written twice is an error instead of the last one silently winning."""
+    and a key written twice is an error instead of the last one silently winning; no aliases
+    and no deep nesting either (``survey.safe_yaml``)."""
 
     def construct_mapping(self, node, deep=False):
         seen: set[Any] = set()
@@ -840,7 +842,7 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in safe_yaml.StrictLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
@@ -850,12 +852,12 @@ _Loader.add_implicit_resolver(
 def read_document(text: str, name: str = "questionnaire") -> Any:
     """Read YAML text; a syntax error becomes a problem naming the line and column."""
     try:
-        return yaml.load(text, Loader=_Loader)
+        return safe_yaml.load(text, _Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
         problem = error.problem or error.context or "not valid YAML"
-        raise QuestionnaireError([f"{name}: {where}: {problem}"]) from None
+        raise QuestionnaireError([f"{name}:{where} {problem}"]) from None
     except yaml.YAMLError as error:
         raise QuestionnaireError([f"{name}: not valid YAML: {error}"]) from None
 

@@ -314,3 +314,53 @@ def test_the_lock_pins_every_dependency_at_the_tested_version():
             continue  # an optional extra not installed here
     installs = [line for line in (ROOT / "Makefile").read_text().splitlines() if "pip install" in line and " -e " in line]
     assert installs and all("-c $(LOCK)" in line for line in installs), installs
+
+
+# --------------------------------------------------------------------------- uploaded YAML
+
+def _alias_bomb(levels: int = 7) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels + 1):
+        previous = f"*a{level - 1}"
+        lines.append(f"a{level}: &a{level} [{', '.join([previous] * 9)}]")
+    return "\n".join(lines) + f"\nmargins: {{region: {{north: *a{levels}}}}}\n"
+
+
+DEEP = "margins: " + "[" * 5000 + "]" * 5000 + "\n"
+
+
+@pytest.mark.parametrize("document, complaint", [(_alias_bomb(), "alias"), (DEEP, "nested")])
+def test_uploaded_targets_refuse_aliases_and_deep_nesting(client, database, make_pollster, sign_in, document, complaint):
+    make_pollster("owner@example.org", SLUG)
+    sign_in(client, "owner@example.org")
+    response = client.post(f"/pollster/surveys/{SLUG}/weighting/targets/upload",
+                           data={"targets_file": (io.BytesIO(document.encode()), "targets.yaml")})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert complaint in page and len(page) < 100_000 and page.count("lol") <= 9
+
+
+@pytest.mark.parametrize("document, complaint", [
+    ("name: &n Targets\nmargins: {region: {north: 0.5, south: 0.5}}\nsources: {region: *n}\n", "alias"),
+    ("margins: {region: {north: 0.5, south: 0.5}}\nsources: {region: {nested: [1, 2]}}\n", "text"),
+    ("name: [1, 2]\nmargins: {region: {north: 0.5, south: 0.5}}\n", "text"),
+    ("margins: {region: {north: '" + "9" * 5000 + "x'}}\n", "not a number"),
+    ("# padding\n" * 200_000, "larger"),
+])
+def test_targets_yaml_keeps_values_small_and_plain(document, complaint):
+    from survey.targets import TargetsFileError, parse_yaml
+
+    with pytest.raises(TargetsFileError, match=complaint) as refused:
+        parse_yaml(document)
+    assert len(str(refused.value)) < 300
+
+
+@pytest.mark.parametrize("document, complaint", [
+    ("slug: &s x\ntitle: *s\n", "alias"),
+    ("slug: " + "[" * 5000 + "]" * 5000 + "\n", "nested"),
+])
+def test_questionnaire_files_refuse_aliases_and_deep_nesting(document, complaint):
+    from survey.questionnaire import QuestionnaireError, read_document
+
+    with pytest.raises(QuestionnaireError, match=complaint):
+        read_document(document)
