@@ -60,8 +60,10 @@ class Config:
     # with 0 those headers are ignored, so a client cannot choose its own address.
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 
-    # Salt for hashing user agents and addresses in paradata.
+    # Salt for hashing user agents in paradata (the duplicate signal; addresses are never stored),
+    # and how many days that hash is kept: the consent page says so, `flask expire-paradata` clears it.
     PARADATA_SALT = os.environ.get("PARADATA_SALT")
+    BROWSER_HASH_DAYS = int(os.environ.get("BROWSER_HASH_DAYS", "90"))
 
     DEFAULT_QUESTIONNAIRE = "california-2025"
 

@@ -147,8 +147,9 @@ class Response(db.Model):
     language: so.Mapped[str] = so.mapped_column(sa.String(8), default="en")
     current_page: so.Mapped[int] = so.mapped_column(default=0)
     option_orders: so.Mapped[dict[str, list[str]]] = so.mapped_column(sa.JSON, default=dict)
+    # Duplicate signal, described on the consent page; cleared after BROWSER_HASH_DAYS (`flask expire-paradata`).
+    # Nothing derived from the respondent's network address is stored.
     user_agent_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
-    address_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
     simulated: so.Mapped[bool] = so.mapped_column(default=False)
     started_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)

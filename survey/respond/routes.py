@@ -204,7 +204,6 @@ def _consent(survey: Survey, *, invitation: Optional[Invitation] = None, token: 
             language=current_language(),
             invitation=invitation,
             user_agent=request.user_agent.string,
-            address=request.remote_addr,
             resume_token=resume_token,
         )
     except service.AlreadyStarted:  # a double click or a second tab got there first

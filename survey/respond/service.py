@@ -19,7 +19,7 @@ import random
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -71,7 +71,7 @@ def token_hash(token: str) -> str:
 
 
 def paradata_hash(value: Optional[str]) -> Optional[str]:
-    """Salted hash of a user agent or address: equal inputs match, the clear text is never kept."""
+    """Salted hash of a user agent: equal inputs match, the clear text is never kept."""
     if not value:
         return None
     salt = current_app.config["PARADATA_SALT"].encode("utf-8")
@@ -241,7 +241,6 @@ def start_response(
     language: str,
     invitation: Optional[Invitation] = None,
     user_agent: Optional[str] = None,
-    address: Optional[str] = None,
     simulated: bool = False,
     rng: Optional[random.Random] = None,
     resume_token: Optional[str] = None,
@@ -268,7 +267,6 @@ def start_response(
         current_page=0,
         option_orders=option_orders,
         user_agent_hash=paradata_hash(user_agent),
-        address_hash=paradata_hash(address),
         simulated=simulated,
         started_at=utcnow(),
     )
@@ -429,6 +427,21 @@ def _write_answers(response_id: int, before: Mapping[str, Any], after: Mapping[s
                 .where(_answers.c.response_id == response_id, _answers.c.question_code == code)
                 .values(value=value, answered_at=now)
             )
+
+
+def expire_browser_hashes(days: int) -> int:
+    """Forget the browser hash (the duplicate signal) of responses started over ``days`` days ago.
+
+    The consent page promises this; returns how many responses lost theirs. The caller commits.
+    """
+    started_before = utcnow() - timedelta(days=days)
+    result = db.session.execute(
+        sa.update(Response)
+        .where(Response.started_at < started_before, Response.user_agent_hash.is_not(None))
+        .values(user_agent_hash=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def complete(response: Response) -> bool:

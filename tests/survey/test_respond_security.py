@@ -133,3 +133,47 @@ def test_starting_new_responses_is_rate_limited(guarded_app, small_survey):
     # Answering pages is not limited: a started respondent carries on.
     respondent = Respondent(guarded_app.test_client(), small_survey)
     assert respondent.get(f"/s/{small_survey}").status_code == 200
+
+
+# --------------------------------------------------------------------------- privacy of the respondent's address
+
+def test_nothing_derived_from_the_address_is_stored(app, small_survey, respondent):
+    from survey.respond.service import paradata_hash
+
+    browser = respondent(small_survey)
+    browser.start()
+    browser.answer({"resident": "yes"})
+    with app.app_context():
+        derived = {"127.0.0.1", paradata_hash("127.0.0.1")}
+        for table in ("responses", "page_visits", "answers"):
+            for row in db.session.execute(sa.text(f"SELECT * FROM {table}")).mappings():
+                assert not derived & {str(value) for value in row.values()}, f"{table} keeps the address: {dict(row)}"
+        assert "address_hash" not in {column["name"] for column in sa.inspect(db.engine).get_columns("responses")}
+
+
+@pytest.mark.parametrize("language, promise", [
+    ("en", "We do not store your IP address"),
+    ("es", "No guardamos su dirección IP"),
+])
+def test_the_consent_page_describes_the_duplicate_signal_truthfully(app, small_survey, respondent, language, promise):
+    page = respondent(small_survey, language).open(f"/s/{small_survey}/consent")
+    days = str(app.config["BROWSER_HASH_DAYS"])
+    assert promise in page
+    assert days in page and ("browser" in page if language == "en" else "navegador" in page)
+
+
+def test_the_browser_hash_expires(app, small_survey, runner, respondent):
+    from datetime import timedelta
+
+    from survey.models import utcnow
+
+    for _ in range(2):
+        respondent(small_survey).start()
+    with app.app_context():
+        old, new = db.session.scalars(sa.select(Response).order_by(Response.id)).all()
+        old.started_at = utcnow() - timedelta(days=app.config["BROWSER_HASH_DAYS"] + 1)
+        db.session.commit()
+    result = runner.invoke(args=["expire-paradata"])
+    assert result.exit_code == 0 and "1 response" in result.output
+    with app.app_context():
+        assert [row.user_agent_hash is None for row in db.session.scalars(sa.select(Response).order_by(Response.id))] == [True, False]
