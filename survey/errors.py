@@ -48,7 +48,7 @@ def _too_large(error: RequestEntityTooLarge):
 
 
 def _database_unavailable(error: sa.exc.OperationalError):
-    log.error("database unavailable: %s", error)
+    log.error("database unavailable: %s", error.orig)  # not the statement's parameters
     db.session.rollback()
     return _http_error(ServiceUnavailable("The survey is briefly unavailable. Your earlier answers are safe; please try again in a minute."))
 

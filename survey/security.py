@@ -1,6 +1,7 @@
 """Security headers on every response (a strict CSP, no inline script, no framing) and the request body limit."""
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -21,6 +22,16 @@ def _add_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     return response
+
+
+def loggable_path() -> str:
+    """This request's route pattern and a short hash of its path, for logs.
+
+    Paths such as ``/i/<token>`` and ``/r/<token>`` are credentials and never go to a log; the
+    hash still lets a request be matched with one its sender reports.
+    """
+    pattern = request.url_rule.rule if request.url_rule is not None else "(no route)"
+    return f"{pattern} [{hashlib.sha256(request.path.encode('utf-8')).hexdigest()[:8]}]"
 
 
 def accepts_upload(view: View) -> View:

@@ -33,6 +33,7 @@ from survey.questionnaire import Page, Questionnaire
 from survey.respond import service
 from survey.respond.forms import ConsentForm, PageForm, page_form
 from survey.respond.texts import current_language, language_links, localized
+from survey.security import loggable_path
 
 bp = Blueprint("respond", __name__)
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def _signer(purpose: str) -> URLSafeSerializer:
 
 def _refuse(reason: str) -> NoReturn:
     """A request no respondent's browser sends (tampered or stale form): 400, nothing stored."""
-    log.warning("refused %s %s: %s", request.method, request.path, reason)
+    log.warning("refused %s %s: %s", request.method, loggable_path(), reason)
     abort(400, description=gettext(
         "This form could not be accepted. Please go back, reload the page and answer again; "
         "your earlier answers are saved."

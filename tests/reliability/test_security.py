@@ -364,3 +364,39 @@ def test_questionnaire_files_refuse_aliases_and_deep_nesting(document, complaint
 
     with pytest.raises(QuestionnaireError, match=complaint):
         read_document(document)
+
+
+# --------------------------------------------------------------------------- the documented deployment
+
+def _deploy_block(language: str) -> str:
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    blocks = re.findall(rf"```{language}\n(.*?)```", text, re.S)
+    assert blocks, f"docs/deploy.md has no {language} block"
+    return "\n".join(blocks)
+
+
+def test_the_documented_nginx_logs_no_addresses_and_no_token_paths():
+    nginx = _deploy_block("nginx")
+    formats = dict(re.findall(r"log_format\s+(\w+)\s+((?:'[^']*'\s*)+);", nginx))
+    access_logs = re.findall(r"^\s*access_log\s+([^;]+);", nginx, re.M)
+    assert formats and access_logs, "the nginx config must name its access log and its format"
+    for access_log in access_logs:
+        parts = access_log.split()
+        assert parts[0] == "off" or (len(parts) > 1 and parts[1] in formats), f"access_log {access_log} uses nginx's default format"
+    leaking = {"$remote_addr", "$binary_remote_addr", "$http_x_forwarded_for", "$proxy_add_x_forwarded_for",
+               "$request", "$request_uri", "$uri", "$document_uri", "$args", "$query_string", "$http_referer",
+               "$realip_remote_addr"}
+    for name, fields in formats.items():
+        assert not leaking & set(re.findall(r"\$\w+", fields)), f"log_format {name} logs {fields}"
+    assert re.search(r"^\s*error_log\s+\S+\s+crit;", nginx, re.M), "nginx's error log names the client and the request below crit"
+    assert int(re.search(r"client_max_body_size\s+(\d+)m;", nginx).group(1)) * 1024 * 1024 >= create_app(
+        _testing_settings()).config["UPLOAD_MAX_CONTENT_LENGTH"]
+
+
+def test_the_deployment_guide_states_the_privacy_promise_and_its_duties():
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    section = text.split("## Privacy", 1)[1].split("\n## ", 1)[0]
+    for duty in ("IP address", "expire-paradata", "access-logfile", "TRUSTED_HOSTS", "BROWSER_HASH_DAYS"):
+        assert duty in section, f"the privacy section of docs/deploy.md does not mention {duty}"
+    assert "TRUSTED_HOSTS=" in _deploy_block("sh") and "requirements/lock.txt" in _deploy_block("sh")
+    assert "--access-logfile" not in _deploy_block("ini")

@@ -177,3 +177,24 @@ def test_the_browser_hash_expires(app, small_survey, runner, respondent):
     assert result.exit_code == 0 and "1 response" in result.output
     with app.app_context():
         assert [row.user_agent_hash is None for row in db.session.scalars(sa.select(Response).order_by(Response.id))] == [True, False]
+
+
+def test_refusals_never_log_a_token_or_resume_link(app, small_survey, respondent, caplog):
+    import logging
+
+    from survey.invitations import create_invitations
+    from survey.models import Survey
+
+    with app.app_context():
+        [(_panel_id, token)] = create_invitations(db.session.scalar(sa.select(Survey)), ["panel-1"])
+        db.session.commit()
+    browser = respondent(small_survey)
+    browser.start()
+    resume = browser.resume_path()
+    with caplog.at_level(logging.INFO):
+        assert browser.post(f"/i/{token}", {"website": "bot"}).status_code == 400
+        assert browser.client.post(f"{resume}?x=1").status_code in (400, 405)
+        assert browser.post(browser.page_path, {"website": "bot"}).status_code == 400
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "refused POST /i/<token>" in logged
+    assert token not in logged and resume.rsplit("/", 1)[1] not in logged
