@@ -50,9 +50,12 @@ class Config:
     # Rate limits on public endpoints (Flask-Limiter syntax).
     RATELIMIT_START = os.environ.get("RATELIMIT_START", "30 per minute")
     RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute")
-    # Failed sign-ins per email (from any address) before that account is locked for a while.
-    LOGIN_FAILURES_BEFORE_LOCKOUT = int(os.environ.get("LOGIN_FAILURES_BEFORE_LOCKOUT", "5"))
-    LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "300"))
+    # Failed sign-ins per (email, address) pair before each further failure doubles the wait,
+    # from LOGIN_BACKOFF_SECONDS up to LOGIN_BACKOFF_MAX_SECONDS (survey.sign_in).
+    LOGIN_FREE_FAILURES = int(os.environ.get("LOGIN_FREE_FAILURES", "5"))
+    LOGIN_BACKOFF_SECONDS = int(os.environ.get("LOGIN_BACKOFF_SECONDS", "30"))
+    LOGIN_BACKOFF_MAX_SECONDS = int(os.environ.get("LOGIN_BACKOFF_MAX_SECONDS", "3600"))
+    LOGIN_FAILURE_MEMORY_SECONDS = int(os.environ.get("LOGIN_FAILURE_MEMORY_SECONDS", str(24 * 3600)))
     RATELIMIT_ENABLED = True
 
     # How many reverse proxies in front of the site set X-Forwarded-For/-Proto/-Host. The

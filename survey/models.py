@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import session
 from flask_login import UserMixin
 
 from survey.extensions import db, login
@@ -46,6 +47,8 @@ class Pollster(UserMixin, db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
+    # A session is valid while it carries this number; signing out or a new password moves it on.
+    session_version: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     surveys: so.Mapped[list["Survey"]] = so.relationship(secondary=survey_owners, back_populates="owners")
@@ -218,12 +221,13 @@ class ApiToken(db.Model):
 
 
 class LoginFailure(db.Model):
-    """A failed sign-in, by email (known or not), so spraying from many addresses still locks out."""
+    """A failed sign-in, by email (known or not) and keyed hash of the address (``survey.sign_in``)."""
 
     __tablename__ = "login_failures"
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     email: so.Mapped[str] = so.mapped_column(sa.String(254), index=True)
+    address_key: so.Mapped[str] = so.mapped_column(sa.String(64))
     failed_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
 
 
@@ -262,6 +266,13 @@ class WeightingRun(db.Model):
     created_by: so.Mapped[Optional[Pollster]] = so.relationship()
 
 
+SESSION_VERSION_KEY = "session_version"
+
+
 @login.user_loader
 def load_pollster(pollster_id: str) -> Optional[Pollster]:
-    return db.session.get(Pollster, int(pollster_id))
+    """The signed-in pollster, unless their sessions were ended since this one began (``survey.sign_in``)."""
+    pollster = db.session.get(Pollster, int(pollster_id))
+    if pollster is None or session.get(SESSION_VERSION_KEY) != pollster.session_version:
+        return None
+    return pollster
