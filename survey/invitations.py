@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 from flask import url_for
 
+from analysis.export import csv_text
 from survey.extensions import db
 from survey.models import Invitation, Survey
 from survey.respond.service import new_token, token_hash
@@ -78,9 +79,5 @@ def create_invitations(survey: Survey, panel_ids: Sequence[str]) -> list[tuple[s
 
 def invitations_csv(created: Iterable[tuple[str, str]]) -> str:
     """The links file: panel_id, token, link; needs a request or ``SERVER_NAME`` for the links."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["panel_id", "token", "link"])
-    for panel_id, token in created:
-        writer.writerow([panel_id, token, url_for("respond.invitation", token=token, _external=True)])
-    return out.getvalue()
+    rows = ((panel_id, token, url_for("respond.invitation", token=token, _external=True)) for panel_id, token in created)
+    return csv_text(rows, ["panel_id", "token", "link"])

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import yaml
 
+from analysis.export import csv_text
 from survey import safe_yaml
 
 MAX_TEXT_LENGTH = 500  # a source or a name: a citation, not a document
@@ -73,13 +74,9 @@ class Targets:
         )
 
     def to_csv(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["variable", "level", "share", "source"])
-        for variable, levels in self.margins.items():
-            for level, share in levels.items():
-                writer.writerow([variable, level, repr(share), self.sources.get(variable, "")])
-        return buffer.getvalue()
+        rows = ((variable, level, share, self.sources.get(variable, ""))
+                for variable, levels in self.margins.items() for level, share in levels.items())
+        return csv_text(rows, ["variable", "level", "share", "source"])
 
 
 def _share(text: Any, where: str) -> float:

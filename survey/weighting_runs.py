@@ -32,6 +32,7 @@ import sqlalchemy as sa
 import yaml
 from flask import current_app
 
+from analysis.export import neutralize_frame
 from analysis.spec import build_design, read_data, run_spec, validate_spec
 from survey.extensions import db
 from survey.models import Pollster, Response, ResponseStatus, Survey, TargetSet, WeightingRun
@@ -182,7 +183,7 @@ def analysis_frame(data: ResponseData, variables: Mapping[str, str]) -> pd.DataF
 
 def data_csv(frame: pd.DataFrame) -> bytes:
     """The data file as written for ``python -m analysis run`` (and downloaded beside the spec)."""
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return neutralize_frame(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def estimate_specs(
