@@ -8,6 +8,7 @@ from flask import abort, render_template, request
 
 from survey import charts
 from survey.comparisons import comparisons_for
+from survey.database import id_argument
 from survey.pollster import bp
 from survey.pollster.access import owned_survey_or_404
 from survey.pollster.forms import ActionForm
@@ -18,7 +19,7 @@ from survey.weighting_runs import INTERVAL_METHODS, WeightingError, compute, lat
 
 def chosen_run(survey):
     """The run named by ``?run=`` (404 if not this survey's), else the latest (None before any)."""
-    run_id = request.args.get("run", type=int)
+    run_id = id_argument("run")
     if run_id is None:
         return latest_run(survey)
     run = run_of(survey, run_id)

@@ -138,7 +138,9 @@ def index():
         sa.select(Survey).where(Survey.status == SurveyStatus.OPEN.value).order_by(Survey.opened_at, Survey.id)
     ).all()
     if len(surveys) == 1:
-        return redirect(url_for("respond.landing", slug=surveys[0].slug, **request.args.to_dict()))
+        chosen = request.args.get("lang")
+        carried = {"lang": chosen} if chosen in current_app.config["LANGUAGES"] else {}
+        return redirect(url_for("respond.landing", slug=surveys[0].slug, **carried))
     return render_template("respond/index.html", surveys=surveys)
 
 

@@ -61,8 +61,14 @@ class ResponseIncomplete(ValueError):
 # --- tokens and hashes ---------------------------------------------------------------
 
 def new_token() -> str:
-    """A URL-safe secret for a resume or invitation link (256 bits)."""
-    return secrets.token_urlsafe(32)
+    """A URL-safe secret for a resume or invitation link (256 bits).
+
+    Never begins with ``-``: the links file would otherwise defuse it as a spreadsheet formula
+    (``analysis.export.neutralize``), and the token column would no longer match the link.
+    """
+    while (token := secrets.token_urlsafe(32)).startswith("-"):
+        continue
+    return token
 
 
 def token_hash(token: str) -> str:

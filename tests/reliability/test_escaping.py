@@ -215,3 +215,14 @@ def test_every_csv_and_spreadsheet_goes_through_the_one_neutralizing_writer():
              for number, line in enumerate(path.read_text().splitlines(), start=1)
              if writers.search(line) and "neutralize_frame(" not in line]
     assert not found, f"CSV or XLSX written without analysis.export: {found}"
+
+
+def test_tokens_never_look_like_formulas(monkeypatch):
+    """A token starting with - would be defused in the links file and no longer match its link."""
+    import secrets
+
+    from survey.respond.service import new_token
+
+    drawn = iter(["-starts-with-a-dash", "ok-token"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda _bytes: next(drawn))
+    assert new_token() == "ok-token"

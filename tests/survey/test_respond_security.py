@@ -1,6 +1,8 @@
 """Requests no respondent's browser sends get a 400 and store nothing; starting is rate limited."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -198,3 +200,25 @@ def test_refusals_never_log_a_token_or_resume_link(app, small_survey, respondent
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "refused POST /i/<token>" in logged
     assert token not in logged and resume.rsplit("/", 1)[1] not in logged
+
+
+# --------------------------------------------------------------------------- query parameters never reach url_for
+
+@pytest.mark.parametrize("path", ["/s/{slug}?_method=POST", "/s/{slug}/consent?_method=POST", "/?slug=x",
+                                  "/?_external=1&_scheme=javascript", "/s/{slug}?_anchor=x&_external=1&_scheme=http"])
+def test_reserved_query_parameters_are_ignored(client, small_survey, path):
+    response = client.get(path.format(slug=small_survey))
+    assert response.status_code in (200, 302)
+    if response.status_code == 302:
+        assert response.location == f"/s/{small_survey}"
+
+
+def test_language_links_carry_only_the_language(client, small_survey):
+    page = client.get(f"/s/{small_survey}?lang=es&_anchor=evil&_external=1&next=https://evil.example&utm=x")
+    links = re.findall(r'hreflang="\w+"|href="([^"]*)" lang=', page.get_data(as_text=True))
+    hrefs = [link for link in links if link]
+    assert hrefs == [f"/s/{small_survey}?lang=en", f"/s/{small_survey}?lang=es"]
+
+
+def test_the_start_page_keeps_the_chosen_language_when_it_redirects(client, small_survey):
+    assert client.get("/?lang=es&slug=x").location == f"/s/{small_survey}?lang=es"
