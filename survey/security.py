@@ -1,4 +1,5 @@
-"""Security headers on every response (a strict CSP, no inline script, no framing) and the request body limit."""
+"""Security headers on every response (a strict CSP, no inline script, no framing, nothing stored in
+caches but static files) and the request body limit."""
 from __future__ import annotations
 
 import hashlib
@@ -21,6 +22,9 @@ def _add_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.endpoint != "static":
+        # Pages show saved answers, resume links, results: no browser or proxy may keep a copy.
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

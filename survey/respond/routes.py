@@ -25,7 +25,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from survey.extensions import db, limiter
 from survey.models import Invitation, Response, ResponseStatus, Survey, SurveyStatus, utcnow
@@ -39,6 +39,7 @@ bp = Blueprint("respond", __name__)
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "respondent"  # {survey slug: [link kind "r" or "i", token]}
+CONSENT_KEY = "consent"  # a random value that binds consent forms to the browser session that received them
 
 
 def _start_limit() -> str:
@@ -95,6 +96,28 @@ def _resume_url(survey: Survey) -> Optional[str]:
 def _signer(purpose: str) -> URLSafeSerializer:
     """Signs hidden form fields, so the values the server put there come back unchanged."""
     return URLSafeSerializer(current_app.secret_key, salt=purpose)
+
+
+def _start_field() -> str:
+    """The consent form's signed resume token, bound to this browser's session and dated.
+
+    So the form is not a credential: posted from another browser, or after
+    ``WTF_CSRF_TIME_LIMIT``, it is refused (the respondent reloads the page).
+    """
+    binding = session.setdefault(CONSENT_KEY, service.new_token())
+    return URLSafeTimedSerializer(current_app.secret_key, salt="respond.start").dumps([service.new_token(), binding])
+
+
+def _started_token(field: str) -> str:
+    """The resume token from a consent form this browser received lately; anything else is a 400."""
+    try:
+        token, binding = URLSafeTimedSerializer(current_app.secret_key, salt="respond.start").loads(
+            field, max_age=current_app.config["WTF_CSRF_TIME_LIMIT"])
+    except (BadSignature, ValueError, TypeError):
+        _refuse("consent form: start token not signed by us, or expired")
+    if not binding or binding != session.get(CONSENT_KEY):
+        _refuse("consent form: start token given to another browser")
+    return token
 
 
 def _refuse(reason: str) -> NoReturn:
@@ -192,15 +215,12 @@ def invitation(token: str):
 def _consent(survey: Survey, *, invitation: Optional[Invitation] = None, token: Optional[str] = None):
     form = ConsentForm()
     if not form.is_submitted():
-        form.start.data = _signer("respond.start").dumps(service.new_token())
+        form.start.data = _start_field()
         questionnaire = service.questionnaire_for(survey)
         return render_template("respond/consent.html", survey=survey, questionnaire=questionnaire, form=form)
     if form.caught_bot() or not form.validate():
         _refuse("consent form: honeypot filled or CSRF invalid")
-    try:
-        resume_token = _signer("respond.start").loads(form.start.data or "")
-    except BadSignature:
-        _refuse("consent form: start token not signed by us")
+    resume_token = _started_token(form.start.data or "")
     try:
         response, _ = service.start_response(
             survey,

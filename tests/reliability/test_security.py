@@ -91,6 +91,7 @@ def test_production_cookies_are_secure_httponly_and_samesite(tmp_path):
         "PARADATA_SALT": STRONG_SECRET[::-1],
         "DATABASE_URL": f"sqlite:///{tmp_path / 'production.db'}",
         "TRUSTED_HOSTS": "survey.example.org",
+        "PYTHONPATH": str(ROOT),  # the checkout, installed or not
     }
     probe = subprocess.run([sys.executable, "-c", PRODUCTION_PROBE], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)

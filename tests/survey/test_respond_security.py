@@ -222,3 +222,42 @@ def test_language_links_carry_only_the_language(client, small_survey):
 
 def test_the_start_page_keeps_the_chosen_language_when_it_redirects(client, small_survey):
     assert client.get("/?lang=es&slug=x").location == f"/s/{small_survey}?lang=es"
+
+
+# --------------------------------------------------------------------------- nothing private is cached; the consent form is not a credential
+
+def test_private_pages_are_not_stored_by_browsers_or_proxies(app, client, small_survey, respondent, make_pollster, sign_in):
+    browser = respondent(small_survey)
+    browser.start()
+    for path in (browser.page_path, f"/s/{small_survey}", f"/s/{small_survey}/consent"):
+        assert "no-store" in browser.get(path).headers.get("Cache-Control", ""), path
+    make_pollster("owner@example.org", small_survey)
+    pollster = app.test_client()
+    sign_in(pollster, "owner@example.org")
+    for page in ("results", "fieldwork", "weighting", "downloads"):
+        response = pollster.get(f"/pollster/surveys/{small_survey}/{page}")
+        assert response.status_code == 200 and "no-store" in response.headers.get("Cache-Control", ""), page
+    static = client.get("/static/site.css")
+    static.close()
+    assert "no-store" not in static.headers.get("Cache-Control", "")
+
+
+def test_a_consent_form_from_another_browser_opens_nothing(app, small_survey, respondent):
+    first = respondent(small_survey)
+    first.open(f"/s/{small_survey}/consent")
+    fields = first.form_fields()
+    assert first.post(f"/s/{small_survey}/consent", fields).status_code == 302
+    other = respondent(small_survey)
+    other.open(f"/s/{small_survey}/consent")
+    assert other.post(f"/s/{small_survey}/consent", fields).status_code == 400
+    assert other.get(f"/s/{small_survey}/p/eligibility").status_code == 302  # no response of its own
+
+
+def test_a_consent_form_expires(app, small_survey, respondent, monkeypatch):
+    import itsdangerous.timed
+
+    browser = respondent(small_survey)
+    browser.open(f"/s/{small_survey}/consent")
+    later = itsdangerous.timed.time.time() + app.config["WTF_CSRF_TIME_LIMIT"] + 60
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: later)
+    assert browser.post(f"/s/{small_survey}/consent", browser.form_fields()).status_code == 400
