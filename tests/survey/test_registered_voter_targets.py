@@ -4,6 +4,7 @@ compiled from, so a mistyped number fails here."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from survey.questionnaire import default_questionnaire_path, load_file
 from survey.reference_data import (
     DEFAULT_TARGETS_FILE,
     REGISTERED_VOTER_TARGETS_FILE,
+    ReferenceDataError,
     california_registered_voter_targets,
     load_default_targets,
 )
@@ -94,6 +96,17 @@ def test_flags_follow_the_reference(targets, reference):
     assert all(share is None for share in reference["education"]["shares"].values())
     adult_education = load_default_targets(DEFAULT_TARGETS_FILE).variable("education").shares
     assert targets.variable("education").shares == adult_education
+
+
+def test_largest_remainder_rounding_is_accepted_but_a_share_one_unit_further_off_is_not(tmp_path, targets):
+    vote = targets.variable("vote_2024")
+    assert vote.counts["other"] / vote.denominator < 0.0224645 < vote.shares["other"]  # rounded up by remainder
+    document = yaml.safe_load(REGISTERED_VOTER_TARGETS_FILE.read_text(encoding="utf-8"))
+    document["variables"]["vote_2024"]["shares"].update(other=0.022466, did_not_vote=0.297852)
+    path = tmp_path / REGISTERED_VOTER_TARGETS_FILE.name
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ReferenceDataError, match=re.escape("share of `vote_2024` = `other` is 0.022466, but its count")):
+        load_default_targets(path)
 
 
 def test_the_vote_question_tells_new_registrants_what_to_answer():
