@@ -216,8 +216,12 @@ class ApiToken(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
     last_used_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
     revoked_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
+    expires_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))  # None: never
+    # None: every survey the pollster owns; else only this one.
+    survey_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"))
 
     pollster: so.Mapped[Pollster] = so.relationship()
+    survey: so.Mapped[Optional[Survey]] = so.relationship()
 
 
 class LoginFailure(db.Model):

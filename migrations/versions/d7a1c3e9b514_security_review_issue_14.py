@@ -1,4 +1,4 @@
-"""security review (issue 14): no address hash on responses; revocable sessions; sign-in back-off per address
+"""security review (issue 14): no address hash on responses; revocable sessions; sign-in back-off per address; API token expiry and scope
 
 Revision ID: d7a1c3e9b514
 Revises: fb4fede2a686
@@ -27,9 +27,17 @@ def upgrade():
     op.execute('DELETE FROM login_failures')
     with op.batch_alter_table('login_failures', schema=None) as batch_op:
         batch_op.add_column(sa.Column('address_key', sa.String(length=64), nullable=False))
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('survey_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_api_tokens_survey_id_surveys'), 'surveys', ['survey_id'], ['id'], ondelete='CASCADE')
 
 
 def downgrade():
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_api_tokens_survey_id_surveys'), type_='foreignkey')
+        batch_op.drop_column('survey_id')
+        batch_op.drop_column('expires_at')
     with op.batch_alter_table('login_failures', schema=None) as batch_op:
         batch_op.drop_column('address_key')
     with op.batch_alter_table('pollsters', schema=None) as batch_op:

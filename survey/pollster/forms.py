@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, FileSize
-from wtforms import PasswordField, StringField, SubmitField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from survey.accounts import MIN_PASSWORD_LENGTH
@@ -35,10 +35,17 @@ class ActionForm(FlaskForm):
 
 
 class ApiTokenForm(FlaskForm):
+    """``survey`` offers the pollster's own surveys; the view fills its choices."""
+
     name = StringField(
         "Name",
         validators=[DataRequired(message="Give the token a name, e.g. the script or person that will use it."), Length(max=100)],
     )
+    expires_in_days = SelectField("Valid for", choices=[
+        SelectChoice(value, label) for value, label in
+        (("", "until revoked"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "a year"))
+    ], default="")
+    survey = SelectField("Surveys", choices=[SelectChoice("", "all your surveys")], default="")
     submit = SubmitField("Create token")
 
 
