@@ -138,7 +138,7 @@ def stored_form(questionnaire, answers: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def token_hash(token: str) -> str:
-    """The site stores only this hash of a resume token (see survey.respond.service.token_hash)."""
+    """The site stores only this hash of a resume token (see survey.responses.tokens.token_hash)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -757,7 +757,7 @@ def parse_arguments(argv: Optional[list[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_arguments(argv)
     sys.stdout.reconfigure(line_buffering=True)  # each run's report as soon as it is made, even into a file
-    from survey.questionnaire import default_questionnaire_path, load_file
+    from survey.questionnaires.loading import default_questionnaire_path, load_file
 
     questionnaire = load_file(default_questionnaire_path())
     print(f"Start limit raised to {START_LIMIT_FOR_BENCH!r} for the run (every respondent is 127.0.0.1); "

@@ -19,7 +19,16 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from survey.questionnaire import default_questionnaire_path, load_file
+from survey.questionnaires.loading import default_questionnaire_path, load_file
+from tests.support.site import (  # noqa: F401  (the site's fixtures)
+    app,
+    client,
+    database_url,
+    default_survey,
+    make_pollster,
+    runner,
+    sign_in,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,7 +163,7 @@ def stored_for(browser: Browser, database_url: str) -> dict[str, Any]:
 @pytest.fixture
 def database(app) -> str:
     """The test database's URL (SQLite and PostgreSQL runs), with the default survey open."""
-    from tests.survey.conftest import load_open_survey
+    from tests.support.respondents import load_open_survey
 
     load_open_survey(app)
     return app.config["SQLALCHEMY_DATABASE_URI"]
