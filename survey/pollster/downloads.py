@@ -9,12 +9,13 @@ from dataclasses import asdict
 
 from flask import abort, render_template, request
 
-from survey.pollster import bp
 from survey.accounts.ownership import owned_survey_or_404
-from survey.pollster.results import chosen_run, question_chart, view_options
+from survey.pollster import bp
+from survey.pollster.results import chosen_run, view_options
+from survey.reporting.charts import question_chart
 from survey.reporting.publication import DISCLOSURE_FIELDS, Disclosure, download_response
-from survey.responses.dataset import crossable, questions_of
 from survey.reporting.tables import tables
+from survey.responses.dataset import crossable, questions_of
 from survey.weighting.runs import INTERVAL_METHODS, compute, run_of, runs_of
 
 

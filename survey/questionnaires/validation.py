@@ -15,9 +15,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from survey.questionnaires.model import (
-    CHOICE_TYPES, DEFAULT_TEXT_LENGTH, IDENTIFIER, LANGUAGE_CODE, LANGUAGE_NAMES, MAX_CODE_LENGTH,
-    MAX_RATING_POINTS, OPTION_CODE, QUESTION_TYPES, REQUIRED_LANGUAGES, SLUG, AnswerCondition, CombinedCondition,
-    Condition, Option, Page, Question, Questionnaire, QuestionnaireError, ScaleLabels, Screener,
+    CHOICE_TYPES,
+    DEFAULT_TEXT_LENGTH,
+    IDENTIFIER,
+    LANGUAGE_CODE,
+    LANGUAGE_NAMES,
+    MAX_CODE_LENGTH,
+    MAX_RATING_POINTS,
+    OPTION_CODE,
+    QUESTION_TYPES,
+    REQUIRED_LANGUAGES,
+    SLUG,
+    AnswerCondition,
+    CombinedCondition,
+    Condition,
+    Option,
+    Page,
+    Question,
+    Questionnaire,
+    QuestionnaireError,
+    ScaleLabels,
+    Screener,
 )
 
 _TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "pages"}

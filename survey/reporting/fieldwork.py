@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.models import Invitation, Response, ResponseStatus, Survey
-from survey.responses.quality import FLAGS
+from survey.models import Invitation, Response, ResponseStatus, Survey, as_utc
 from survey.responses.dataset import load_responses
+from survey.responses.quality import FLAGS
 
 BREAKOFF_AFTER = timedelta(hours=1)  # an unfinished response idle this long counts as broken off
 
@@ -114,12 +114,7 @@ def _per_day(moments: list[datetime]) -> tuple[tuple[date, int], ...]:
     """Completions per UTC day from the first to the last, days without any included as 0."""
     if not moments:
         return ()
-    counts = Counter(_as_utc(moment).date() for moment in moments)
+    counts = Counter(as_utc(moment).date() for moment in moments)
     first, last = min(counts), max(counts)
     return tuple((first + timedelta(days=offset), counts.get(first + timedelta(days=offset), 0)) for offset in range((last - first).days + 1))
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; they were stored in UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 

@@ -16,11 +16,10 @@ from typing import Any, Optional
 import pandas as pd
 from scipy import stats
 
-from survey.models import Survey
-from survey.responses.dataset import OPTION_SEPARATOR
 from analysis.export import Codebook, iter_csv, write_dta, write_parquet, write_sav, write_xlsx
-from survey.responses.dataset import crossable, questions_of
+from survey.models import Survey
 from survey.reporting.tables import tables, tables_frame
+from survey.responses.dataset import OPTION_SEPARATOR, crossable, questions_of
 from survey.weighting.runs import (
     ID_COLUMN,
     INTERVAL_METHODS,

@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import tempfile
 import threading
 import warnings
@@ -32,12 +31,14 @@ import sqlalchemy as sa
 import yaml
 from flask import current_app
 
+from analysis import ConvergenceWarning, SurveyDesign
+from analysis.diagnostics import weighting_diagnostics
 from analysis.spec import build_design, read_data, run_spec, validate_spec
 from survey.extensions import db
 from survey.models import Pollster, Response, ResponseStatus, Survey, TargetSet, WeightingRun
+from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, ResponseData, load_responses
 from survey.responses.quality import ExclusionRules
 from survey.weighting.reference_data import california_adult_targets
-from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, ResponseData, load_responses
 from survey.weighting.targets import Targets
 
 log = logging.getLogger(__name__)
@@ -137,19 +138,13 @@ class WeightingSettings:
 # --------------------------------------------------------------------------- targets
 
 
-def default_targets() -> Targets:
-    """The shipped California adult targets, each variable with its source and vintage
-    (party registration, which describes registered voters, is left out)."""
-    return california_adult_targets()
-
-
 def current_targets(survey: Survey) -> Targets:
     """The pollster's latest targets for ``survey``, else the shipped defaults, limited to the
     variables the questionnaire asks (a target without a question cannot be weighted to)."""
     stored = db.session.scalar(
         sa.select(TargetSet).where(TargetSet.survey_id == survey.id).order_by(TargetSet.id.desc()).limit(1)
     )
-    targets = Targets.from_dict(stored.targets) if stored else default_targets()
+    targets = Targets.from_dict(stored.targets) if stored else california_adult_targets()
     if stored:
         return targets
     asked = weighting_variables(survey)
@@ -269,7 +264,7 @@ def _redis():
 
 def cache_key(spec: Mapping[str, Any], data_hash: str) -> str:
     text = json.dumps(spec, sort_keys=True, default=str) + data_hash
-    return "survey:analysis:" + hashlib.sha256(text.encode()).hexdigest()
+    return "survey:analysis:v2:" + hashlib.sha256(text.encode()).hexdigest()  # v2: results carry "converged"
 
 
 def run_analysis(spec: Mapping[str, Any], csv_bytes: bytes) -> dict[str, Any]:
@@ -300,6 +295,7 @@ def run_analysis(spec: Mapping[str, Any], csv_bytes: bytes) -> dict[str, Any]:
                 ) from error
     result = json.loads(json.dumps(result, default=_plain))
     result["warnings"] = sorted({str(w.message) for w in caught})
+    result["converged"] = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     text = json.dumps(result)
     if client is not None:
         client.set(key, text, ex=CACHE_SECONDS)
@@ -373,9 +369,9 @@ class Diagnostics:
 
 def diagnostics(frame: pd.DataFrame, settings: WeightingSettings, result: Mapping[str, Any]) -> Diagnostics:
     weights = np.asarray(result["weights"], dtype=float)
-    total = float(weights.sum())
-    n = len(weights)
-    effective_n = total**2 / float((weights**2).sum()) if n else 0.0
+    n = len(weights)  # at least 1: the analysis refuses data without rows
+    weighted = weighting_diagnostics(SurveyDesign(pd.DataFrame(index=range(n)), weights=weights))
+    total = weighted.population_size
     checks = []
     margins = (
         {settings.poststratify_by: settings.targets.margins[settings.poststratify_by]}
@@ -391,19 +387,19 @@ def diagnostics(frame: pd.DataFrame, settings: WeightingSettings, result: Mappin
                     variable=variable,
                     level=level,
                     target=target,
-                    unweighted=float(hit.mean()) if n else 0.0,
-                    achieved=float(weights[hit].sum() / total) if total else 0.0,
+                    unweighted=float(hit.mean()),
+                    achieved=float(weights[hit].sum() / total),
                 )
             )
     caught = list(result.get("warnings", []))
     return Diagnostics(
         n=n,
         sum_of_weights=total,
-        min_weight=float(weights.min()) if n else 0.0,
-        max_weight=float(weights.max()) if n else 0.0,
-        design_effect=n / effective_n if effective_n else math.nan,
-        effective_n=effective_n,
-        converged=not any("converge" in w.lower() for w in caught),
+        min_weight=weighted.weight_min,
+        max_weight=weighted.weight_max,
+        design_effect=weighted.design_effect,
+        effective_n=weighted.effective_n,
+        converged=result["converged"],
         warnings=caught,
         margins=checks,
     )

@@ -13,8 +13,8 @@ from werkzeug.routing.converters import NumberConverter
 
 from survey import create_app
 from survey.extensions import db
-from tests.support.site import app_for, testing_settings
 from tests.reliability.conftest import ROOT
+from tests.support.site import app_for, testing_settings
 
 SLUG = "california-2025"  # the default survey, opened by the ``database`` fixture
 STRONG_SECRET = "9f2c41d7e0b84a6c93f1d2e5b7a8c0d4f6e1a3b5c7d9e0f2"

@@ -12,10 +12,11 @@ import survey.weighting.runs as weighting_runs
 from survey.extensions import db
 from survey.models import Pollster, Survey, WeightingRun
 from survey.responses.quality import ExclusionRules
-from survey.weighting.runs import WeightingSettings, compute, create_run, default_targets
-from tests.support.site import app_for
-from tests.support.respondents import Respondent, load_open_survey
+from survey.weighting.reference_data import california_adult_targets
+from survey.weighting.runs import WeightingSettings, compute, create_run
 from tests.support.polls import seed_poll
+from tests.support.respondents import Respondent, load_open_survey
+from tests.support.site import app_for
 
 REDIS_FOR_TESTS = "redis://127.0.0.1:6379/13"
 
@@ -78,7 +79,7 @@ def test_weighted_results_are_cached_in_redis_for_every_worker(app, two_workers,
         seed_poll(survey, 120)
         pollster = Pollster(email="owner@example.org", password_hash="x")
         db.session.add(pollster)
-        run = create_run(survey, WeightingSettings(default_targets()), ExclusionRules(), pollster)
+        run = create_run(survey, WeightingSettings(california_adult_targets()), ExclusionRules(), pollster)
         db.session.commit()
         run_id = run.id
     cache = redis.Redis.from_url(shared_redis)

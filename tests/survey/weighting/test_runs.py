@@ -3,6 +3,7 @@ module's own messages, cached until their inputs change."""
 from __future__ import annotations
 
 import hashlib
+import warnings
 import re
 
 import numpy as np
@@ -11,13 +12,13 @@ import sqlalchemy as sa
 import yaml
 
 import survey.weighting.runs as weighting_runs
+from analysis import ConvergenceWarning
 from analysis.spec import run_spec
 from survey.extensions import db
 from survey.models import Answer, Response, WeightingRun
-from survey.responses.quality import ExclusionRules
 from survey.responses.dataset import load_responses
+from survey.responses.quality import ExclusionRules
 from survey.responses.simulate import AGE_SHARES, FEMALE_SHARE, REGION_SHARES
-from survey.weighting.targets import Targets
 from survey.weighting.runs import (
     WeightingError,
     WeightingSettings,
@@ -27,6 +28,7 @@ from survey.weighting.runs import (
     data_csv,
     spec_yaml,
 )
+from survey.weighting.targets import Targets
 from tests.support.polls import load_default_survey, seed_poll
 
 TARGETS = Targets(
@@ -181,3 +183,18 @@ def test_stored_run_round_trips_settings(app, poll):
     assert WeightingSettings.from_dict(stored.settings) == settings
     assert ExclusionRules.from_dict(stored.exclusion_rules).speeder_share == 0.3
     assert db.session.get(Response, stored.response_ids[0]).status == "complete"
+
+
+@pytest.mark.parametrize(("category", "converged"), [(ConvergenceWarning, False), (UserWarning, True)])
+def test_a_run_is_unconverged_exactly_when_the_analysis_warns_so(app, monkeypatch, category, converged):
+    """The warning's class decides, not its wording: a UserWarning that mentions convergence changes nothing."""
+
+    def analysis_that_warns(spec, folder):
+        warnings.warn("raking did not converge in 50 iterations", category, stacklevel=1)
+        return {"degf": 1, "weights": [1.0, 1.0], "estimates": []}
+
+    monkeypatch.setattr(weighting_runs, "run_spec", analysis_that_warns)
+    with app.app_context():
+        result = weighting_runs.run_analysis({"data": "data.csv", "case": category.__name__}, b"respondent_id\n1\n2\n")
+    assert result["converged"] is converged
+    assert result["warnings"] == ["raking did not converge in 50 iterations"]
