@@ -23,6 +23,8 @@ from survey import create_app
 from survey.config import TestingConfig
 from survey.extensions import db
 
+__all__ = ["app", "client", "database_url", "default_survey", "make_pollster", "runner", "sign_in"]  # the fixtures
+
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
