@@ -238,7 +238,7 @@ class TargetSet(db.Model):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
-    targets: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)  # survey.targets.Targets.to_dict()
+    targets: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)  # survey.weighting.targets.Targets.to_dict()
     created_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("pollsters.id", ondelete="SET NULL"))
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
 

@@ -1,7 +1,7 @@
 """Weighting runs, their results and their files, for scripts (bearer token, see ``survey.accounts.api_tokens``).
 
-The numbers are those of the pollster pages: both call ``survey.weighting_runs.compute`` and
-``survey.tables.tables`` on the same stored run.
+The numbers are those of the pollster pages: both call ``survey.weighting.runs.compute`` and
+``survey.reporting.tables.tables`` on the same stored run.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from survey.reporting.comparisons import comparisons_for
 from survey.reporting.publication import download_response
 from survey.reporting.tables import finite_or_none, tables, tables_frame, view_problem
 from survey.responses.dataset import questions_of
-from survey.weighting.runs import INTERVAL_METHODS, WeightingError, compute, latest_run, run_of, runs_of
+from survey.weighting.runs import compute, latest_run, run_of, runs_of
+from survey.weighting.settings import INTERVAL_METHODS, WeightingError
 
 _NUMBER = {"type": "number"}
 _NULLABLE_NUMBER = {"type": ["number", "null"]}

@@ -13,7 +13,8 @@ from survey.reporting.charts import question_chart
 from survey.reporting.comparisons import comparisons_for
 from survey.reporting.tables import tables, view_problem
 from survey.responses.dataset import crossable, questions_of
-from survey.weighting.runs import INTERVAL_METHODS, WeightingError, compute, latest_run, new_responses_since, run_of
+from survey.weighting.runs import compute, latest_run, new_responses_since, run_of
+from survey.weighting.settings import INTERVAL_METHODS, WeightingError
 
 
 def chosen_run(survey):

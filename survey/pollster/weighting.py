@@ -17,11 +17,6 @@ from survey.reporting import charts
 from survey.responses.quality import FLAG_LABELS, ExclusionRules
 from survey.weighting.reference_data import california_adult_targets
 from survey.weighting.runs import (
-    CALFUNS,
-    METHODS,
-    VARIANCE_METHODS,
-    WeightingError,
-    WeightingSettings,
     check_targets,
     compute,
     create_run,
@@ -33,6 +28,7 @@ from survey.weighting.runs import (
     save_targets,
     weighting_variables,
 )
+from survey.weighting.settings import CALFUNS, METHODS, VARIANCE_METHODS, WeightingError, WeightingSettings
 from survey.weighting.targets import Targets, TargetsFileError, parse_upload
 
 

@@ -2,7 +2,7 @@
 a Rao–Scott goodness-of-fit test of the whole answer distribution.
 
 A published figure comes with its population, dates, sample size and wording
-(``survey.reference_data.published_figures``), shown next to the test, because a difference
+(``survey.weighting.reference_data.published_figures``), shown next to the test, because a difference
 from a poll of likely U.S. voters asked in other words is not a change in opinion.
 """
 from __future__ import annotations

@@ -36,7 +36,7 @@ class FieldworkSummary:
 
     @property
     def excluded_by_quality(self) -> int | None:
-        """Complete responses the default exclusion rules (``survey.quality.ExclusionRules``) leave out."""
+        """Complete responses the default exclusion rules (``survey.responses.quality.ExclusionRules``) leave out."""
         return None if self.quality_flags is None else self.quality_flags["excluded"]
 
     @property
@@ -72,7 +72,7 @@ def fieldwork_summary(survey: Survey, *, quality: bool = True, now: datetime | N
     """Count the responses and invitations of ``survey`` as they stand at ``now`` (UTC).
 
     ``quality=True`` also flags the complete responses (speeders, straight-lining, failed
-    attention checks, duplicates) through ``survey.results.load_responses``, which reads every
+    attention checks, duplicates) through ``survey.responses.dataset.load_responses``, which reads every
     answer, so lists of many surveys leave it out.
     """
     now = now or datetime.now(timezone.utc)

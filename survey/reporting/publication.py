@@ -20,17 +20,9 @@ from analysis.export import Codebook, iter_csv, write_dta, write_parquet, write_
 from survey.models import Survey
 from survey.reporting.tables import tables, tables_frame
 from survey.responses.dataset import OPTION_SEPARATOR, crossable, questions_of
-from survey.weighting.runs import (
-    ID_COLUMN,
-    INTERVAL_METHODS,
-    METHODS,
-    ComputedRun,
-    WeightingError,
-    compute,
-    replicate_weights,
-    run_header,
-    spec_yaml,
-)
+from survey.weighting.runs import ComputedRun, compute, replicate_weights, run_header
+from survey.weighting.settings import INTERVAL_METHODS, METHODS, WeightingError
+from survey.weighting.spec import ID_COLUMN, spec_yaml
 
 WEIGHT_COLUMN = "weight"
 

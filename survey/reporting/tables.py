@@ -15,7 +15,8 @@ import pandas as pd
 from scipy import stats
 
 from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, crossable
-from survey.weighting.runs import INTERVAL_METHODS, ComputedRun
+from survey.weighting.runs import ComputedRun
+from survey.weighting.settings import INTERVAL_METHODS
 
 
 @dataclass(frozen=True)

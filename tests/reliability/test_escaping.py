@@ -23,7 +23,8 @@ from survey.questionnaires.sync import load_into_database
 from survey.questionnaires.validation import parse
 from survey.responses.quality import ExclusionRules
 from survey.weighting.reference_data import california_adult_targets
-from survey.weighting.runs import WeightingSettings, create_run
+from survey.weighting.runs import create_run
+from survey.weighting.settings import WeightingSettings
 from tests.support.polls import seed_poll
 from tests.support.respondents import Respondent, load_open_survey
 from tests.survey.test_route_security import Fillers, urls

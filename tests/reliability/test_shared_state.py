@@ -13,7 +13,8 @@ from survey.extensions import db
 from survey.models import Pollster, Survey, WeightingRun
 from survey.responses.quality import ExclusionRules
 from survey.weighting.reference_data import california_adult_targets
-from survey.weighting.runs import WeightingSettings, compute, create_run
+from survey.weighting.runs import compute, create_run
+from survey.weighting.settings import WeightingSettings
 from tests.support.polls import seed_poll
 from tests.support.respondents import Respondent, load_open_survey
 from tests.support.site import app_for

@@ -15,7 +15,8 @@ from survey.extensions import db
 from survey.models import ApiToken, Invitation, Pollster, Survey
 from survey.responses.quality import ExclusionRules
 from survey.weighting.reference_data import california_adult_targets
-from survey.weighting.runs import WeightingSettings, create_run
+from survey.weighting.runs import create_run
+from survey.weighting.settings import WeightingSettings
 from tests.support.polls import seed_poll
 from tests.support.site import TEST_PASSWORD, app_for
 
