@@ -74,10 +74,10 @@ def _migrated(url: str) -> Iterator[str]:
 
 
 def app_for(url: str, **overrides) -> Flask:
-    return create_app({**testing_settings(), "SQLALCHEMY_DATABASE_URI": url, **overrides})
+    return create_app({**settings_for_tests(), "SQLALCHEMY_DATABASE_URI": url, **overrides})
 
 
-def testing_settings() -> dict:
+def settings_for_tests() -> dict:
     return {key: getattr(TestingConfig, key) for key in dir(TestingConfig) if key.isupper()}
 
 
