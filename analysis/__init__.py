@@ -4,7 +4,9 @@ A pure library on pandas, numpy, scipy and statsmodels: it never imports Flask o
 database driver. See docs/analysis.md.
 """
 from analysis.design import ReplicateScheme, SurveyDesign
-from analysis.diagnostics import MarginCheck, WeightingDiagnostics, weighting_diagnostics
+from analysis.diagnostics import (
+    MarginCheck, WeightingDiagnostics, kish_design_effect, kish_effective_n, weighting_diagnostics,
+)
 from analysis.estimates import DomainEstimates, Estimate, mean, proportion, quantile, ratio, total
 from analysis.exceptions import CategoryWarning, ConvergenceWarning, NegativeWeightsWarning, SpecError, WeightingError
 from analysis.inference import (
@@ -20,6 +22,7 @@ __all__ = [
     "GoodnessOfFit", "IndependenceTest", "METHODS", "MarginCheck", "ModelResult", "NegativeWeightsWarning",
     "PairDifference", "PairwiseTests", "ReplicateScheme", "SpecError", "SurveyDesign", "WaldTest",
     "WeightingDiagnostics", "WeightingError", "WeightingMethod", "calibrate", "goodness_of_fit", "independence",
+    "kish_design_effect", "kish_effective_n",
     "load_spec", "mean", "pairwise", "poststratify", "proportion", "quantile", "rake", "ratio", "run_spec", "svyglm",
     "test_against", "test_difference", "total", "trim", "validate_spec", "weighting_diagnostics",
 ]

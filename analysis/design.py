@@ -109,6 +109,7 @@ class SurveyDesign:
         self.replicates: Optional[ReplicateScheme] = None
         self.replicate_weights: Optional[np.ndarray] = None
         self._domains: dict = {}
+        self.unconverged_replicates = 0  # replicates whose weighting step did not converge
 
     # --- sizes and degrees of freedom -------------------------------------------------
     @property
@@ -200,25 +201,21 @@ class SurveyDesign:
         """Weighting diagnostics of this design (see :func:`analysis.weighting_diagnostics`)."""
         return weighting_diagnostics(self)
 
-    def with_weighting(
-        self,
-        step: "WeightingStep",
-        weights: np.ndarray,
-        replicate_weights: Optional[np.ndarray],
-        recount_degf: bool = False,
-    ) -> "SurveyDesign":
-        """A new design with ``step`` appended and the weights it produced.
+    def with_weighting(self, step: "WeightingStep", weights: np.ndarray) -> "SurveyDesign":
+        """A new design with ``step`` appended, its ``weights``, and the step applied to every replicate.
 
-        ``recount_degf``: the replicate degrees of freedom become the rank of the new
-        replicate weights minus one, as R's ``postStratify`` and ``regcalibrate`` (linear
-        calibration without bounds) do; other steps keep the design's.
+        After a step that R recounts after (``postStratify``; ``regcalibrate``, linear
+        calibration without bounds) the replicate degrees of freedom become the rank of the
+        new replicate weights minus one; other steps keep the design's.
         """
         new = copy.copy(self)
-        if recount_degf and self.replicates is not None and replicate_weights is not None:
-            new.replicates = dataclasses.replace(self.replicates, degf=replicate_rank(replicate_weights) - 1)
         new.steps = self.steps + (step,)
         new.weights = weights
-        new.replicate_weights = replicate_weights
+        if self.replicate_weights is not None:
+            new.replicate_weights, failed = step.reweight(self.replicate_weights)
+            new.unconverged_replicates = self.unconverged_replicates + failed
+            if step.recounts_degf:
+                new.replicates = dataclasses.replace(self.replicates, degf=replicate_rank(new.replicate_weights) - 1)
         return new
 
     def with_replicates(
@@ -250,10 +247,10 @@ class SurveyDesign:
         scheme = _replicate_scheme(self, method, replicates, seed)
         new = copy.copy(self)
         new.replicates = scheme
-        weights = self.design_weights[:, None] * scheme.factors[self.psu_codes]
+        new.replicate_weights = self.design_weights[:, None] * scheme.factors[self.psu_codes]
+        new.steps, new.unconverged_replicates = (), 0
         for step in self.steps:
-            weights = step.reweight(weights)
-        new.replicate_weights = weights
+            new = new.with_weighting(step, step.output_weights)
         return new
 
     def replicate_weights_frame(self) -> pd.DataFrame:

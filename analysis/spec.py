@@ -243,7 +243,8 @@ def _number(value: Optional[float]) -> Optional[float]:
 def run_spec(spec: Mapping, base_dir: Union[str, Path] = ".") -> dict:
     """Run a spec (a mapping as parsed from YAML); ``data`` is relative to ``base_dir``.
 
-    Returns the result as README describes: ``degf``, ``weights`` (data row order),
+    Returns the result as README describes: ``degf``, ``converged`` (False when some
+    replicates' weighting did not converge; see ``WeightingDiagnostics``), ``weights`` (data row order),
     ``estimates`` (one per estimate and domain) and, when the spec has them, ``tests`` and
     ``models``. A weighting step that cannot reach its targets raises ``WeightingError``.
     """
@@ -258,8 +259,8 @@ def run_spec(spec: Mapping, base_dir: Union[str, Path] = ".") -> dict:
                 "id": e["id"], "domain": r.domain, "estimate": _number(r.estimate), "se": _number(r.se),
                 "ci_low": _number(r.ci_low), "ci_high": _number(r.ci_high), "deff": _number(r.deff), "n": r.n,
             })
-    out: dict[str, Any] = {"degf": int(design.degf), "weights": [float(w) for w in design.weights],
-                           "estimates": estimates}
+    out: dict[str, Any] = {"degf": int(design.degf), "converged": design.diagnostics.converged,
+                           "weights": [float(w) for w in design.weights], "estimates": estimates}
     if spec["tests"]:
         out["tests"] = [row for t in spec["tests"] for row in _test_results(design, t)]
     if spec["models"]:

@@ -193,8 +193,10 @@ class WeightingStep:
 
     has_targets = False
     residualizes = False
+    recounts_degf = False  # R counts the replicate degrees of freedom again after this step
 
-    def reweight(self, weights: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    def reweight(self, weights: np.ndarray) -> tuple[np.ndarray, int]:  # pragma: no cover - abstract
+        """The step applied to every column of ``weights``: (new weights, columns that did not converge)."""
         raise NotImplementedError
 
     def residualize(self, influence: np.ndarray) -> np.ndarray:
@@ -261,7 +263,12 @@ class CalibrationStep(WeightingStep):
         sums = _cell_domain_sums(self.cells, z / self.g_weights, code, k)
         return self.model_matrix @ (self._projection @ (self.model_matrix.T @ sums))
 
-    def reweight(self, weights: np.ndarray) -> np.ndarray:
+    @property
+    def recounts_degf(self) -> bool:
+        """Linear calibration without bounds: R's ``regcalibrate``, which recounts degf."""
+        return self.method == "calibrate" and self.calfun == "linear" and not np.isfinite(self.bounds).any()
+
+    def reweight(self, weights: np.ndarray) -> tuple[np.ndarray, int]:
         inputs = weights * self.scale
         cell_inputs = self.cells.sum(inputs)
         if self.method == "rake":
@@ -270,13 +277,14 @@ class CalibrationStep(WeightingStep):
             g, _, converged = _calibrate_cells(
                 self.model_matrix, cell_inputs, self.totals, self.calfun, self.bounds, self.tol, self.max_iter
             )
-        if not np.all(converged):
+        failed = int(np.sum(~converged))
+        if failed:  # R keeps a replicate's last weights too; only the full sample must converge
             warnings.warn(
-                f"{self.method}: {int(np.sum(~converged))} replicates did not converge in {self.max_iter} iterations",
+                f"{self.method}: {failed} replicates did not converge in {self.max_iter} iterations",
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        return inputs * g[self.cells.index]
+        return inputs * g[self.cells.index], failed
 
     def achieved_margins(self, weights: np.ndarray) -> tuple[MarginCheck, ...]:
         per_cell = self.cells.sum(weights)
@@ -298,6 +306,7 @@ class PostStratificationStep(WeightingStep):
 
     has_targets = True
     residualizes = True
+    recounts_degf = True
 
     def domain_correction(self, z: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
         """F (cells x k) with residuals e = Z − w·F[cell] (see ``CalibrationStep``)."""
@@ -314,11 +323,11 @@ class PostStratificationStep(WeightingStep):
         means = self.cells.sum(influence * _ratio(old, w)[:, None]) / self.cells.sum(old)[:, None]
         return influence - w[:, None] * means[self.cells.index]
 
-    def reweight(self, weights: np.ndarray) -> np.ndarray:
+    def reweight(self, weights: np.ndarray) -> tuple[np.ndarray, int]:
         sums = self.cells.sum(weights)
         with np.errstate(divide="ignore", invalid="ignore"):
             g = np.where(sums > 0, self.cell_totals[:, None] / sums, 1.0)
-        return weights * g[self.cells.index]
+        return weights * g[self.cells.index], 0
 
     def achieved_margins(self, weights: np.ndarray) -> tuple[MarginCheck, ...]:
         achieved = self.cells.sum(weights) / weights.sum()
@@ -337,8 +346,8 @@ class TrimStep(WeightingStep):
     lower: float
     upper: float
 
-    def reweight(self, weights: np.ndarray) -> np.ndarray:
-        return _trim_columns(weights, self.lower, self.upper, skip_zero=True)
+    def reweight(self, weights: np.ndarray) -> tuple[np.ndarray, int]:
+        return _trim_columns(weights, self.lower, self.upper, skip_zero=True), 0
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -570,11 +579,8 @@ def _calibration_design(design, target_margins, population, calfun, bounds, tol,
                 stacklevel=3,
             )
     step = CalibrationStep(method, inputs, weights, iterations, True, **step_args)
-    replicate = None if design.replicate_weights is None else step.reweight(design.replicate_weights)
     logger.debug("%s: %d cells, %d iterations", method, cells.size, iterations)
-    # R's regcalibrate (linear, no bounds) counts the replicate degrees of freedom again
-    recount = method == "calibrate" and calfun == "linear" and not np.isfinite(bounds).any()
-    return design.with_weighting(step, weights, replicate, recount_degf=recount)
+    return design.with_weighting(step, weights)
 
 
 def _check_bounds_feasible(cells, cell_inputs, totals, shares, total, bounds) -> None:
@@ -745,8 +751,7 @@ def poststratify(
     inputs = design.weights
     weights = inputs * (cell_totals / cells.sum(inputs))[cells.index]
     step = PostStratificationStep("poststratify", inputs, weights, None, True, cells=cells, cell_totals=cell_totals)
-    replicate = None if design.replicate_weights is None else step.reweight(design.replicate_weights)
-    return design.with_weighting(step, weights, replicate, recount_degf=True)
+    return design.with_weighting(step, weights)
 
 
 def trim(design: SurveyDesign, lower: Optional[float] = None, upper: Optional[float] = None) -> SurveyDesign:
@@ -779,8 +784,7 @@ def trim(design: SurveyDesign, lower: Optional[float] = None, upper: Optional[fl
         raise ValueError(f"every weight is outside [{lo:g}, {hi:g}]; nothing is left to absorb the trimming")
     weights = _trim_columns(inputs, lo, hi, skip_zero=False)
     step = TrimStep("trim", inputs, weights, None, True, lower=lo, upper=hi)
-    replicate = None if design.replicate_weights is None else step.reweight(design.replicate_weights)
-    return design.with_weighting(step, weights, replicate)
+    return design.with_weighting(step, weights)
 
 
 @dataclass(frozen=True)

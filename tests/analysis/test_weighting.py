@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 
 from analysis import (
     METHODS, ConvergenceWarning, NegativeWeightsWarning, SpecError, SurveyDesign, WeightingError, calibrate, mean,
-    poststratify, proportion, rake, trim, validate_spec, weighting_diagnostics,
+    kish_design_effect, kish_effective_n, poststratify, proportion, rake, trim, validate_spec, weighting_diagnostics,
 )
 
 from .conftest import MARGINS
@@ -280,3 +280,28 @@ def test_wider_bounds_are_never_harder_than_narrower_ones(calfun):
         g = w.diagnostics
         assert g.converged and bounds[0] - 1e-9 <= g.g_weight_min and g.g_weight_max <= bounds[1] + 1e-9
         assert max(abs(m.achieved_share - m.target_share) for m in g.margins) < 1e-8
+
+
+def test_replicates_that_cannot_converge_are_counted_not_searched_for_in_warnings():
+    # the single `z` row: the JK1 replicate that deletes it has nobody left to carry z's share
+    frame = pd.DataFrame({"g": ["x"] * 12 + ["y"] * 7 + ["z"], "v": np.arange(20.0)})
+    design = SurveyDesign(frame).with_replicates("jk1")
+    with pytest.warns(ConvergenceWarning, match="1 replicates did not converge"):
+        raked = rake(design, {"g": {"x": 0.5, "y": 0.4, "z": 0.1}}, max_iter=50)
+    diagnostics = raked.diagnostics
+    assert not diagnostics.converged and diagnostics.unconverged_replicates == 1
+    assert rake(SurveyDesign(frame), {"g": {"x": 0.5, "y": 0.4, "z": 0.1}}).diagnostics.converged
+
+
+def test_replicates_made_after_weighting_recount_degf_as_before(clustered):
+    cells = {"female": 0.505, "male": 0.495}
+    early = poststratify(clustered.with_replicates("jkn"), "sex", cells)
+    late = poststratify(clustered, "sex", cells).with_replicates("jkn")
+    assert early.degf == late.degf != clustered.with_replicates("jkn").degf
+    assert_allclose(late.replicate_weights, early.replicate_weights)
+
+
+def test_kish_effective_n_and_design_effect_are_defined_once():
+    assert kish_effective_n(np.ones(10)) == 10 and kish_design_effect(np.ones(10)) == 1
+    w = np.array([1.0, 3.0])
+    assert_allclose([kish_effective_n(w), kish_design_effect(w)], [16 / 10, 2 / 1.6])
