@@ -118,13 +118,16 @@ def text_values(series: pd.Series) -> pd.Series:
 def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tuple[str, ...]]) -> np.ndarray:
     """The analysis variable as floats: 1/0 for membership of ``categories``, NaN when missing.
 
-    A category that matches no answer at all warns (``CategoryWarning``), naming the answers
-    that exist: it is nearly always a typo, or YAML reading an unquoted ``yes`` as true.
+    A text category that matches no answer at all warns (``CategoryWarning``), naming the
+    answers that exist: it is nearly always a typo, or YAML reading an unquoted ``yes`` as
+    true. A number among numeric answers (a 0/1 option, a scale point) that nobody chose is
+    a plain 0 and does not warn.
     """
     series = column(design.data, variable, "variable")
     if categories is not None:
         codes, texts, _ = text_codes(series)
-        unmatched = [c for c in categories if c not in set(texts)]
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        unmatched = [c for c in categories if c not in set(texts) and not (numeric and _is_number(c))]
         if unmatched:
             shown = ", ".join(sorted(texts)[:20]) or "none"
             hint = " (YAML reads an unquoted yes/no/on/off as true/false: quote it)" if set(unmatched) & {"TRUE", "FALSE"} else ""
@@ -141,6 +144,14 @@ def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tup
         example = series[bad].iloc[0]
         raise ValueError(f"`{variable}` is not numeric (e.g. `{example}`); use proportion() for categories")
     return values
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def by_variables(by: By) -> Optional[tuple[str, ...]]:

@@ -127,3 +127,10 @@ def test_crossed_domains_are_the_domains_of_the_combined_levels(poll):
     for a, b in zip(crossed, combined):
         assert (a.estimate, a.se, a.n) == (b.estimate, b.se, b.n)
     assert sum(e.n for e in crossed) == frame["trust"].notna().sum()
+
+
+def test_a_numeric_code_nobody_chose_is_a_plain_zero(poll):
+    design = SurveyDesign(poll.assign(option=0), weights="base_weight")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert proportion(design, "option", 1).estimate == 0
