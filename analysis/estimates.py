@@ -606,6 +606,8 @@ def quantile(
     design se (calibration residuals or replicates); the limits the quantiles at
     p̂ ∓ t·se (Woodruff 1952), t from Student's t with the whole design's degrees of freedom.
     """
+    from scipy.special import stdtrit  # Student t quantile, without importing scipy.stats
+
     level = check_level(level)
     if not 0 < q < 1:
         raise ValueError(f"q={q!r} must be between 0 and 1 (0.5 for the median)")
@@ -622,7 +624,7 @@ def quantile(
     with np.errstate(invalid="ignore"):
         below = np.where(cols.code >= 0, values <= estimates[np.maximum(cols.code, 0)], np.nan)
     shares = _moments(design, dataclasses.replace(cols, values=below), "mean")
-    t = float(stats.t.ppf(1 - (1 - level) / 2, design.degf))
+    t = float(stdtrit(design.degf, 1 - (1 - level) / 2))
     counts = cols.counts()
     results = []
     for k, domain in enumerate(cols.domains):

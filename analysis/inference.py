@@ -13,7 +13,7 @@ from typing import Literal, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
 
 from analysis._checks import check_choice, check_level
 from analysis._checks import column as data_column
@@ -405,6 +405,8 @@ def independence(design: SurveyDesign, row: str, column: str) -> IndependenceTes
     design covariance of the cell shares, D their diagonal and C the interaction contrasts of
     the saturated cell model. Matches R's ``svychisq(~row + column, design, statistic = "F")``.
     """
+    from scipy.special import fdtrc  # the F tail, without importing scipy.stats
+
     row_codes, row_levels, _ = text_codes(data_column(design.data, row, "row variable"), sort=True)
     col_codes, col_levels, _ = text_codes(data_column(design.data, column, "column variable"), sort=True)
     present = (row_codes >= 0) & (col_codes >= 0) & (design.weights != 0)
@@ -438,5 +440,5 @@ def independence(design: SurveyDesign, row: str, column: str) -> IndependenceTes
     statistic = pearson / trace
     return IndependenceTest(
         row, column, tuple(row_levels[used_rows]), tuple(col_levels[used_cols]), pearson, statistic, ndf, ddf,
-        float(special.fdtrc(ndf, ddf, statistic)),
+        float(fdtrc(ndf, ddf, statistic)),
     )
