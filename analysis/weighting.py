@@ -347,7 +347,7 @@ class TrimStep(WeightingStep):
     upper: float
 
     def reweight(self, weights: np.ndarray) -> tuple[np.ndarray, int]:
-        return _trim_columns(weights, self.lower, self.upper, skip_zero=True), 0
+        return _trim_columns(weights, self.lower, self.upper), 0
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -508,10 +508,11 @@ def _calibrate_cells(x, cell_inputs, totals, calfun, bounds, tol, max_iter, star
     return (g if cell_inputs.ndim == 2 else g[:, 0]), iterations, converged
 
 
-def _trim_columns(weights: np.ndarray, lower: float, upper: float, skip_zero: bool) -> np.ndarray:
-    """R's ``trimWeights`` (one pass) on a vector or on each column of a matrix."""
+def _trim_columns(weights: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    """R's ``trimWeights`` (one pass) on a vector or on each column of a matrix, among the
+    non-zero weights: a row out of scope (or deleted in a replicate) stays at 0."""
     w = weights if weights.ndim == 2 else weights[:, None]
-    counted = w != 0 if skip_zero else np.ones_like(w, dtype=bool)
+    counted = w != 0
     clipped = np.where(counted, np.clip(w, lower, upper), w)
     outside = counted & ((w < lower) | (w > upper))
     inside = counted & ~outside
@@ -780,9 +781,9 @@ def trim(design: SurveyDesign, lower: Optional[float] = None, upper: Optional[fl
     if not lo < hi:
         raise ValueError(f"trim bounds [{lo:g}, {hi:g}]: lower must be below upper")
     inputs = design.weights
-    if np.all((inputs < lo) | (inputs > hi)):
+    if np.all(((inputs < lo) | (inputs > hi))[inputs != 0]):
         raise ValueError(f"every weight is outside [{lo:g}, {hi:g}]; nothing is left to absorb the trimming")
-    weights = _trim_columns(inputs, lo, hi, skip_zero=False)
+    weights = _trim_columns(inputs, lo, hi)
     step = TrimStep("trim", inputs, weights, None, True, lower=lo, upper=hi)
     return design.with_weighting(step, weights)
 
