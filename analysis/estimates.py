@@ -35,10 +35,14 @@ By = Union[None, str, Sequence[str]]
 class Estimate:
     """One estimate with its design-based uncertainty.
 
-    ``n`` is the unweighted number of rows behind the estimate; ``effective_n`` the weighted
-    population variance over the design variance (p(1-p)/var for a proportion); ``deff`` the
-    design effect against simple random sampling (None when the weights were never scaled to
-    a population, as R); ``df`` the design degrees of freedom used by the interval.
+    ``n`` is the unweighted number of rows behind the estimate (rows of the domain with an
+    answer, whatever their weight); ``effective_n`` the weighted population variance over the
+    design variance (p(1-p)/var for a proportion); ``deff`` the design effect against simple
+    random sampling (None when the weights were never scaled to a population, as R, and for
+    ratios and quantiles); ``df`` the design degrees of freedom used by the interval. ``by``
+    names the domain variables (several joined by ``|``); ``domain`` is the level (crossed:
+    the levels as text joined by ``|``); ``statistic`` is proportion, mean, total, ratio or
+    ``quantile 0.5``.
     """
 
     variable: str
