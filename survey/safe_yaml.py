@@ -2,7 +2,7 @@
 
 A few hundred bytes of nested aliases (``&a``/``*a``) expand to gigabytes once built into Python
 objects, and deep nesting overflows the interpreter's stack. ``SafeLoader`` stops neither, so
-every such file is read with ``load`` below, which refuses both while the document is composed,
+every such file is read with ``load_untrusted`` below, which refuses both while the document is composed,
 before anything is expanded, and refuses a text over ``MAX_BYTES``.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ class StrictLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def load(text: str, loader: type[StrictLoader] = StrictLoader) -> Any:
+def load_untrusted(text: str, loader: type[StrictLoader] = StrictLoader) -> Any:
     """Parse ``text`` with ``loader`` (a ``StrictLoader``); raises ``yaml.YAMLError`` for the person to read."""
     if len(text.encode("utf-8")) > MAX_BYTES:
         raise UnsafeYamlError(problem=f"the document is larger than {MAX_BYTES // 1024} KB")

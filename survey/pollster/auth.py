@@ -1,4 +1,4 @@
-"""Sign-in, sign-out and the password change (the rules are in ``survey.sign_in``).
+"""Sign-in, sign-out and the password change (the rules are in ``survey.accounts.sign_in``).
 
 Flask-Limiter caps sign-in POSTs per network address (``RATELIMIT_LOGIN``); failures back off
 per (email, address) pair, so nobody can keep the account's owner out. Unknown emails are
@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from survey import sign_in
-from survey.accounts import check_password
+from survey.accounts import sign_in
+from survey.accounts.passwords import check_password
 from survey.extensions import limiter
 from survey.models import utcnow
 from survey.pollster import bp

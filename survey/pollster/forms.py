@@ -6,8 +6,8 @@ from flask_wtf.file import FileField, FileRequired, FileSize
 from wtforms import PasswordField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from survey.accounts import MIN_PASSWORD_LENGTH
-from survey.invitations import read_panel_ids
+from survey.accounts.passwords import MIN_PASSWORD_LENGTH
+from survey.responses.invitations import read_panel_ids
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 

@@ -6,11 +6,11 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from survey.api.auth import issue_token
+from survey.accounts.api_tokens import issue_token
+from survey.accounts.ownership import owned_surveys
 from survey.extensions import db
 from survey.models import ApiToken, utcnow
 from survey.pollster import bp
-from survey.pollster.access import owned_surveys
 from survey.pollster.forms import ActionForm, ApiTokenForm
 
 

@@ -4,7 +4,7 @@
 consent page, then one page per questionnaire page. Which response a browser is answering
 is kept in the signed session as its resume link, and the same link (``/r/<token>``, or
 the invitation link) brings the respondent back from another browser or after a closed tab.
-All storing goes through ``survey.respond.service``.
+All storing goes through ``survey.responses.service``.
 """
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from survey.extensions import db, limiter
 from survey.models import Invitation, Response, ResponseStatus, Survey, SurveyStatus, utcnow
-from survey.questionnaire import Page, Questionnaire
-from survey.respond import service
+from survey.questionnaires.model import Page, Questionnaire
 from survey.respond.forms import ConsentForm, PageForm, page_form
 from survey.respond.texts import current_language, language_links, localized
+from survey.responses import service, tokens
 from survey.security import loggable_path
 
 bp = Blueprint("respond", __name__)
@@ -104,8 +104,8 @@ def _start_field() -> str:
     So the form is not a credential: posted from another browser, or after
     ``WTF_CSRF_TIME_LIMIT``, it is refused (the respondent reloads the page).
     """
-    binding = session.setdefault(CONSENT_KEY, service.new_token())
-    return URLSafeTimedSerializer(current_app.secret_key, salt="respond.start").dumps([service.new_token(), binding])
+    binding = session.setdefault(CONSENT_KEY, tokens.new_token())
+    return URLSafeTimedSerializer(current_app.secret_key, salt="respond.start").dumps([tokens.new_token(), binding])
 
 
 def _started_token(field: str) -> str:

@@ -14,8 +14,8 @@ from werkzeug.routing.converters import NumberConverter
 
 from survey import create_app
 from survey.extensions import db
-from tests.conftest import _app_for, _testing_settings
 from tests.reliability.conftest import ROOT
+from tests.support.site import app_for, settings_for_tests
 
 SLUG = "california-2025"  # the default survey, opened by the ``database`` fixture
 STRONG_SECRET = "9f2c41d7e0b84a6c93f1d2e5b7a8c0d4f6e1a3b5c7d9e0f2"
@@ -86,12 +86,12 @@ def test_production_cookies_are_secure_httponly_and_samesite(tmp_path):
     """Run in a fresh interpreter: the settings are read from the environment when the config is imported."""
     env = {
         "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),  # the checkout, whether or not the package is installed
         "SURVEY_ENV": "production",
         "SECRET_KEY": STRONG_SECRET,
         "PARADATA_SALT": STRONG_SECRET[::-1],
         "DATABASE_URL": f"sqlite:///{tmp_path / 'production.db'}",
         "TRUSTED_HOSTS": "survey.example.org",
-        "PYTHONPATH": str(ROOT),  # the checkout, installed or not
     }
     probe = subprocess.run([sys.executable, "-c", PRODUCTION_PROBE], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
@@ -123,14 +123,14 @@ def test_development_cookies_are_httponly_and_samesite(client, database):
     ],
 )
 def test_production_refuses_missing_or_weak_secrets(key, value, complaint):
-    settings = {**_testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
+    settings = {**settings_for_tests(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
                 "PARADATA_SALT": STRONG_SECRET[::-1], "TRUSTED_HOSTS": ["survey.example.org"], key: value}
     with pytest.raises(RuntimeError, match=complaint):
         create_app(settings)
 
 
 def test_production_starts_with_random_secrets():
-    app = create_app({**_testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET, "TRUSTED_HOSTS": ["survey.example.org"],
+    app = create_app({**settings_for_tests(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET, "TRUSTED_HOSTS": ["survey.example.org"],
                       "PARADATA_SALT": STRONG_SECRET[::-1]})
     assert app.secret_key == STRONG_SECRET
 
@@ -144,8 +144,8 @@ def _starts_from(client, slug: str, address: str) -> int:
 @pytest.mark.parametrize("trusted_proxies, second_address_limited", [(0, True), (1, False)])
 def test_the_start_limit_counts_the_client_behind_a_trusted_proxy(database, trusted_proxies, second_address_limited):
     """With TRUSTED_PROXIES=1 each client address has its own limit; with 0 a forged header changes nothing."""
-    site = _app_for(database, RATELIMIT_ENABLED=True, RATELIMIT_START="2 per minute",
-                    RATELIMIT_STORAGE_URI="memory://", TRUSTED_PROXIES=trusted_proxies)
+    site = app_for(database, RATELIMIT_ENABLED=True, RATELIMIT_START="2 per minute",
+                   RATELIMIT_STORAGE_URI="memory://", TRUSTED_PROXIES=trusted_proxies)
     first, second = site.test_client(), site.test_client()
     try:
         assert [_starts_from(first, SLUG, "203.0.113.7") for _ in range(3)][-1] == 429
@@ -249,7 +249,7 @@ def test_csrf_tokens_outlive_a_long_survey_page_but_expire(app, monkeypatch):
 
 
 def _production(**overrides):
-    return create_app({**_testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
+    return create_app({**settings_for_tests(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
                        "PARADATA_SALT": STRONG_SECRET[::-1], "TRUSTED_HOSTS": ["survey.example.org"], **overrides})
 
 
@@ -353,7 +353,7 @@ def test_uploaded_targets_refuse_aliases_and_deep_nesting(client, database, make
     ("# padding\n" * 200_000, "larger"),
 ])
 def test_targets_yaml_keeps_values_small_and_plain(document, complaint):
-    from survey.targets import TargetsFileError, parse_yaml
+    from survey.weighting.targets import TargetsFileError, parse_yaml
 
     with pytest.raises(TargetsFileError, match=complaint) as refused:
         parse_yaml(document)
@@ -365,7 +365,8 @@ def test_targets_yaml_keeps_values_small_and_plain(document, complaint):
     ("slug: " + "[" * 5000 + "]" * 5000 + "\n", "nested"),
 ])
 def test_questionnaire_files_refuse_aliases_and_deep_nesting(document, complaint):
-    from survey.questionnaire import QuestionnaireError, read_document
+    from survey.questionnaires.loading import read_document
+    from survey.questionnaires.model import QuestionnaireError
 
     with pytest.raises(QuestionnaireError, match=complaint):
         read_document(document)
@@ -395,7 +396,7 @@ def test_the_documented_nginx_logs_no_addresses_and_no_token_paths():
         assert not leaking & set(re.findall(r"\$\w+", fields)), f"log_format {name} logs {fields}"
     assert re.search(r"^\s*error_log\s+\S+\s+crit;", nginx, re.M), "nginx's error log names the client and the request below crit"
     assert int(re.search(r"client_max_body_size\s+(\d+)m;", nginx).group(1)) * 1024 * 1024 >= create_app(
-        _testing_settings()).config["UPLOAD_MAX_CONTENT_LENGTH"]
+        settings_for_tests()).config["UPLOAD_MAX_CONTENT_LENGTH"]
 
 
 def test_the_deployment_guide_states_the_privacy_promise_and_its_duties():

@@ -14,10 +14,12 @@ from werkzeug.routing import AnyConverter, Rule
 
 from survey.extensions import db
 from survey.models import ApiToken, Invitation, Pollster, Survey
-from survey.quality import ExclusionRules
-from survey.weighting_runs import WeightingSettings, create_run, default_targets
-from tests.conftest import TEST_PASSWORD, _app_for
-from tests.survey.poll_fixture import seed_poll
+from survey.responses.quality import ExclusionRules
+from survey.weighting.reference_data import california_adult_targets
+from survey.weighting.runs import create_run
+from survey.weighting.settings import WeightingSettings
+from tests.support.polls import seed_poll
+from tests.support.site import TEST_PASSWORD, app_for
 
 OWNER, STRANGER = "owner@example.org", "stranger@example.org"
 PUBLIC_ENDPOINTS = {"pollster.login"}
@@ -51,7 +53,7 @@ class Fillers(dict):
         with self.app.app_context():
             survey = db.session.scalar(sa.select(Survey).where(Survey.slug == self["slug"]))
             seed_poll(survey, 120)
-            run = create_run(survey, WeightingSettings(default_targets()), ExclusionRules(), db.session.get(Pollster, self.owner_id))
+            run = create_run(survey, WeightingSettings(california_adult_targets()), ExclusionRules(), db.session.get(Pollster, self.owner_id))
             db.session.commit()
             self[name] = run.id
         return self[name]
@@ -152,7 +154,7 @@ def test_the_owner_reaches_every_page_the_stranger_cannot(app, client, seeded, s
 
 @pytest.fixture
 def csrf_app(app, database_url):
-    strict = _app_for(database_url, WTF_CSRF_ENABLED=True)
+    strict = app_for(database_url, WTF_CSRF_ENABLED=True)
     yield strict
     with strict.app_context():
         db.engine.dispose()
@@ -214,7 +216,7 @@ def test_a_malformed_share_field_in_the_targets_editor_is_a_400(client, owner, k
 
 
 def test_too_many_panel_ids_get_a_clear_400(app, client, owner):
-    from survey.invitations import MAX_INVITATIONS_PER_UPLOAD
+    from survey.responses.invitations import MAX_INVITATIONS_PER_UPLOAD
 
     panel_ids = "\n".join(str(number) for number in range(MAX_INVITATIONS_PER_UPLOAD + 20_000)).encode()
     assert len(panel_ids) < 500 * 1024  # the test client keeps it in memory
@@ -228,11 +230,12 @@ def test_too_many_panel_ids_get_a_clear_400(app, client, owner):
 
 def test_invitations_are_checked_and_stored_in_batches(app, monkeypatch):
     """The existence check and the inserts stay under PostgreSQL's 65,535 parameters per statement."""
-    from survey import invitations
+    from survey.responses import invitations
 
     monkeypatch.setattr(invitations, "BATCH_SIZE", 7)
     with app.app_context():
-        from survey.questionnaire import default_questionnaire_path, load_file, load_into_database
+        from survey.questionnaires.loading import default_questionnaire_path, load_file
+        from survey.questionnaires.sync import load_into_database
 
         survey = load_into_database(load_file(default_questionnaire_path()), db.session)
         db.session.commit()
