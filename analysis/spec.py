@@ -6,7 +6,7 @@ any data is read, and every problem names the key (and the estimate or model) at
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -152,9 +152,29 @@ def load_spec(path: Union[str, Path]) -> dict:
         return validate_spec(yaml.safe_load(handle) or {})
 
 
-def read_data(path: Union[str, Path]) -> pd.DataFrame:
-    """CSV as R's ``read.csv(na.strings = "")`` reads it: only empty fields are missing."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+def read_data(path: Union[str, Path], columns: Optional[Collection[str]] = None) -> pd.DataFrame:
+    """CSV as R's ``read.csv(na.strings = "")`` reads it: only empty fields are missing.
+
+    ``columns``: read only those of the file's columns (in file order); names the file does
+    not have are ignored, and with none left the first column is read so that every row
+    still counts. Each column is typed from its own values, so reading fewer gives the same
+    values for those read, at a fraction of the cost on a wide file.
+    """
+    usecols = None
+    if columns is not None:
+        header = list(pd.read_csv(path, nrows=0).columns)
+        usecols = [c for c in header if c in columns] or header[:1]
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], usecols=usecols)
+
+
+def spec_columns(spec: Any) -> set[str]:
+    """Every text in ``spec`` (values, list items and mapping keys, at any depth): a superset
+    of the data columns it names, whichever keys name them."""
+    if isinstance(spec, Mapping):
+        return {str(k) for k in spec} | {c for v in spec.values() for c in spec_columns(v)}
+    if isinstance(spec, (list, tuple)):
+        return {c for v in spec for c in spec_columns(v)}
+    return {spec} if isinstance(spec, str) else set()
 
 
 def build_design(spec: Mapping, data: pd.DataFrame) -> SurveyDesign:
@@ -197,7 +217,7 @@ def run_spec(spec: Mapping, base_dir: Union[str, Path] = ".") -> dict:
     ``estimates`` (one per estimate and domain) and, when the spec has models, ``models``.
     """
     spec = validate_spec(spec)
-    data = read_data(Path(base_dir) / spec["data"])
+    data = read_data(Path(base_dir) / spec["data"], columns=spec_columns(spec))
     design = build_design(spec, data)
     estimates = []
     for e in spec["estimates"]:
@@ -213,7 +233,7 @@ def run_spec(spec: Mapping, base_dir: Union[str, Path] = ".") -> dict:
                 "id": e["id"], "domain": r.domain, "estimate": _number(r.estimate), "se": _number(r.se),
                 "ci_low": _number(r.ci_low), "ci_high": _number(r.ci_high), "deff": _number(r.deff),
             })
-    out: dict[str, Any] = {"degf": int(design.degf), "weights": [float(w) for w in design.weights],
+    out: dict[str, Any] = {"degf": int(design.degf), "weights": design.weights.tolist(),
                            "estimates": estimates}
     if spec["models"]:
         out["models"] = [_run_model(design, m) for m in spec["models"]]

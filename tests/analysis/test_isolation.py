@@ -1,4 +1,5 @@
-"""`analysis` stays a pure statistics library: importing it loads no web or database package."""
+"""`analysis` stays a pure statistics library: importing it loads no web or database package,
+and a command loads only what its spec needs."""
 from __future__ import annotations
 
 import json
@@ -6,15 +7,37 @@ import subprocess
 import sys
 from pathlib import Path
 
-FORBIDDEN = ("flask", "wtforms", "sqlalchemy", "flask_wtf", "flask_sqlalchemy")
+FORBIDDEN = ("flask", "werkzeug", "wtforms", "sqlalchemy", "flask_wtf", "flask_sqlalchemy")
+HEAVY = ("statsmodels", "scipy.stats")  # loaded only for models, tests and a few intervals
+OWN_REFERENCE = Path(__file__).parent / "reference"
 
 
-def test_importing_analysis_loads_no_flask_wtforms_or_sqlalchemy():
-    code = (
-        "import json, sys, analysis, analysis.__main__, analysis.inference, analysis.spec\n"
-        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})))"
-    )
+def _loaded(code: str, packages: tuple[str, ...]) -> list[str]:
+    """Modules of ``packages`` that a fresh interpreter has loaded after running ``code``."""
+    code += ("\nimport json, sys\nprint(json.dumps(sorted(m for m in sys.modules "
+             f"if any(m == p or m.startswith(p + '.') for p in {packages!r}))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == []
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_importing_analysis_loads_no_flask_wtforms_or_sqlalchemy():
+    code = "import analysis, analysis.__main__, analysis.inference, analysis.spec, analysis.models"
+    assert _loaded(code, FORBIDDEN) == []
+
+
+def test_a_rake_and_estimate_command_loads_neither_statsmodels_nor_scipy_stats():
+    spec = {"data": "poll_b.csv", "design": {"weights": "base_weight"},
+            "weighting": {"method": "rake", "margins": {"sex": {"female": 0.505, "male": 0.495}}},
+            "estimates": [{"id": "yes", "variable": "calexit", "type": "proportion", "categories": ["yes"], "by": "party"},
+                          {"id": "trust", "variable": "trust", "type": "mean"}]}
+    code = (f"import analysis\nfrom analysis.__main__ import main\n"
+            f"assert analysis.run_spec({spec!r}, {str(OWN_REFERENCE)!r})['estimates']")
+    assert _loaded(code, HEAVY + FORBIDDEN) == []
+
+
+def test_a_model_loads_statsmodels_when_it_is_asked_for():
+    spec = {"data": "poll_b.csv", "models": [{"id": "m", "family": "gaussian", "outcome": "trust", "predictors": ["party"]}]}
+    code = f"import analysis\nassert analysis.run_spec({spec!r}, {str(OWN_REFERENCE)!r})['models']"
+    assert "statsmodels" in _loaded(code, HEAVY)
