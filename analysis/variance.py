@@ -86,7 +86,7 @@ def domain_covariance(design: SurveyDesign, z: np.ndarray, code: np.ndarray, k: 
 
 def _table(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, n_rows: int, n_columns: int) -> np.ndarray:
     """Dense (n_rows x n_columns) sums of ``values`` by (row, column) code: a 2-D bincount."""
-    flat = rows.astype(np.int64) * n_columns + columns
+    flat = rows.astype(np.int64, copy=False) * n_columns + columns
     return np.bincount(flat, weights=values, minlength=n_rows * n_columns).reshape(n_rows, n_columns)
 
 

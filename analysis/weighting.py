@@ -222,8 +222,9 @@ class CalibrationStep(WeightingStep):
     has_targets = True
     residualizes = True
 
-    @property
+    @cached_property
     def g_weights(self) -> np.ndarray:
+        """Final over input weights (cached: every linearized estimate divides by them)."""
         return self.output_weights / self.input_weights
 
     @cached_property

@@ -6,6 +6,7 @@ alternating so that load from other processes hits all alike, the script times
 
 * **floor**: ``import pandas; pandas.read_csv(poll.csv)``, the least any command that
   reads the poll with pandas pays;
+* for comparison, the same read with pandas' pyarrow engine (``engine="pyarrow"``);
 * **rake**: ``python -m analysis run rake.yaml`` (read, rake to five margins, one
   proportion, write the result JSON with every weight);
 * **rake + 20 domains**: the same with 20 linearized estimates over 10 domains (ten
@@ -51,7 +52,7 @@ TARGETS = {"rake": 2.0, "rake_20_domains": 4.0}
 FLOOR_SCRIPT = """\
 import sys
 import pandas
-pandas.read_csv(sys.argv[1])
+pandas.read_csv(sys.argv[1], **({"engine": sys.argv[2]} if len(sys.argv) > 2 else {}))
 """
 
 WEIGHTIPY_SCRIPT = """\
@@ -90,6 +91,7 @@ def write_inputs(folder: Path, rows: int) -> dict[str, list[str]]:
     python = sys.executable
     return {
         "floor": [python, str(folder / "floor.py"), str(poll)],
+        "floor_pyarrow": [python, str(folder / "floor.py"), str(poll), "pyarrow"],
         "rake": [python, "-m", "analysis", "run", str(folder / "rake.yaml"), "--out", str(folder / "rake.json")],
         "rake_20_domains": [python, "-m", "analysis", "run", str(folder / "rake_20_domains.yaml"),
                             "--out", str(folder / "rake_20_domains.json")],
