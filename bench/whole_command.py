@@ -6,7 +6,8 @@ alternating so that load from other processes hits all alike, the script times
 
 * **floor**: ``import pandas; pandas.read_csv(poll.csv)``, the least any command that
   reads the poll with pandas pays;
-* for comparison, the same read with pandas' pyarrow engine (``engine="pyarrow"``);
+* for comparison, the same read with pandas' pyarrow engine (``engine="pyarrow"``), and
+  the C reader reading only the six columns the rake spec uses (as ``analysis run`` does);
 * **rake**: ``python -m analysis run rake.yaml`` (read, rake to five margins, one
   proportion, write the result JSON with every weight);
 * **rake + 20 domains**: the same with 20 linearized estimates over 10 domains (ten
@@ -48,11 +49,13 @@ from estimates import ANSWERS, DOMAIN, N_QUESTIONS, synthetic_poll  # noqa: E402
 from rake import POPULATION, TARGET_MARGINS, machine  # noqa: E402
 
 TARGETS = {"rake": 2.0, "rake_20_domains": 4.0}
+RAKE_COLUMNS = [*TARGET_MARGINS, "q01"]
 
 FLOOR_SCRIPT = """\
 import sys
 import pandas
-pandas.read_csv(sys.argv[1], **({"engine": sys.argv[2]} if len(sys.argv) > 2 else {}))
+usecols = sys.argv[3].split(",") if len(sys.argv) > 3 else None
+pandas.read_csv(sys.argv[1], engine=sys.argv[2], usecols=usecols)
 """
 
 WEIGHTIPY_SCRIPT = """\
@@ -77,7 +80,7 @@ def write_inputs(folder: Path, rows: int) -> dict[str, list[str]]:
     poll = folder / "poll.csv"
     synthetic_poll(rows).to_csv(poll, index=False)
     weighting = {"method": "rake", "population": POPULATION, "margins": TARGET_MARGINS}
-    one = [{"id": "agree", "variable": "q01", "type": "proportion", "categories": [ANSWERS[0]]}]
+    one = [{"id": "agree", "variable": RAKE_COLUMNS[-1], "type": "proportion", "categories": [ANSWERS[0]]}]
     twenty = []
     for q in range(1, N_QUESTIONS + 1):
         twenty.append({"id": f"q{q:02d}_{ANSWERS[0]}", "variable": f"q{q:02d}", "type": "proportion",
@@ -90,8 +93,9 @@ def write_inputs(folder: Path, rows: int) -> dict[str, list[str]]:
     (folder / "weightipy_rake.py").write_text(WEIGHTIPY_SCRIPT, encoding="utf-8")
     python = sys.executable
     return {
-        "floor": [python, str(folder / "floor.py"), str(poll)],
+        "floor": [python, str(folder / "floor.py"), str(poll), "c"],
         "floor_pyarrow": [python, str(folder / "floor.py"), str(poll), "pyarrow"],
+        "floor_rake_columns": [python, str(folder / "floor.py"), str(poll), "c", ",".join(RAKE_COLUMNS)],
         "rake": [python, "-m", "analysis", "run", str(folder / "rake.yaml"), "--out", str(folder / "rake.json")],
         "rake_20_domains": [python, "-m", "analysis", "run", str(folder / "rake_20_domains.yaml"),
                             "--out", str(folder / "rake_20_domains.json")],
