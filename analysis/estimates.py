@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal, Optional, Union
+from typing import TYPE_CHECKING, Literal, Optional, Union
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from scipy import special
 
 from analysis._checks import check_choice, check_level, column
 from analysis.design import SurveyDesign, replicate_rank
 from analysis.variance import domain_covariance, replicate_covariance
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 CIMethod = Literal["logit", "beta", "mean", "xlogit", "asin", "wilson"]
 PROPORTION_CI = ("logit", "beta", "mean", "xlogit", "asin", "wilson")
@@ -184,6 +186,8 @@ class _Columns:
 
     def indicator(self, per_row: np.ndarray) -> sp.csr_matrix:
         """Sparse (k x n) matrix with ``per_row`` at (domain, row): sums any column per domain."""
+        import scipy.sparse as sp  # replicate designs only
+
         inside = np.flatnonzero(self.code >= 0)
         return sp.csr_matrix((per_row[inside], (self.code[inside], inside)), shape=(self.k, len(per_row)))
 

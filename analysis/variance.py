@@ -9,7 +9,6 @@ Replicate weights: V = scale · Σ_r rscale_r (θ_r − θ̄)², θ̄ the mean o
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from analysis.design import SurveyDesign
 
@@ -79,6 +78,8 @@ def domain_covariance(design: SurveyDesign, z: np.ndarray, code: np.ndarray, k: 
         if step is not None and n_units * cells.size <= DENSE_LIMIT:
             totals -= _table(units, cells.index, a, n_units, cells.size) @ correction
         elif step is not None:
+            import scipy.sparse as sp  # many units and many cells: loaded only then
+
             totals -= sp.csr_matrix((a, (units, cells.index)), shape=(n_units, cells.size)) @ correction
         cov = (totals * scale[design.unit_stratum][:, None]).T @ totals
     return cov - (stratum_sums * centring[:, None]).T @ stratum_sums

@@ -147,7 +147,8 @@ def bench(rows: int, repeats: int, folder: Path) -> dict:
 def _report(result: dict) -> bool:
     figures, met = result["figures"], True
     print(f"{result['rows']:,} rows, {result['repeats']} repeats each, alternating; ratios against the floor")
-    print(f"  {'command':<18} {'wall best':>10} {'median':>8} {'ratio':>7} {'ratio med':>10} {'CPU best':>9} {'ratio':>7}")
+    print(f"  {'command':<18} {'wall best':>10} {'median':>8} {'ratio':>7} {'ratio med':>10} "
+          f"{'CPU best':>9} {'ratio':>7}")
     for name, f in figures.items():
         print(f"  {name:<18} {f['wall_best']:>9.2f}s {f['wall_median']:>7.2f}s {f['ratio_wall_best']:>6.2f}x "
               f"{f['ratio_wall_median']:>9.2f}x {f['cpu_best']:>8.2f}s {f['ratio_cpu_best']:>6.2f}x")
@@ -155,7 +156,8 @@ def _report(result: dict) -> bool:
         ratio = figures[name]["ratio_wall_best"]
         met &= ratio <= target
         print(f"  target {name}: <= {target:g}x the floor: {ratio:.2f}x ({'met' if ratio <= target else 'MISSED'})")
-    print(f"  proportion agreeing (q01): ours {result['rake_estimate']:.6f}, weightipy {result['weightipy_estimate']:.6f}")
+    print(f"  proportion agreeing (q01): ours {result['rake_estimate']:.6f}, "
+          f"weightipy {result['weightipy_estimate']:.6f}")
     return met
 
 

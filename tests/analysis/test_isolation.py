@@ -27,17 +27,21 @@ def test_importing_analysis_loads_no_flask_wtforms_or_sqlalchemy():
     assert _loaded(code, FORBIDDEN) == []
 
 
-def test_a_rake_and_estimate_command_loads_neither_statsmodels_nor_scipy_stats():
-    spec = {"data": "poll_b.csv", "design": {"weights": "base_weight"},
+def test_a_rake_and_estimate_command_loads_neither_statsmodels_nor_scipy_stats(tmp_path):
+    spec = {"data": str(OWN_REFERENCE / "poll_b.csv"), "design": {"weights": "base_weight"},
             "weighting": {"method": "rake", "margins": {"sex": {"female": 0.505, "male": 0.495}}},
-            "estimates": [{"id": "yes", "variable": "calexit", "type": "proportion", "categories": ["yes"], "by": "party"},
+            "estimates": [{"id": "yes", "variable": "calexit", "type": "proportion", "categories": ["yes"],
+                           "by": "party"},
                           {"id": "trust", "variable": "trust", "type": "mean"}]}
-    code = (f"import analysis\nfrom analysis.__main__ import main\n"
-            f"assert analysis.run_spec({spec!r}, {str(OWN_REFERENCE)!r})['estimates']")
+    (tmp_path / "spec.yaml").write_text(json.dumps(spec), encoding="utf-8")  # JSON is YAML
+    run = ["run", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "result.json")]
+    code = f"import analysis\nfrom analysis.__main__ import main\nassert main({run!r}) == 0"
     assert _loaded(code, HEAVY + FORBIDDEN) == []
+    assert len(json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))["estimates"]) > 2
 
 
 def test_a_model_loads_statsmodels_when_it_is_asked_for():
-    spec = {"data": "poll_b.csv", "models": [{"id": "m", "family": "gaussian", "outcome": "trust", "predictors": ["party"]}]}
+    spec = {"data": "poll_b.csv",
+            "models": [{"id": "m", "family": "gaussian", "outcome": "trust", "predictors": ["party"]}]}
     code = f"import analysis\nassert analysis.run_spec({spec!r}, {str(OWN_REFERENCE)!r})['models']"
     assert "statsmodels" in _loaded(code, HEAVY)

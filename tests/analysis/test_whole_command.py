@@ -101,3 +101,11 @@ def test_the_weights_file_must_be_parquet(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["run", "spec.yaml", "--out", str(tmp_path / "r.json"), "--weights", str(tmp_path / "w.csv")])
     assert "must end in .parquet" in capsys.readouterr().err
+
+
+def test_per_cell_sums_by_bincount_equal_the_sparse_product_bit_for_bit(poll):
+    from analysis.weighting import BINCOUNT_COLUMNS, make_cells
+
+    cells = make_cells(poll, {v: tuple(levels) for v, levels in MARGINS.items()})
+    values = np.random.default_rng(3).lognormal(size=(len(poll), BINCOUNT_COLUMNS))
+    assert cells.sum(values).tobytes() == np.asarray(cells.summing_matrix @ values).tobytes()
