@@ -22,6 +22,7 @@ synthetic panel written as CSV.
     .venv/bin/python bench/whole_command.py                      # 1,000,000 rows, 5 repeats
     .venv/bin/python bench/whole_command.py --rows 20000 --repeats 1
     .venv/bin/python bench/whole_command.py --json whole.json --keep /tmp/whole
+    git archive OLD analysis | tar -x -C /tmp/old && .venv/bin/python bench/whole_command.py --before /tmp/old
 
 Targets (reported, not enforced): rake <= 2x the floor (1.5x aimed for), rake + 20 domain
 estimates <= 4x the floor.
@@ -104,12 +105,13 @@ def write_inputs(folder: Path, rows: int) -> dict[str, list[str]]:
     }
 
 
-def run_once(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the child) of one run of ``command``; raises if it fails."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+def run_once(command: list[str], code: Path = ROOT) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child) of one run of ``command`` with the ``analysis``
+    package of the checkout ``code``; raises if it fails."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=code)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -117,13 +119,21 @@ def run_once(command: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def bench(rows: int, repeats: int, folder: Path) -> dict:
-    """Time every command ``repeats`` times, alternating; figures and ratios against the floor."""
-    commands = write_inputs(folder, rows)
+def bench(rows: int, repeats: int, folder: Path, before: Path | None = None) -> dict:
+    """Time every command ``repeats`` times, alternating; figures and ratios against the floor.
+
+    ``before``: another checkout (e.g. ``git archive`` of an older commit) whose ``analysis``
+    runs the same two specs in the same run, as ``rake_before`` and ``rake_20_domains_before``.
+    """
+    commands = {name: (command, ROOT) for name, command in write_inputs(folder, rows).items()}
+    if before is not None:
+        for name in ("rake", "rake_20_domains"):
+            command = commands[name][0][:-1] + [str(folder / f"{name}_before.json")]
+            commands[f"{name}_before"] = (command, before.resolve())
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(repeats):
-        for name, command in commands.items():
-            runs[name].append(run_once(command))
+        for name, (command, code) in commands.items():
+            runs[name].append(run_once(command, code))
     figures = {}
     for name, times in runs.items():
         walls, cpus = [w for w, _ in times], [c for _, c in times]
@@ -147,10 +157,10 @@ def bench(rows: int, repeats: int, folder: Path) -> dict:
 def _report(result: dict) -> bool:
     figures, met = result["figures"], True
     print(f"{result['rows']:,} rows, {result['repeats']} repeats each, alternating; ratios against the floor")
-    print(f"  {'command':<18} {'wall best':>10} {'median':>8} {'ratio':>7} {'ratio med':>10} "
+    print(f"  {'command':<24} {'wall best':>10} {'median':>8} {'ratio':>7} {'ratio med':>10} "
           f"{'CPU best':>9} {'ratio':>7}")
     for name, f in figures.items():
-        print(f"  {name:<18} {f['wall_best']:>9.2f}s {f['wall_median']:>7.2f}s {f['ratio_wall_best']:>6.2f}x "
+        print(f"  {name:<24} {f['wall_best']:>9.2f}s {f['wall_median']:>7.2f}s {f['ratio_wall_best']:>6.2f}x "
               f"{f['ratio_wall_median']:>9.2f}x {f['cpu_best']:>8.2f}s {f['ratio_cpu_best']:>6.2f}x")
     for name, target in TARGETS.items():
         ratio = figures[name]["ratio_wall_best"]
@@ -167,16 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="write the CSV, specs and results here and keep them")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--before", type=Path, help="also run the specs with the analysis package of this checkout")
     args = parser.parse_args(argv)
     about = machine()
     print(f"whole commands; {about['cpu']}, {about['cores']} cores, Python {about['python']}, pandas "
           f"{about['pandas']}, weightipy {about['weightipy']}; {about['date']}")
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        result = bench(args.rows, args.repeats, args.keep)
+        result = bench(args.rows, args.repeats, args.keep, args.before)
     else:
         with tempfile.TemporaryDirectory() as scratch:
-            result = bench(args.rows, args.repeats, Path(scratch))
+            result = bench(args.rows, args.repeats, Path(scratch), args.before)
     _report(result)
     if args.json:
         args.json.write_text(json.dumps({"machine": about, "result": result}, indent=2))
