@@ -16,6 +16,7 @@ from typing import Literal, Optional
 
 import numpy as np
 import pandas as pd
+
 from analysis._checks import check_choice, check_level, column
 from analysis.design import SurveyDesign
 from analysis.estimates import outcome_values, text_values

@@ -45,3 +45,11 @@ def test_a_model_loads_statsmodels_when_it_is_asked_for():
             "models": [{"id": "m", "family": "gaussian", "outcome": "trust", "predictors": ["party"]}]}
     code = f"import analysis\nassert analysis.run_spec({spec!r}, {str(OWN_REFERENCE)!r})['models']"
     assert "statsmodels" in _loaded(code, HEAVY)
+
+
+def test_lazy_names_reach_every_export_and_submodule():
+    code = ("import analysis\n"
+            "assert all(getattr(analysis, name) is not None for name in analysis.__all__)\n"
+            "assert analysis.export.Codebook and analysis.variance.linearized_covariance\n"
+            "assert not hasattr(analysis, 'no_such_name')")
+    assert {"analysis.export", "analysis.inference", "analysis.models"} <= set(_loaded(code, ("analysis",)))
