@@ -8,11 +8,24 @@ Replicate weights: V = scale · Σ_r rscale_r (θ_r − θ̄)², θ̄ the mean o
 """
 from __future__ import annotations
 
+import weakref
+from typing import Callable
+
 import numpy as np
 
 from analysis.design import SurveyDesign
 
 DENSE_LIMIT = 2_000_000  # rows x domains up to which domain influence is materialized
+_FIXED_SUMS: "weakref.WeakKeyDictionary[SurveyDesign, dict]" = weakref.WeakKeyDictionary()
+
+
+def _fixed(design: SurveyDesign, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``compute()`` once per design (which never changes): the full-length sums that
+    :func:`domain_covariance` needs whatever the estimate, so 20 estimates do them once."""
+    cache = _FIXED_SUMS.setdefault(design, {})
+    if name not in cache:
+        cache[name] = compute()
+    return cache[name]
 
 
 def weighted_influence(design: SurveyDesign, influence: np.ndarray) -> np.ndarray:
@@ -56,7 +69,7 @@ def domain_covariance(design: SurveyDesign, z: np.ndarray, code: np.ndarray, k: 
         return linearized_covariance(design, dense)
     inside = code >= 0
     scale, centring = _unit_scale(design)
-    row_scale = scale[design.strata_codes]
+    row_scale = _fixed(design, "row_scale", lambda: scale[design.strata_codes])
     h = design.n_strata
     strata, zc, ci = design.strata_codes[inside], z[inside], code[inside]
     stratum_sums = _table(strata, ci, zc, h, k)
@@ -64,13 +77,16 @@ def domain_covariance(design: SurveyDesign, z: np.ndarray, code: np.ndarray, k: 
     if step is not None:
         correction = step.domain_correction(z, code, k)
         a, cells = step.output_weights, step.cells
-        stratum_sums -= _table(design.strata_codes, cells.index, a, h, cells.size) @ correction
+        strata_cells = _fixed(design, "strata_cells", lambda: _table(design.strata_codes, cells.index, a, h, cells.size))
+        stratum_sums -= strata_cells @ correction
     if design.unit_matrix is None:
         # every row is a unit: the unit sums of squares and products are sums over rows
         cov = np.diag(np.bincount(ci, weights=row_scale[inside] * zc**2, minlength=k))
         if step is not None:
-            cross = _table(ci, cells.index[inside], (row_scale * a)[inside] * zc, k, cells.size) @ correction
-            gram = np.bincount(cells.index, weights=row_scale * a**2, minlength=cells.size)
+            scaled = _fixed(design, "scaled_weights", lambda: row_scale * a)
+            cross = _table(ci, cells.index[inside], scaled[inside] * zc, k, cells.size) @ correction
+            gram = _fixed(design, "gram", lambda: np.bincount(cells.index, weights=row_scale * a**2,
+                                                              minlength=cells.size))
             cov += (correction.T * gram) @ correction - cross - cross.T
     else:
         units, n_units = design.psu_codes, design.n_units
