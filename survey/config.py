@@ -51,7 +51,7 @@ class Config:
     RATELIMIT_START = os.environ.get("RATELIMIT_START", "30 per minute")
     RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute")
     # Failed sign-ins per (email, address) pair before each further failure doubles the wait,
-    # from LOGIN_BACKOFF_SECONDS up to LOGIN_BACKOFF_MAX_SECONDS (survey.sign_in).
+    # from LOGIN_BACKOFF_SECONDS up to LOGIN_BACKOFF_MAX_SECONDS (survey.accounts.sign_in).
     LOGIN_FREE_FAILURES = int(os.environ.get("LOGIN_FREE_FAILURES", "5"))
     LOGIN_BACKOFF_SECONDS = int(os.environ.get("LOGIN_BACKOFF_SECONDS", "30"))
     LOGIN_BACKOFF_MAX_SECONDS = int(os.environ.get("LOGIN_BACKOFF_MAX_SECONDS", "3600"))

@@ -230,7 +230,7 @@ class ApiToken(db.Model):
 
 
 class LoginFailure(db.Model):
-    """A failed sign-in, by email (known or not) and keyed hash of the address (``survey.sign_in``)."""
+    """A failed sign-in, by email (known or not) and keyed hash of the address (``survey.accounts.sign_in``)."""
 
     __tablename__ = "login_failures"
 
@@ -280,7 +280,7 @@ SESSION_VERSION_KEY = "session_version"
 
 @login.user_loader
 def load_pollster(pollster_id: str) -> Optional[Pollster]:
-    """The signed-in pollster, unless their sessions were ended since this one began (``survey.sign_in``)."""
+    """The signed-in pollster, unless their sessions were ended since this one began (``survey.accounts.sign_in``)."""
     pollster = db.session.get(Pollster, int(pollster_id))
     if pollster is None or session.get(SESSION_VERSION_KEY) != pollster.session_version:
         return None
