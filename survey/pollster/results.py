@@ -7,6 +7,7 @@ from typing import Optional
 from flask import abort, render_template, request
 
 from survey.accounts.ownership import owned_survey_or_404
+from survey.database import id_argument
 from survey.pollster import bp
 from survey.pollster.forms import ActionForm
 from survey.reporting.charts import question_chart
@@ -19,7 +20,7 @@ from survey.weighting.settings import INTERVAL_METHODS, WeightingError
 
 def chosen_run(survey):
     """The run named by ``?run=`` (404 if not this survey's), else the latest (None before any)."""
-    run_id = request.args.get("run", type=int)
+    run_id = id_argument("run")
     if run_id is None:
         return latest_run(survey)
     run = run_of(survey, run_id)

@@ -3,7 +3,7 @@
 One row per complete respondent (index ``respondent_id``, the response's row number, which
 reveals nothing), one column per question code holding the option codes of the
 questionnaire; a multiple-choice question becomes one 0/1 column per option,
-``<question>__<option>``. Free text, invitation tokens, panel ids, resume or address hashes
+``<question>__<option>``. Free text, invitation tokens, panel ids, resume or browser hashes
 never enter the frame, so nothing built from it (weighting data, downloads) can leak them.
 Quality flags (``survey.responses.quality``) and the exclusion rules that use them travel beside it.
 """

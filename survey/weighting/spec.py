@@ -10,6 +10,7 @@ from typing import Any, Optional
 import pandas as pd
 import yaml
 
+from analysis.export import neutralize_frame
 from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, ResponseData
 from survey.weighting.settings import WeightingSettings
 
@@ -29,7 +30,7 @@ def analysis_frame(data: ResponseData, variables: Mapping[str, str]) -> pd.DataF
 
 def data_csv(frame: pd.DataFrame) -> bytes:
     """The data file as written for ``python -m analysis run`` (and downloaded beside the spec)."""
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return neutralize_frame(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def estimate_specs(
