@@ -112,6 +112,35 @@ class Screener:
 
 
 @dataclass(frozen=True)
+class Net:
+    """Answers reported together as one row, e.g. ``likely`` = very + somewhat likely.
+
+    ``label`` is the questionnaire's own wording, else the answers' labels joined by "or".
+    """
+
+    code: str
+    answers: tuple[str, ...]
+    label: dict[str, str]
+
+    @classmethod
+    def from_document(cls, code: str, value: Any, options: Iterable[Option]) -> "Net":
+        """A net as a file writes it: a list of answers, or ``{answers: [...], label: {...}}``."""
+        answers = value.get("answers") if isinstance(value, Mapping) else value
+        label = value.get("label") if isinstance(value, Mapping) else None
+        if not label:
+            labels = {o.code: o.label for o in options}
+            languages = {language for answer in answers for language in labels.get(answer, {})}
+            label = {language: _or_list([labels.get(a, {}).get(language, a) for a in answers], language)
+                     for language in sorted(languages)}
+        return cls(code=str(code), answers=tuple(str(a) for a in answers), label=dict(label))
+
+
+def _or_list(labels: list[str], language: str) -> str:
+    word = {"es": "o"}.get(language, "or")
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} {word} {labels[-1]}"
+
+
+@dataclass(frozen=True)
 class ScaleLabels:
     low: dict[str, str]
     high: dict[str, str]
@@ -135,6 +164,8 @@ class Question:
     scale_labels: ScaleLabels | None = None
     max_length: int | None = None
     help: dict[str, str] | None = None
+    nets: tuple[Net, ...] = ()
+    base: dict[str, str] | None = None  # who is asked, in words, for a question with ``show_if``
 
     @property
     def option_codes(self) -> tuple[str, ...]:
@@ -334,9 +365,9 @@ def document_hash(document: Mapping[str, Any]) -> str:
 _TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "pages"}
 _PAGE_KEYS = {"id", "title", "questions"}
 _OPTION_KEYS = {"code", "label", "anchored"}
-_COMMON_QUESTION_KEYS = {"code", "type", "text", "help", "required", "show_if"}
+_COMMON_QUESTION_KEYS = {"code", "type", "text", "help", "required", "show_if", "base"}
 _KEYS_BY_TYPE = {
-    "single": {"options", "randomize", "screener", "attention_check", "weighting_variable"},
+    "single": {"options", "randomize", "screener", "attention_check", "weighting_variable", "nets"},
     "multiple": {"options", "randomize"},
     "rating": {"minimum", "maximum", "scale_labels"},
     "number": {"minimum", "maximum", "integer"},
@@ -349,6 +380,7 @@ _ONLY_FOR = {
     "screener": "single choice questions",
     "attention_check": "single choice questions",
     "weighting_variable": "single choice questions (a weighting variable has one category per respondent)",
+    "nets": "single choice questions (a net adds up answers of which each respondent gives one)",
     "minimum": "number and rating questions",
     "maximum": "number and rating questions",
     "scale_labels": "rating questions",
@@ -565,6 +597,10 @@ def _question(check: _Checker, value: Any, place: str, page_index: int) -> _Draf
         fields["help"] = check.texts(raw["help"], f"{place}.help")
     if "required" in raw:
         fields["required"] = check.boolean(raw["required"], f"{place}.required")
+    if "base" in raw:
+        fields["base"] = check.texts(raw["base"], f"{place}.base")
+        if "show_if" not in raw:
+            check.add(f"{place}.base", "describes who is asked, so it needs a show_if (everyone else is asked by default)")
     if kind is not None:
         for key in raw:
             if key in _ALL_QUESTION_KEYS and key not in _COMMON_QUESTION_KEYS and key not in _KEYS_BY_TYPE[kind]:
@@ -599,6 +635,41 @@ def _choice_fields(check: _Checker, raw: dict, place: str, fields: dict) -> None
         fields["weighting_variable"] = check.code(
             raw["weighting_variable"], f"{place}.weighting_variable", IDENTIFIER, QUESTION_CODE_RULE
         )
+    if "nets" in raw:
+        fields["nets"] = _nets(check, raw["nets"], f"{place}.nets", options)
+
+
+def _nets(check: _Checker, value: Any, place: str, options: tuple[Option, ...]) -> tuple[Net, ...]:
+    """``{code: [answers]}`` or ``{code: {answers: [...], label: {en: ..., es: ...}}}``."""
+    if not isinstance(value, Mapping) or not value:
+        check.add(place, f"must map each net's code to the answers it adds up, not {_describe(value)}")
+        return ()
+    codes = {option.code for option in options}
+    nets = []
+    for code, raw in value.items():
+        net_place = f"{place}.{code}"
+        if check.code(code, net_place, OPTION_CODE, OPTION_CODE_RULE) is None:
+            continue
+        if code in codes:
+            check.add(net_place, f'"{code}" is already an option code; a net needs a code of its own')
+            continue
+        if isinstance(raw, Mapping):
+            raw = check.mapping(raw, net_place, {"answers", "label"}, ("answers",))
+            if raw is None or "answers" not in raw:
+                continue
+            if "label" in raw and check.texts(raw["label"], f"{net_place}.label") is None:
+                continue
+        answers = raw.get("answers") if isinstance(raw, Mapping) else raw
+        if not isinstance(answers, list) or len(answers) < 2:
+            check.add(net_place, f"must list at least two answers to add up, not {_describe(answers)}")
+            continue
+        unknown = [answer for answer in answers if answer not in codes]
+        if unknown:
+            check.add(net_place, f"{', '.join(_quote(a) for a in unknown)} {'is' if len(unknown) == 1 else 'are'} "
+                      f"not among the options ({', '.join(sorted(codes))})")
+            continue
+        nets.append(Net.from_document(code, raw, options))
+    return tuple(nets)
 
 
 def _options(check: _Checker, value: Any, place: str) -> tuple[Option, ...]:

@@ -11,7 +11,7 @@ from flask import abort, render_template, request
 
 from survey.pollster import bp
 from survey.pollster.access import owned_survey_or_404
-from survey.pollster.results import chosen_run, question_chart, view_options
+from survey.pollster.results import chosen_nets, chosen_run, question_chart, run_or_404, view_options
 from survey.publication import DISCLOSURE_FIELDS, Disclosure, download_response
 from survey.results import crossable, questions_of
 from survey.tables import tables
@@ -34,26 +34,20 @@ def downloads(slug: str):
     )
 
 
-def _run_or_404(survey, run_id: int):
-    run = run_of(survey, run_id)
-    if run is None:
-        abort(404)
-    return run
-
-
 @bp.get("/surveys/<slug>/runs/<int:run_id>/files/<name>")
 def download_file(slug: str, run_id: int, name: str):
     survey = owned_survey_or_404(slug)
-    return download_response(survey, _run_or_404(survey, run_id), name, request.args)
+    return download_response(survey, run_or_404(survey, run_id), name, request.args)
 
 
 @bp.get("/surveys/<slug>/runs/<int:run_id>/charts/<code>.svg")
 def download_chart(slug: str, run_id: int, code: str):
     """One question's chart as an SVG file (the same drawing as on the results page)."""
     survey = owned_survey_or_404(slug)
-    run = _run_or_404(survey, run_id)
-    interval, by = view_options(questions_of(survey))
-    for table in tables(compute(run, interval, by)):
+    run = run_or_404(survey, run_id)
+    questions = questions_of(survey)
+    interval, by = view_options(questions)
+    for table in tables(compute(run, interval, by, nets=chosen_nets(questions))):
         if table.question.code == code:
             chart = question_chart(table, f"chart-{code}")
             if chart is None:
