@@ -1,5 +1,5 @@
-"""Reference data shipped with the package: default weighting targets for California adults and
-the published poll figures this survey is compared with.
+"""Reference data shipped with the package: weighting targets for California adults and for
+California registered voters, and the published poll figures this survey is compared with.
 
 Both are YAML files in ``survey/data/`` so that a reviewer reads every figure beside its source,
 vintage and arithmetic, and a maintainer updates a figure without touching code
@@ -24,10 +24,14 @@ from survey.targets import Targets
 
 DATA_DIR = Path(__file__).with_name("data")
 DEFAULT_TARGETS_FILE = DATA_DIR / "california_adult_targets.yaml"
+REGISTERED_VOTER_TARGETS_FILE = DATA_DIR / "california_registered_voter_targets.yaml"
 PUBLISHED_FIGURES_FILE = DATA_DIR / "published_figures.yaml"
 
 #: Target shares of one variable must sum to 1 within this.
 SHARE_TOLERANCE = 1e-6
+#: A share may differ from its count / denominator by less than one unit of the 6th decimal:
+#: largest-remainder rounding (which makes the shares sum to 1) moves a share by up to that.
+COUNT_ROUNDING = 1e-6
 #: Published shares are rounded to whole percentages, so a full distribution may sum to 0.99-1.01.
 PUBLISHED_ROUNDING = 0.015
 
@@ -59,8 +63,9 @@ class VariableTarget:
     """Population shares of one weighting variable, with their provenance.
 
     ``confirmed`` is true when the counts were read in ``source``; otherwise ``assumption`` says
-    what the shares rest on. ``optional`` targets (party registration) describe another
-    population and are left out of the default margins.
+    what the shares rest on. ``optional`` targets are left out of the default margins: they
+    describe another population (party registration among adults) or rest on an assumption
+    too weak to weight by default (education of registered voters).
     """
 
     variable: str
@@ -316,7 +321,7 @@ def _counts(reader: _Reader, variable: str, shares: dict[str, float], where: str
         raise ReferenceDataError(f"{where}: `{variable}` counts must be whole numbers of people")
     denominator = int(reader.number("denominator", required=False) or sum(counts.values()))
     for code, count in counts.items():
-        if abs(count / denominator - shares[code]) > 5e-7 + 1e-12:
+        if abs(count / denominator - shares[code]) >= COUNT_ROUNDING:
             raise ReferenceDataError(
                 f"{where}: share of `{variable}` = `{code}` is {shares[code]}, but its count gives "
                 f"{count:,} / {denominator:,} = {count / denominator:.7f}"
@@ -377,6 +382,20 @@ def california_adult_targets(include_optional: bool = False) -> Targets:
     asked for.
     """
     return default_targets().to_targets(include_optional)
+
+
+@lru_cache(maxsize=1)
+def registered_voter_targets() -> DefaultTargets:
+    """The shipped California registered-voter targets, read once."""
+    return load_default_targets(REGISTERED_VOTER_TARGETS_FILE)
+
+
+def california_registered_voter_targets(include_optional: bool = False) -> Targets:
+    """The registered-voter targets as the site's :class:`~survey.targets.Targets` (a fresh copy).
+
+    Education of registered voters has no source, so it is included only when asked for.
+    """
+    return registered_voter_targets().to_targets(include_optional)
 
 
 # --------------------------------------------------------------------------- published figures
