@@ -263,6 +263,16 @@ def _row_specs(question: QuestionInfo) -> list[_RowSpec]:
     return [_RowSpec(question, code, question.code, categories) for code, categories in answers]
 
 
+def _testable(frame, row: _RowSpec, variable: str) -> bool:
+    """False when two columns of ``variable`` each have everyone or no one answering ``row``: the
+    difference of two such shares has a standard error of 0 and no test (a question by itself,
+    or an answer nobody in two groups gave)."""
+    answered = frame[row.variable].notna() & frame[variable].notna()
+    chosen = frame.loc[answered, row.variable].astype(str).isin([str(c) for c in row.categories])
+    share = chosen.groupby(frame.loc[answered, variable].astype(str)).mean()
+    return int(((share == 0) | (share == 1)).sum()) < 2
+
+
 def banner_spec(computed: ComputedRun, rows: Sequence[QuestionInfo], columns: Sequence[str], interval: str,
                 level: float = 0.95) -> dict[str, Any]:
     """The analysis spec of a banner: each row's share overall and by every banner variable,
@@ -276,53 +286,15 @@ def banner_spec(computed: ComputedRun, rows: Sequence[QuestionInfo], columns: Se
             estimates.append({"id": row_id, **common})
             for variable in columns:
                 estimates.append({"id": f"{row_id}@{variable}", **common, "by": variable})
-                tests.append({"id": f"{row_id}@{variable}", "type": "pairwise", "variable": row.variable,
-                              "categories": row.categories, "by": variable})
+                if variable != question.code and _testable(computed.frame, row, variable):
+                    tests.append({"id": f"{row_id}@{variable}", "type": "pairwise", "variable": row.variable,
+                                  "categories": row.categories, "by": variable})
         if not question.multiple:
             tests += [{"id": f"{question.code}@{variable}", "type": "independence", "row": question.code,
                        "column": variable} for variable in columns if variable != question.code]
     spec = build_spec(computed.settings, len(computed.frame), estimates, data_file=computed.spec["data"])
     spec["tests"] = tests
     return spec
-
-
-# ------------------------------------------------------------------ INTERFACE to analysis tests
-# The tests come from `analysis` (issue #13: `tests:` in the spec, pairwise and independence,
-# being added on branch analysis13). Until `run_spec` runs them, `_run_banner_spec` runs the
-# estimates and answers the tests through `_interim_tests`; once analysis13 is merged this whole
-# section becomes `return run_analysis(spec, csv_bytes)`.
-
-
-def _run_banner_spec(computed: ComputedRun, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """``run_spec`` of the banner spec: ``estimates`` and ``tests`` as analysis' README gives them."""
-    without_tests = {key: value for key, value in spec.items() if key != "tests"}
-    result = run_analysis(without_tests, computed.csv_bytes)
-    return {**result, "tests": _interim_tests(computed, spec["tests"])}
-
-
-def _interim_tests(computed: ComputedRun, tests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """INTERIM: pairwise tests through ``analysis.inference.test_difference`` (same difference and
-    covariance; its degrees of freedom are the two domains', not the whole design's); no
-    independence test (left undefined) until analysis provides it."""
-    from analysis.inference import test_difference
-    from survey.weighting_runs import weighted_design
-
-    design = weighted_design(computed)
-    output = []
-    for test in tests:
-        if test["type"] == "independence":
-            output.append({"id": test["id"], "statistic": None, "ndf": None, "ddf": None, "p_value": None})
-            continue
-        levels = sorted({str(v) for v in computed.frame.loc[computed.frame[test["variable"]].notna(), test["by"]].dropna()})
-        for i, a in enumerate(levels):
-            for b in levels[i + 1:]:
-                try:
-                    result = test_difference(design, test["variable"], test["by"], (b, a), test["categories"])
-                except (ValueError, ArithmeticError):
-                    continue
-                output.append({"id": test["id"], "a": a, "b": b, "difference": result.difference, "se": result.se,
-                               "p_value": result.p_value})
-    return output
 
 
 # --------------------------------------------------------------------------- the banner
@@ -356,7 +328,7 @@ def build_banner(
     by_code = {q.code: q for q in questions}
     row_questions = [by_code[code] for code in row_codes]
     spec = banner_spec(computed, row_questions, column_codes, interval)
-    result = _run_banner_spec(computed, spec)
+    result = run_analysis(spec, computed.csv_bytes)  # estimates and tests, from analysis' run_spec
 
     frame, weights = computed.frame, np.asarray(result["weights"], dtype=float)
     banner_columns = _columns(frame, weights, [by_code[code] for code in column_codes], min_base, language)
@@ -374,15 +346,12 @@ def build_banner(
     for question in row_questions:
         for row in _row_specs(question):
             row_id = f"{question.code}={row.answer}"
-            answered = frame[row.variable].notna()
-            total = _cell(estimates.get((row_id, None)), TOTAL, None, int(answered.sum()), False)
+            total = _cell(estimates.get((row_id, None)), TOTAL, None, False)
             cells = []
             for column in banner_columns:
-                inside = answered & (frame[column.variable].astype(str) == column.level)
-                n = int(inside.sum())
-                cell_low = (column.variable, column.level) in low or n < min_base
-                cells.append(_cell(estimates.get((f"{row_id}@{column.variable}", column.level)), column.variable,
-                                   column.level, n, cell_low))
+                item = estimates.get((f"{row_id}@{column.variable}", column.level))
+                cell_low = (column.variable, column.level) in low or (item or {}).get("n", 0) < min_base
+                cells.append(_cell(item, column.variable, column.level, cell_low))
             pairs = [{**test, "variable": variable} for variable in column_codes
                      for test in significant.get(f"{row_id}@{variable}", [])]
             banner_rows_out.append(BannerRow(question.code, question.label(language), row.answer,
@@ -444,7 +413,8 @@ def _with_letters(cells: list[Cell], pairs: Sequence[Mapping[str, Any]], letter_
             for cell in cells]
 
 
-def _cell(item: Optional[Mapping[str, Any]], variable: str, level: Optional[str], n: int, low_base: bool) -> Cell:
+def _cell(item: Optional[Mapping[str, Any]], variable: str, level: Optional[str], low_base: bool) -> Cell:
+    """A cell from analysis' result for it (none: nobody in the column answered)."""
     item = item or {}
     return Cell(variable, level, _number(item.get("estimate")), _number(item.get("se")), _number(item.get("ci_low")),
-                _number(item.get("ci_high")), n, (), low_base)
+                _number(item.get("ci_high")), int(item.get("n", 0)), (), low_base)

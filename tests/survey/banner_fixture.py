@@ -1,0 +1,66 @@
+"""The banner every banner test uses: the default poll of 400 simulated Californians, raked to the
+test targets, civil_war_5yr and calexit by party and age_group.
+
+``python -m tests.survey.banner_fixture`` writes its data file and analysis spec to
+``tests/survey/reference/`` and, with R's ``survey`` installed, the R result beside them
+(``Rscript make_expected.R``, the shared reference script); the tests never call R.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from survey.extensions import db
+from survey.quality import ExclusionRules
+from survey.reporting.banners import BannerOptions
+from survey.weighting_runs import WeightingSettings, create_run
+from tests.survey.poll_fixture import load_default_survey, seed_poll
+from tests.survey.test_weighting_runs import TARGETS
+
+REFERENCE = Path(__file__).with_name("reference")
+DATA_FILE = "banner_poll.csv"
+SPEC_FILE = REFERENCE / "banner_poll.yaml"
+EXPECTED_FILE = REFERENCE / "banner_poll.expected.json"
+R_SCRIPT = Path("/work/shared/reference/analysis/make_expected.R")
+OPTIONS = BannerOptions(rows=("civil_war_5yr", "calexit"), columns=("party", "age_group"), alpha=0.05)
+RESPONDENTS = 400
+
+
+def banner_run():
+    """Inside an app context: the survey and its raked run (the same data every time)."""
+    survey = load_default_survey()
+    seed_poll(survey, RESPONDENTS)
+    run = create_run(survey, WeightingSettings(TARGETS), ExclusionRules(), None)
+    db.session.commit()
+    return survey, run
+
+
+def write_reference() -> None:
+    from survey import create_app
+    from survey.reporting.banners import build_banner
+    from survey.weighting_runs import compute
+    from tests.conftest import _testing_settings
+
+    app = create_app({**_testing_settings(), "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    with app.app_context():
+        db.create_all()
+        _, run = banner_run()
+        banner = build_banner(run, OPTIONS)
+        REFERENCE.mkdir(exist_ok=True)
+        (REFERENCE / DATA_FILE).write_bytes(compute(run, estimates=False).csv_bytes)
+        SPEC_FILE.write_text(
+            "# The banner of tests/survey/banner_fixture.py (civil_war_5yr with its nets, calexit, by party and\n"
+            "# age_group); made by `python -m tests.survey.banner_fixture`.\n"
+            + yaml.safe_dump({**banner.spec, "data": DATA_FILE}, sort_keys=False)
+        )
+    if R_SCRIPT.exists():
+        subprocess.run(["Rscript", str(R_SCRIPT), str(SPEC_FILE), str(EXPECTED_FILE)], check=True)
+    else:
+        sys.exit(f"{R_SCRIPT} is missing: the spec and data are written, the R result is not")
+
+
+if __name__ == "__main__":
+    write_reference()
