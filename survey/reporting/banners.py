@@ -62,6 +62,7 @@ class Cell:
     ci_low: Optional[float]
     ci_high: Optional[float]
     n: int  # unweighted, answering the row's question in this column
+    weighted_n: float  # their weighted number (the column's weighted base for this question)
     higher_than: tuple[str, ...] = ()
     low_base: bool = False
 
@@ -155,7 +156,8 @@ class Banner:
 
 
 def _cell_json(cell: Cell, total: bool = False) -> dict[str, Any]:
-    body = {"estimate": cell.estimate, "se": cell.se, "ci_low": cell.ci_low, "ci_high": cell.ci_high, "n": cell.n}
+    body = {"estimate": cell.estimate, "se": cell.se, "ci_low": cell.ci_low, "ci_high": cell.ci_high, "n": cell.n,
+            "weighted_n": cell.weighted_n}
     if total:
         return body
     return {"variable": cell.variable, "level": cell.level, **body, "higher_than": list(cell.higher_than),
@@ -346,12 +348,14 @@ def build_banner(
     for question in row_questions:
         for row in _row_specs(question):
             row_id = f"{question.code}={row.answer}"
-            total = _cell(estimates.get((row_id, None)), TOTAL, None, False)
+            answered = frame[row.variable].notna().to_numpy()
+            total = _cell(estimates.get((row_id, None)), TOTAL, None, float(weights[answered].sum()), False)
             cells = []
             for column in banner_columns:
                 item = estimates.get((f"{row_id}@{column.variable}", column.level))
+                inside = answered & (frame[column.variable].astype(object) == column.level).to_numpy()
                 cell_low = (column.variable, column.level) in low or (item or {}).get("n", 0) < min_base
-                cells.append(_cell(item, column.variable, column.level, cell_low))
+                cells.append(_cell(item, column.variable, column.level, float(weights[inside].sum()), cell_low))
             pairs = [{**test, "variable": variable} for variable in column_codes
                      for test in significant.get(f"{row_id}@{variable}", [])]
             banner_rows_out.append(BannerRow(question.code, question.label(language), row.answer,
@@ -413,8 +417,9 @@ def _with_letters(cells: list[Cell], pairs: Sequence[Mapping[str, Any]], letter_
             for cell in cells]
 
 
-def _cell(item: Optional[Mapping[str, Any]], variable: str, level: Optional[str], low_base: bool) -> Cell:
+def _cell(item: Optional[Mapping[str, Any]], variable: str, level: Optional[str], weighted_n: float,
+          low_base: bool) -> Cell:
     """A cell from analysis' result for it (none: nobody in the column answered)."""
     item = item or {}
     return Cell(variable, level, _number(item.get("estimate")), _number(item.get("se")), _number(item.get("ci_low")),
-                _number(item.get("ci_high")), int(item.get("n", 0)), (), low_base)
+                _number(item.get("ci_high")), int(item.get("n", 0)), weighted_n, (), low_base)
