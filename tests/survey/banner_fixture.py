@@ -7,10 +7,12 @@ test targets, civil_war_5yr and calexit by party and age_group.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from survey.extensions import db
@@ -36,6 +38,19 @@ def banner_run():
     run = create_run(survey, WeightingSettings(TARGETS), ExclusionRules(), None)
     db.session.commit()
     return survey, run
+
+
+@pytest.fixture
+def banner_owner(app, client, make_pollster, sign_in):
+    """The banner poll and run, its owner signed in on ``client``; (slug, run id, API headers)."""
+    with app.app_context():
+        survey, run = banner_run()
+        slug, run_id = survey.slug, run.id
+    make_pollster("owner@example.org", slug)
+    sign_in(client, "owner@example.org")
+    page = client.post("/pollster/tokens", data={"name": "tables"}).get_data(as_text=True)
+    token = re.search(r"svy_[\w-]+", page).group()
+    return slug, run_id, {"Authorization": f"Bearer {token}"}
 
 
 def write_reference() -> None:

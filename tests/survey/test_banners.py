@@ -16,10 +16,7 @@ from survey.extensions import db
 from survey.models import WeightingRun
 from survey.reporting.banners import BannerError, BannerOptions, build_banner
 from survey.weighting_runs import compute, weighted_design
-from tests.survey.banner_fixture import DATA_FILE, EXPECTED_FILE, OPTIONS, REFERENCE, banner_run
-
-OWNER = "banners@example.org"
-
+from tests.survey.banner_fixture import DATA_FILE, EXPECTED_FILE, OPTIONS, REFERENCE, banner_owner, banner_run  # noqa: F401  (fixture)
 
 def _categories(question, answer):
     net = question.net(answer)
@@ -157,20 +154,8 @@ def test_choices_the_survey_does_not_offer_are_refused(app, banner_setup):
         BannerOptions.from_query({"alpha": "five percent"})
 
 
-@pytest.fixture
-def signed_in_banner(app, client, make_pollster, sign_in):
-    with app.app_context():
-        survey, run = banner_run()
-        slug, run_id = survey.slug, run.id
-    make_pollster(OWNER, slug)
-    sign_in(client, OWNER)
-    page = client.post("/pollster/tokens", data={"name": "banner"}).get_data(as_text=True)
-    token = re.search(r"svy_[\w-]+", page).group()
-    return slug, run_id, {"Authorization": f"Bearer {token}"}
-
-
-def test_api_contract_and_the_banner_book(app, client, signed_in_banner):
-    slug, run_id, headers = signed_in_banner
+def test_api_contract_and_the_banner_book(app, client, banner_owner):
+    slug, run_id, headers = banner_owner
     query = "rows=civil_war_5yr,calexit&columns=party,age_group&alpha=0.05"
     body = client.get(f"/api/surveys/{slug}/banner?{query}", headers=headers).json
     assert body["run"] == run_id and body["alpha"] == 0.05  # the default run when none is named
@@ -211,8 +196,8 @@ def test_api_contract_and_the_banner_book(app, client, signed_in_banner):
     assert dem.estimate == pytest.approx(cell["estimate"], rel=1e-12) and dem.letter == "A"
 
 
-def test_the_banner_page_shows_letters_bases_and_tests(client, signed_in_banner):
-    slug, run_id, _ = signed_in_banner
+def test_the_banner_page_shows_letters_bases_and_tests(client, banner_owner):
+    slug, run_id, _ = banner_owner
     html = client.get(f"/pollster/surveys/{slug}/banner?rows=civil_war_5yr,calexit_reason&columns=party").get_data(as_text=True)
     assert "Very or somewhat likely" in html and 'class="tag">net' in html
     assert "Asked of those who would vote for California to leave the United States" in html

@@ -16,23 +16,9 @@ from survey import charts
 from survey.extensions import db
 from survey.models import WeightingRun
 from survey.weighting_runs import compute, weighted_design
-from tests.survey.banner_fixture import EXPECTED_FILE, banner_run
+from tests.survey.banner_fixture import EXPECTED_FILE, banner_owner  # noqa: F401  (fixture)
 
-OWNER = "nets@example.org"
 LIKELY = ["very_likely", "somewhat_likely"]
-
-
-@pytest.fixture
-def signed_in(app, client, make_pollster, sign_in):
-    """The banner fixture's poll (whose R result is committed), its run, a signed-in owner and a token."""
-    with app.app_context():
-        survey, run = banner_run()
-        slug, run_id = survey.slug, run.id
-    make_pollster(OWNER, slug)
-    sign_in(client, OWNER)
-    page = client.post("/pollster/tokens", data={"name": "nets"}).get_data(as_text=True)
-    token = re.search(r"svy_[\w-]+", page).group()
-    return slug, run_id, {"Authorization": f"Bearer {token}"}
 
 
 def _direct(app, run_id, question, categories):
@@ -42,8 +28,8 @@ def _direct(app, run_id, question, categories):
                           question, categories, ci="logit")
 
 
-def test_the_likely_net_agrees_with_r_on_the_page_in_the_api_and_in_the_toplines(app, client, signed_in):
-    slug, run_id, headers = signed_in
+def test_the_likely_net_agrees_with_r_on_the_page_in_the_api_and_in_the_toplines(app, client, banner_owner):
+    slug, run_id, headers = banner_owner
     r = next(e for e in json.loads(EXPECTED_FILE.read_text())["estimates"]
              if e["id"] == "civil_war_5yr=likely" and e["domain"] is None)  # R: rake, then svyciprop(method = "logit")
     direct = _direct(app, run_id, "civil_war_5yr", LIKELY)
@@ -75,8 +61,8 @@ def test_the_likely_net_agrees_with_r_on_the_page_in_the_api_and_in_the_toplines
     assert float(shown.group(4)) == pytest.approx(100 * likely["margin_of_error"], abs=0.05)
 
 
-def test_a_pollster_adds_a_net_on_the_results_page(app, client, signed_in):
-    slug, run_id, headers = signed_in
+def test_a_pollster_adds_a_net_on_the_results_page(app, client, banner_owner):
+    slug, run_id, headers = banner_owner
     response = client.get(f"/pollster/surveys/{slug}/results?run={run_id}&add_net=jefferson"
                           "&net_answer=somewhat_support&net_answer=strongly_support")
     assert response.status_code == 302
@@ -103,8 +89,8 @@ def test_a_pollster_adds_a_net_on_the_results_page(app, client, signed_in):
     assert client.get(f"/api/surveys/{slug}/results?net=trust:1%2B2", headers=headers).status_code == 400
 
 
-def test_bases_and_weighting_variables(app, client, signed_in):
-    slug, run_id, headers = signed_in
+def test_bases_and_weighting_variables(app, client, banner_owner):
+    slug, run_id, headers = banner_owner
     with app.app_context():
         leavers = int((compute(db.session.get(WeightingRun, run_id), estimates=False).frame["calexit"] == "yes").sum())
     html = client.get(f"/pollster/surveys/{slug}/results").get_data(as_text=True)
@@ -119,8 +105,8 @@ def test_bases_and_weighting_variables(app, client, signed_in):
     assert "All respondents · n =" in sex
 
 
-def test_the_print_ready_topline_report(client, signed_in):
-    slug, run_id, _ = signed_in
+def test_the_print_ready_topline_report(client, banner_owner):
+    slug, run_id, _ = banner_owner
     html = client.get(f"/pollster/surveys/{slug}/runs/{run_id}/toplines/report").get_data(as_text=True)
     assert "topline-report.css" in html
     assert "How likely is it that the United States will experience a second civil war" in html
