@@ -266,13 +266,14 @@ def _row_specs(question: QuestionInfo) -> list[_RowSpec]:
 
 
 def _testable(frame, row: _RowSpec, variable: str) -> bool:
-    """False when two columns of ``variable`` each have everyone or no one answering ``row``: the
-    difference of two such shares has a standard error of 0 and no test (a question by itself,
-    or an answer nobody in two groups gave)."""
+    """False when two levels of ``variable`` each have everyone, no one or nobody at all (a
+    filtered question) answering ``row``: the difference of two such shares has a standard error
+    of 0 and no test (analysis divides by it), as for a question by itself."""
     answered = frame[row.variable].notna() & frame[variable].notna()
     chosen = frame.loc[answered, row.variable].astype(str).isin([str(c) for c in row.categories])
     share = chosen.groupby(frame.loc[answered, variable].astype(str)).mean()
-    return int(((share == 0) | (share == 1)).sum()) < 2
+    unanswered = frame[variable].dropna().astype(str).nunique() - len(share)
+    return unanswered + int(((share == 0) | (share == 1)).sum()) < 2
 
 
 def banner_spec(computed: ComputedRun, rows: Sequence[QuestionInfo], columns: Sequence[str], interval: str,

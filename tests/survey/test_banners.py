@@ -14,8 +14,10 @@ from analysis import proportion
 from analysis.inference import independence, pairwise
 from survey.extensions import db
 from survey.models import WeightingRun
+from survey.quality import ExclusionRules
 from survey.reporting.banners import BannerError, BannerOptions, build_banner
-from survey.weighting_runs import compute, weighted_design
+from survey.weighting_runs import WeightingSettings, compute, create_run, default_targets, weighted_design
+from tests.survey.poll_fixture import load_default_survey, seed_poll
 from tests.survey.banner_fixture import DATA_FILE, EXPECTED_FILE, OPTIONS, REFERENCE, banner_owner, banner_run  # noqa: F401  (fixture)
 
 def _categories(question, answer):
@@ -204,3 +206,19 @@ def test_the_banner_page_shows_letters_bases_and_tests(client, banner_owner):
     assert re.search(r"By <code>party</code>: F = [\d.]+\s+on [\d.]+ and [\d.]+ df, p = ", html)
     assert 'class="letters"' in html and "Swipe the table sideways" in html
     assert client.get(f"/pollster/surveys/{slug}/banner?columns=trust").status_code == 400
+
+
+def test_a_small_poll_gets_its_default_banner_without_untestable_pairs(app):
+    """120 respondents, every opinion question by every demographic: groups where everyone, no one
+    or nobody (a filtered question) gives an answer have no test and no letters, the rest do."""
+    with app.app_context():
+        survey = load_default_survey()
+        seed_poll(survey, 120)
+        run = create_run(survey, WeightingSettings(default_targets()), ExclusionRules(), None)
+        db.session.commit()
+        banner = build_banner(run)
+        reasons = [row for row in banner.rows if row.question == "calexit_reason"]
+        assert reasons and len(banner.variables) >= 6
+        tested = {test["id"] for test in banner.spec["tests"] if test["type"] == "pairwise"}
+        assert "calexit_reason=federal_policies@race" not in tested  # black 2 of 2, asian and other: nobody asked
+        assert any(cell.higher_than for row in banner.rows for cell in row.cells)
