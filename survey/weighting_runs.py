@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import itertools
 import json
 import logging
 import math
@@ -481,11 +482,9 @@ def check_targets(survey: Survey, targets: Targets) -> None:
 
 
 def _placeholder_frame(targets: Targets) -> pd.DataFrame:
-    """Before any response: one row per level of every variable, so the analysis can still check the shares."""
-    width = max(len(levels) for levels in targets.margins.values())
-    return pd.DataFrame(
-        {variable: [list(levels)[i % len(levels)] for i in range(width)] for variable, levels in targets.margins.items()}
-    )
+    """Before any response: one row per combination of levels, so the analysis can still check the
+    shares (independent margins can always be met, so raking them fails only for bad shares)."""
+    return pd.DataFrame(list(itertools.product(*map(list, targets.margins.values()))), columns=list(targets.margins))
 
 
 def runs_of(survey: Survey) -> list[WeightingRun]:
