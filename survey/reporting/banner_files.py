@@ -17,9 +17,9 @@ from openpyxl.utils import get_column_letter
 
 from analysis.export import iter_csv, neutralize
 from survey.models import Survey
-from survey.publication import MIMETYPES, Download
+from survey.reporting.publication import MIMETYPES, Download
 from survey.reporting.banners import Banner, BannerColumn, BannerRow
-from survey.weighting_runs import METHODS
+from survey.weighting.settings import METHODS
 
 PERCENT = "0%"
 LETTER_FONT = Font(color="1F5FA8", bold=True, size=9)

@@ -17,16 +17,19 @@ Columns (and cells) with an unweighted base under ``min_base`` are flagged and g
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 import numpy as np
 
-from survey.questionnaire import Net
-from survey.results import OPTION_SEPARATOR, QuestionInfo, crossable
-from survey.weighting_runs import INTERVAL_METHODS, ComputedRun, build_spec, compute, run_analysis
+from survey.questionnaires.model import Net
+from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, crossable
+from survey.reporting.tables import finite_or_none
+from survey.weighting.cache import run_analysis
+from survey.weighting.runs import ComputedRun, compute
+from survey.weighting.settings import INTERVAL_METHODS
+from survey.weighting.spec import build_spec
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_MIN_BASE = 30
@@ -205,13 +208,6 @@ def _letters(count: int) -> list[str]:
     return letters
 
 
-def _number(value: Any) -> Optional[float]:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 @dataclass(frozen=True)
 class BannerOptions:
     """What a banner request asks for (the page's form, the API's query, the files' links)."""
@@ -368,9 +364,9 @@ def build_banner(
         if test["type"] != "independence":
             continue
         found = next((t for t in result["tests"] if t["id"] == test["id"] and "a" not in t), {})
-        independence.append(IndependenceTest(test["row"], test["column"], _number(found.get("statistic")),
-                                             _number(found.get("ndf")), _number(found.get("ddf")),
-                                             _number(found.get("p_value"))))
+        independence.append(IndependenceTest(test["row"], test["column"], finite_or_none(found.get("statistic")),
+                                             finite_or_none(found.get("ndf")), finite_or_none(found.get("ddf")),
+                                             finite_or_none(found.get("p_value"))))
     bases = []
     for question in row_questions:
         answered = frame[list(question.columns)].notna().any(axis=1).to_numpy()
@@ -408,7 +404,7 @@ def _with_letters(cells: list[Cell], pairs: Sequence[Mapping[str, Any]], letter_
         a, b = (test["variable"], str(test["a"])), (test["variable"], str(test["b"]))
         if a not in by_key or b not in by_key or by_key[a].low_base or by_key[b].low_base:
             continue
-        p_value, difference = _number(test.get("p_value")), _number(test.get("difference"))
+        p_value, difference = finite_or_none(test.get("p_value")), finite_or_none(test.get("difference"))
         if p_value is None or difference is None or p_value >= alpha or difference == 0:
             continue
         winner, loser = (a, b) if difference > 0 else (b, a)
@@ -422,5 +418,5 @@ def _cell(item: Optional[Mapping[str, Any]], variable: str, level: Optional[str]
           low_base: bool) -> Cell:
     """A cell from analysis' result for it (none: nobody in the column answered)."""
     item = item or {}
-    return Cell(variable, level, _number(item.get("estimate")), _number(item.get("se")), _number(item.get("ci_low")),
-                _number(item.get("ci_high")), int(item.get("n", 0)), weighted_n, (), low_base)
+    return Cell(variable, level, finite_or_none(item.get("estimate")), finite_or_none(item.get("se")), finite_or_none(item.get("ci_low")),
+                finite_or_none(item.get("ci_high")), int(item.get("n", 0)), weighted_n, (), low_base)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from survey.questionnaire import Net
-from survey.results import QuestionInfo
+from survey.questionnaires.model import Net
+from survey.responses.dataset import QuestionInfo
 
 NET_SEPARATOR = "+"
 
