@@ -18,14 +18,14 @@ Columns (and cells) with an unweighted base under ``min_base`` are flagged and g
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from typing import Any, Optional
 
 import numpy as np
 
 from survey.questionnaires.model import Net
 from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, crossable
-from survey.reporting.tables import finite_or_none
+from survey.reporting.tables import finite_or_none, question_base
 from survey.weighting.cache import run_analysis
 from survey.weighting.runs import ComputedRun, compute
 from survey.weighting.settings import INTERVAL_METHODS
@@ -367,11 +367,8 @@ def build_banner(
         independence.append(IndependenceTest(test["row"], test["column"], finite_or_none(found.get("statistic")),
                                              finite_or_none(found.get("ndf")), finite_or_none(found.get("ddf")),
                                              finite_or_none(found.get("p_value"))))
-    bases = []
-    for question in row_questions:
-        answered = frame[list(question.columns)].notna().any(axis=1).to_numpy()
-        bases.append(BannerQuestion(question.code, question.label(language), question.base_text(language),
-                                    int(answered.sum()), float(weights[answered].sum())))
+    bases = [BannerQuestion(question.code, question.label(language), *astuple(question_base(computed, question, language)))
+             for question in row_questions]
     return Banner(run.id, alpha, min_base, interval, int(result["degf"]), len(frame), float(weights.sum()), tuple(bases),
                   tuple((code, by_code[code].label(language)) for code in column_codes), tuple(banner_columns),
                   tuple(banner_rows_out), tuple(independence), spec)
