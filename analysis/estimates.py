@@ -10,19 +10,20 @@ import dataclasses
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal, Optional, Union
+from typing import TYPE_CHECKING, Literal, Optional, Union
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
+from scipy import special
 
 from analysis._checks import check_choice, check_level, column
 from analysis._text import r_text, text_codes
 from analysis.design import CELL_SEPARATOR, SurveyDesign, replicate_rank
 from analysis.exceptions import CategoryWarning
 from analysis.variance import domain_covariance, replicate_covariance
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 CIMethod = Literal["logit", "beta", "mean", "xlogit", "asin", "wilson"]
 PROPORTION_CI = ("logit", "beta", "mean", "xlogit", "asin", "wilson")
@@ -35,10 +36,14 @@ By = Union[None, str, Sequence[str]]
 class Estimate:
     """One estimate with its design-based uncertainty.
 
-    ``n`` is the unweighted number of rows behind the estimate; ``effective_n`` the weighted
-    population variance over the design variance (p(1-p)/var for a proportion); ``deff`` the
-    design effect against simple random sampling (None when the weights were never scaled to
-    a population, as R); ``df`` the design degrees of freedom used by the interval.
+    ``n`` is the unweighted number of rows behind the estimate (rows of the domain with an
+    answer, whatever their weight); ``effective_n`` the weighted population variance over the
+    design variance (p(1-p)/var for a proportion); ``deff`` the design effect against simple
+    random sampling (None when the weights were never scaled to a population, as R, and for
+    ratios and quantiles); ``df`` the design degrees of freedom used by the interval. ``by``
+    names the domain variables (several joined by ``|``); ``domain`` is the level (crossed:
+    the levels as text joined by ``|``); ``statistic`` is proportion, mean, total, ratio or
+    ``quantile 0.5``.
     """
 
     variable: str
@@ -118,13 +123,16 @@ def text_values(series: pd.Series) -> pd.Series:
 def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tuple[str, ...]]) -> np.ndarray:
     """The analysis variable as floats: 1/0 for membership of ``categories``, NaN when missing.
 
-    A category that matches no answer at all warns (``CategoryWarning``), naming the answers
-    that exist: it is nearly always a typo, or YAML reading an unquoted ``yes`` as true.
+    A text category that matches no answer at all warns (``CategoryWarning``), naming the
+    answers that exist: it is nearly always a typo, or YAML reading an unquoted ``yes`` as
+    true. A number among numeric answers (a 0/1 option, a scale point) that nobody chose is
+    a plain 0 and does not warn.
     """
     series = column(design.data, variable, "variable")
     if categories is not None:
         codes, texts, _ = text_codes(series)
-        unmatched = [c for c in categories if c not in set(texts)]
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        unmatched = [c for c in categories if c not in set(texts) and not (numeric and _is_number(c))]
         if unmatched:
             shown = ", ".join(sorted(texts)[:20]) or "none"
             hint = " (YAML reads an unquoted yes/no/on/off as true/false: quote it)" if set(unmatched) & {"TRUE", "FALSE"} else ""
@@ -141,6 +149,14 @@ def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tup
         example = series[bad].iloc[0]
         raise ValueError(f"`{variable}` is not numeric (e.g. `{example}`); use proportion() for categories")
     return values
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def by_variables(by: By) -> Optional[tuple[str, ...]]:
@@ -217,6 +233,8 @@ class _Columns:
 
     def indicator(self, per_row: np.ndarray) -> sp.csr_matrix:
         """Sparse (k x n) matrix with ``per_row`` at (domain, row): sums any column per domain."""
+        import scipy.sparse as sp  # replicate designs only
+
         inside = np.flatnonzero(self.code >= 0)
         return sp.csr_matrix((per_row[inside], (self.code[inside], inside)), shape=(self.k, len(per_row)))
 
@@ -301,7 +319,7 @@ def _logit(p):
 def _interval(method, p, se, df, level, logit_se, n_rows, domain_df):
     """(low, high) of one estimate; R's ``svyciprop`` / ``confint(svymean)``."""
     alpha = 1 - level
-    t = stats.t.ppf(1 - alpha / 2, df)
+    t = special.stdtrit(df, 1 - alpha / 2)  # scipy.stats.t.ppf's own kernel, without importing scipy.stats
     p, se = np.float64(p), np.float64(se)  # 0 and 1 give infinite logits, not ZeroDivisionError
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "mean":
@@ -321,9 +339,13 @@ def _interval(method, p, se, df, level, logit_se, n_rows, domain_df):
         if not np.isfinite(n_eff) or n_eff <= 0:
             return float(p), float(p)
         if method == "wilson":
+            from statsmodels.stats.proportion import proportion_confint
+
             low, high = proportion_confint(p * n_eff, n_eff, alpha=alpha, method="wilson")
             return float(low), float(high)
         # beta: Korn & Graubard (1998), as svyciprop(method = "beta")
+        from scipy import stats
+
         n_eff = n_eff * (stats.t.ppf(alpha / 2, n_rows - 1) / stats.t.ppf(alpha / 2, domain_df)) ** 2
         low = 0.0 if p <= 0 else stats.beta.ppf(alpha / 2, n_eff * p, n_eff * (1 - p) + 1)
         high = 1.0 if p >= 1 else stats.beta.ppf(1 - alpha / 2, n_eff * p + 1, n_eff * (1 - p))
@@ -595,6 +617,8 @@ def quantile(
     design se (calibration residuals or replicates); the limits the quantiles at
     p̂ ∓ t·se (Woodruff 1952), t from Student's t with the whole design's degrees of freedom.
     """
+    from scipy.special import stdtrit  # Student t quantile, without importing scipy.stats
+
     level = check_level(level)
     if not 0 < q < 1:
         raise ValueError(f"q={q!r} must be between 0 and 1 (0.5 for the median)")
@@ -611,7 +635,7 @@ def quantile(
     with np.errstate(invalid="ignore"):
         below = np.where(cols.code >= 0, values <= estimates[np.maximum(cols.code, 0)], np.nan)
     shares = _moments(design, dataclasses.replace(cols, values=below), "mean")
-    t = float(stats.t.ppf(1 - (1 - level) / 2, design.degf))
+    t = float(stdtrit(design.degf, 1 - (1 - level) / 2))
     counts = cols.counts()
     results = []
     for k, domain in enumerate(cols.domains):

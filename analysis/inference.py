@@ -13,8 +13,6 @@ from typing import Literal, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
-
 from analysis._checks import check_choice, check_level
 from analysis._checks import column as data_column
 from analysis._text import r_text, text_codes
@@ -29,6 +27,8 @@ ALTERNATIVES = ("two-sided", "greater", "less")
 
 
 def _p_value(statistic: float, df: float, alternative: str) -> float:
+    from scipy import stats  # loaded only when a test is asked for
+
     if alternative == "greater":
         return float(stats.t.sf(statistic, df))
     if alternative == "less":
@@ -179,6 +179,8 @@ def test_difference(
     else:  # the rank of the subset's replicate weights, as R's degf() of subset(design, ...)
         df = replicate_rank(design.replicate_weights[used]) - 2
     statistic = difference / se
+    from scipy import stats
+
     t = stats.t.ppf(1 - (1 - level) / 2, df)
     return DifferenceTest(
         variable, by, (cols.domains[a], cols.domains[b]), (float(m.estimate[a]), float(m.estimate[b])),
@@ -257,6 +259,8 @@ def goodness_of_fit(design: SurveyDesign, variable: str, target_shares: Mapping[
     mean_eigen = eigenvalues.mean()
     ratio = np.mean(eigenvalues**2) / mean_eigen**2
     scale, df = float(mean_eigen * ratio), float(len(p) / ratio)
+    from scipy import stats
+
     return GoodnessOfFit(
         variable, levels, tuple(float(x) for x in observed / total_n), tuple(float(x) for x in p),
         statistic, scale, df, float(stats.chi2.sf(statistic / scale, df)), tuple(float(e) for e in eigenvalues),
@@ -405,6 +409,8 @@ def independence(design: SurveyDesign, row: str, column: str) -> IndependenceTes
     design covariance of the cell shares, D their diagonal and C the interaction contrasts of
     the saturated cell model. Matches R's ``svychisq(~row + column, design, statistic = "F")``.
     """
+    from scipy.special import fdtrc  # the F tail, without importing scipy.stats
+
     row_codes, row_levels, _ = text_codes(data_column(design.data, row, "row variable"), sort=True)
     col_codes, col_levels, _ = text_codes(data_column(design.data, column, "column variable"), sort=True)
     present = (row_codes >= 0) & (col_codes >= 0) & (design.weights != 0)
@@ -438,5 +444,5 @@ def independence(design: SurveyDesign, row: str, column: str) -> IndependenceTes
     statistic = pearson / trace
     return IndependenceTest(
         row, column, tuple(row_levels[used_rows]), tuple(col_levels[used_cols]), pearson, statistic, ndf, ddf,
-        float(special.fdtrc(ndf, ddf, statistic)),
+        float(fdtrc(ndf, ddf, statistic)),
     )

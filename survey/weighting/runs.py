@@ -127,8 +127,8 @@ def check_targets(survey: Survey, targets: Targets) -> None:
 
 
 def _placeholder_frame(targets: Targets) -> pd.DataFrame:
-    """Before any response: one row per combination of levels, so the analysis can still check the
-    shares (independent margins can always be met, so raking them fails only for bad shares)."""
+    """Before any response: every combination of levels once, so the analysis can still check the shares
+    (raking such a frame always converges; fewer rows can contradict the margins, which is an error)."""
     return pd.DataFrame(list(itertools.product(*map(list, targets.margins.values()))), columns=list(targets.margins))
 
 

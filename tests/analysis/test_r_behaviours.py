@@ -15,7 +15,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from analysis import (
-    CategoryWarning, ConvergenceWarning, SurveyDesign, calibrate, mean, proportion, rake, svyglm, test_difference,
+    CategoryWarning, ConvergenceWarning, SurveyDesign, calibrate, mean, proportion, rake, svyglm, test_difference, trim,
 )
 from analysis.__main__ import main
 from analysis.design import replicate_rank
@@ -84,6 +84,8 @@ def test_zero_design_weights_are_out_of_every_domain(poll):
     assert_allclose([result.estimate, result.se], [domain.estimate, domain.se], rtol=1e-12)
     units = frame.loc[scope > 0].groupby(["stratum", "psu"]).ngroups
     assert zero.degf == units - frame.loc[scope > 0, "stratum"].nunique()
+    trimmed = trim(zero, lower=0.9, upper=1.2).weights
+    assert np.all(trimmed[scope == 0] == 0) and trimmed[scope > 0].min() >= 0.9
     with pytest.raises(ValueError, match="are all zero"):
         SurveyDesign(frame, weights=np.zeros(len(frame)))
 
@@ -127,3 +129,10 @@ def test_crossed_domains_are_the_domains_of_the_combined_levels(poll):
     for a, b in zip(crossed, combined):
         assert (a.estimate, a.se, a.n) == (b.estimate, b.se, b.n)
     assert sum(e.n for e in crossed) == frame["trust"].notna().sum()
+
+
+def test_a_numeric_code_nobody_chose_is_a_plain_zero(poll):
+    design = SurveyDesign(poll.assign(option=0), weights="base_weight")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert proportion(design, "option", 1).estimate == 0
