@@ -208,6 +208,9 @@ def test_the_banner_page_shows_letters_bases_and_tests(client, banner_owner):
     assert re.search(r"By <code>party</code>: F = [\d.]+\s+on [\d.]+ and [\d.]+ df, p = ", html)
     assert 'class="letters"' in html and "Swipe the table sideways" in html
     assert client.get(f"/pollster/surveys/{slug}/banner?columns=trust").status_code == 400
+    ticked = client.get(f"/pollster/surveys/{slug}/banner?row=jefferson&column=sex&alpha=0.1").get_data(as_text=True)
+    assert 'id="b-jefferson"' in ticked and 'id="b-civil_war_5yr"' not in ticked  # the form's checkboxes
+    assert 'value="0.1" selected' in ticked and ">sex</th>" in ticked
 
 
 def test_a_small_poll_gets_its_default_banner_without_untestable_pairs(app):
