@@ -81,9 +81,10 @@ class QuestionInfo:
         return code
 
     def with_nets(self, added: Iterable[Net]) -> "QuestionInfo":
-        """This question with nets a pollster added on the results page (same codes are kept once)."""
-        known = {net.code for net in self.nets}
-        return replace(self, nets=self.nets + tuple(net for net in added if net.code not in known))
+        """This question with nets a pollster added on the results page; a net with the answers
+        of one the question already has is that net, kept once."""
+        known = {frozenset(net.answers) for net in self.nets}
+        return replace(self, nets=self.nets + tuple(net for net in added if frozenset(net.answers) not in known))
 
     def net(self, code: str) -> Optional[Net]:
         return next((net for net in self.nets if net.code == code), None)

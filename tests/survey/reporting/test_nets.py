@@ -64,27 +64,32 @@ def test_the_likely_net_agrees_with_r_on_the_page_in_the_api_and_in_the_toplines
 def test_a_pollster_adds_a_net_on_the_results_page(app, client, banner_owner):
     slug, run_id, headers = banner_owner
     response = client.get(f"/pollster/surveys/{slug}/results?run={run_id}&add_net=jefferson"
-                          "&net_answer=somewhat_support&net_answer=strongly_support")
+                          "&net_answer=somewhat_oppose&net_answer=somewhat_support")
     assert response.status_code == 302
-    assert "net=jefferson:somewhat_support%2Bstrongly_support" in response.location  # shown in the questionnaire's order
+    assert "net=jefferson:somewhat_oppose%2Bsomewhat_support" in response.location
     html = client.get(response.location).get_data(as_text=True)
     section = html[html.index('id="q-jefferson"'):html.index('id="q-sue_federal"')]
-    assert "Strongly support or Somewhat support <span class=\"tag\">net</span>" in section
-    direct = _direct(app, run_id, "jefferson", ["strongly_support", "somewhat_support"])
+    assert "Somewhat support or Somewhat oppose <span class=\"tag\">net</span>" in section  # the questionnaire's order
+    soft = ["somewhat_support", "somewhat_oppose"]
+    direct = _direct(app, run_id, "jefferson", soft)
     assert f"{100 * direct.estimate:.1f}%" in section
 
-    query = "net=jefferson:strongly_support%2Bsomewhat_support"
+    query = "net=jefferson:somewhat_support%2Bsomewhat_oppose"
     rows = client.get(f"/api/surveys/{slug}/results?{query}", headers=headers).json["rows"]
-    added = next(row for row in rows if row["answer"] == "strongly_support+somewhat_support")
+    added = next(row for row in rows if row["answer"] == "somewhat_support+somewhat_oppose")
     assert added["net"] and added["se"] == pytest.approx(direct.se, rel=1e-12)
     toplines = pd.read_csv(io.BytesIO(client.get(f"/pollster/surveys/{slug}/runs/{run_id}/files/toplines.csv?{query}").data))
-    assert toplines.set_index("estimate_id").loc["jefferson=strongly_support+somewhat_support", "estimate"] == pytest.approx(
+    assert toplines.set_index("estimate_id").loc["jefferson=somewhat_support+somewhat_oppose", "estimate"] == pytest.approx(
         direct.estimate, rel=1e-12)
     banner = client.get(f"/api/surveys/{slug}/banner?rows=jefferson&columns=party&{query}", headers=headers).json
-    assert any(row["answer"] == "strongly_support+somewhat_support" and row["net"] for row in banner["rows"])
+    assert any(row["answer"] == "somewhat_support+somewhat_oppose" and row["net"] for row in banner["rows"])
     with app.app_context():  # the questionnaire is untouched
-        assert all(q.nets == () or q.code != "jefferson" or {n.code for n in q.nets} == {"support", "oppose"}
-                   for q in compute(db.session.get(WeightingRun, run_id), estimates=False).data.questions)
+        jefferson = next(q for q in compute(db.session.get(WeightingRun, run_id), estimates=False).data.questions
+                         if q.code == "jefferson")
+        assert [net.code for net in jefferson.nets] == ["support", "oppose"]
+    # the answers of a net the questionnaire has are that net, shown once
+    same = client.get(f"/pollster/surveys/{slug}/results?net=jefferson:somewhat_support%2Bstrongly_support").get_data(as_text=True)
+    assert same.count("Support (strongly or somewhat) <span") == 1 and "Strongly support or Somewhat support" not in same
     assert client.get(f"/pollster/surveys/{slug}/results?net=jefferson:strongly_support%2Bmaybe").status_code == 400
     assert client.get(f"/api/surveys/{slug}/results?net=trust:1%2B2", headers=headers).status_code == 400
 
