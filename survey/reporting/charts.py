@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape, quoteattr
 from survey.reporting.tables import QuestionTable
 
 BAR_COLOUR = "#3b6ea8"
+NET_COLOUR = "#20324a"  # a net (several answers added up) is darker than the answers it adds
 WHISKER_COLOUR = "#1d1d1d"
 GRID_COLOUR = "#d0d0d0"
 TEXT_COLOUR = "#1d1d1d"
@@ -36,13 +37,15 @@ BOTTOM = 30
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar: a share (0–1) with its interval; ``group`` starts a labelled section (crosstabs)."""
+    """One bar: a share (0–1) with its interval; ``group`` starts a labelled section (crosstabs);
+    ``net`` draws it darker, with "(net)" after its label."""
 
     label: str
     estimate: float
     ci_low: Optional[float] = None
     ci_high: Optional[float] = None
     group: Optional[str] = None
+    net: bool = False
 
 
 def _percent(value: float) -> str:
@@ -112,7 +115,7 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: 
         bar_top = y + LABEL_HEIGHT + extra
         middle = bar_top + BAR_HEIGHT / 2
         body.append(
-            f'<rect x="{LEFT}" y="{bar_top}" width="{x(bar.estimate) - LEFT:.1f}" height="{BAR_HEIGHT}" fill="{BAR_COLOUR}"/>'
+            f'<rect x="{LEFT}" y="{bar_top}" width="{x(bar.estimate) - LEFT:.1f}" height="{BAR_HEIGHT}" fill="{NET_COLOUR if bar.net else BAR_COLOUR}"/>'
         )
         if bar.ci_low is not None and bar.ci_high is not None:
             low, high = x(bar.ci_low), x(bar.ci_high)
@@ -200,8 +203,8 @@ def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str
 def question_chart(table: QuestionTable, chart_id: str) -> Optional[str]:
     """Bars with whiskers for a table of shares (None for a mean: one number needs no chart)."""
     bars = [
-        Bar(row.answer_label, row.estimate, row.ci_low, row.ci_high,
-                   group=row.domain_label if row.domain is not None else None)
+        Bar(row.answer_label + (" (net)" if row.net else ""), row.estimate, row.ci_low, row.ci_high,
+            group=row.domain_label if row.domain is not None else None, net=row.net)
         for row in table.rows
         if row.kind == "proportion" and row.estimate is not None
     ]

@@ -59,6 +59,7 @@ def test_the_likely_net_agrees_with_r_on_the_page_in_the_api_and_in_the_toplines
     assert shown, section[:3000]
     assert [float(x) for x in shown.groups()[:3]] == [pytest.approx(100 * r[k], abs=0.05) for k in ("estimate", "ci_low", "ci_high")]
     assert float(shown.group(4)) == pytest.approx(100 * likely["margin_of_error"], abs=0.05)
+    assert ">Very or somewhat likely (net)</tspan>" in section and f'fill="{charts.NET_COLOUR}"' in section
 
 
 def test_a_pollster_adds_a_net_on_the_results_page(app, client, banner_owner):
