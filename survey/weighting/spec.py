@@ -49,9 +49,10 @@ def estimate_specs(
                 estimates.append({"id": column, "variable": column, "type": "proportion", "categories": [1],
                                   "ci": interval, "level": level, **extra})
         elif question.closed:
-            for option in question.options:
-                estimates.append({"id": f"{question.code}={option.code}", "variable": question.code,
-                                  "type": "proportion", "categories": [option.code], "ci": interval,
+            answers = [(o.code, [o.code]) for o in question.options] + [(n.code, list(n.answers)) for n in question.nets]
+            for code, categories in answers:  # a net is a share like any answer, of several categories
+                estimates.append({"id": f"{question.code}={code}", "variable": question.code,
+                                  "type": "proportion", "categories": categories, "ci": interval,
                                   "level": level, **extra})
         elif question.numeric:
             estimates.append({"id": f"{question.code}:mean", "variable": question.code, "type": "mean",
