@@ -35,8 +35,8 @@ from flask import current_app
 from analysis.spec import build_design, read_data, run_spec, validate_spec
 from survey.extensions import db
 from survey.models import Pollster, Response, ResponseStatus, Survey, TargetSet, WeightingRun
-from survey.quality import ExclusionRules
-from survey.reference_data import california_adult_targets
+from survey.quality import FLAG_LABELS, ExclusionRules
+from survey.reference_data import california_adult_targets, california_registered_voter_targets
 from survey.results import OPTION_SEPARATOR, QuestionInfo, ResponseData, load_responses
 from survey.targets import Targets
 
@@ -74,6 +74,9 @@ class WeightingSettings:
     bounds: Optional[tuple[float, float]] = None
     trim: Optional[tuple[float, float]] = None  # as multiples of the mean weight
     variance: str = "linearization"
+    survey_universe: Optional[str] = None  # the survey's universe when the run was made
+    universe_confirmed: bool = False  # the pollster confirmed weighting to another universe's targets
+    merged: dict[str, dict[str, str]] = field(default_factory=dict)  # variable -> empty level -> level it joined
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -100,6 +103,13 @@ class WeightingSettings:
             "bounds": list(self.bounds) if self.bounds else None,
             "trim": list(self.trim) if self.trim else None,
             "variance": self.variance,
+            "universe": {
+                "survey": self.survey_universe,
+                "targets": self.targets.universe,
+                "differ": universes_differ(self.survey_universe, self.targets.universe),
+                "confirmed": self.universe_confirmed,
+            },
+            "merged": {variable: dict(pairs) for variable, pairs in self.merged.items()},
         }
 
     @classmethod
@@ -112,6 +122,9 @@ class WeightingSettings:
             bounds=tuple(data["bounds"]) if data.get("bounds") else None,
             trim=tuple(data["trim"]) if data.get("trim") else None,
             variance=data.get("variance", "linearization"),
+            survey_universe=(data.get("universe") or {}).get("survey"),
+            universe_confirmed=bool((data.get("universe") or {}).get("confirmed")),
+            merged={str(v): dict(pairs) for v, pairs in (data.get("merged") or {}).items()},
         )
 
     def weighting_spec(self, n: int) -> dict[str, Any]:
@@ -137,28 +150,82 @@ class WeightingSettings:
 # --------------------------------------------------------------------------- targets
 
 
+TARGET_SETS = {
+    "registered_voters": "California registered voters (shipped)",
+    "adults": "California adults 18+ (shipped)",
+    "saved": "Your saved targets (uploaded or edited)",
+}
+_SHIPPED = {"registered_voters": california_registered_voter_targets, "adults": california_adult_targets}
+
+
 def default_targets() -> Targets:
-    """The shipped California adult targets, each variable with its source and vintage
-    (party registration, which describes registered voters, is left out)."""
-    return california_adult_targets()
+    """The default poll's default targets: California registered voters, each variable with its
+    source and flag, without the optional education target (it rests on an assumption)."""
+    return california_registered_voter_targets()
 
 
-def current_targets(survey: Survey) -> Targets:
-    """The pollster's latest targets for ``survey``, else the shipped defaults, limited to the
-    variables the questionnaire asks (a target without a question cannot be weighted to)."""
+def target_sets(survey: Survey) -> dict[str, Targets]:
+    """Every target set the pollster can weight ``survey`` to, by key of ``TARGET_SETS``: the
+    shipped ones (optional variables included, limited to the variables the questionnaire asks,
+    since a target without a question cannot be weighted to) and the latest saved one, if any."""
+    asked = weighting_variables(survey)
+    sets = {}
+    for key, shipped in _SHIPPED.items():
+        targets = shipped(include_optional=True)
+        sets[key] = targets.only([variable for variable in targets.margins if variable in asked])
     stored = db.session.scalar(
         sa.select(TargetSet).where(TargetSet.survey_id == survey.id).order_by(TargetSet.id.desc()).limit(1)
     )
-    targets = Targets.from_dict(stored.targets) if stored else default_targets()
-    if stored:
-        return targets
-    asked = weighting_variables(survey)
-    return targets.only([variable for variable in targets.margins if variable in asked])
+    if stored is not None:
+        sets["saved"] = Targets.from_dict(stored.targets)
+    return sets
+
+
+def default_target_set(survey: Survey, sets: Mapping[str, Targets]) -> str:
+    """The pollster's saved targets if any; else the shipped set of the survey's universe; else
+    the registered-voter set (the default poll's)."""
+    if "saved" in sets:
+        return "saved"
+    for key in _SHIPPED:
+        if survey.universe and not universes_differ(survey.universe, sets[key].universe):
+            return key
+    return "registered_voters"
+
+
+def current_targets(survey: Survey) -> Targets:
+    """The targets the weighting page starts from (see ``default_target_set``)."""
+    sets = target_sets(survey)
+    return sets[default_target_set(survey, sets)]
+
+
+def universes_differ(survey_universe: Optional[str], targets_universe: Optional[str]) -> bool:
+    """True when both are stated and name different populations (case and spacing aside)."""
+    if not survey_universe or not targets_universe:
+        return False
+    return " ".join(survey_universe.casefold().split()) != " ".join(targets_universe.casefold().split())
 
 
 def weighting_variables(survey: Survey) -> dict[str, str]:
     """Weighting variable -> the question code that measures it."""
     return {q.weighting_variable: q.code for q in survey.questions if q.weighting_variable}
+
+
+def level_labels(survey: Survey, language: str = "en") -> dict[str, dict[str, str]]:
+    """Weighting variable -> level code -> the option's label, so pages show labels, not codes."""
+    return {
+        q.weighting_variable: {o.code: o.label.get(language) or next(iter(o.label.values()), o.code) for o in q.options}
+        for q in survey.questions if q.weighting_variable
+    }
+
+
+def level_counts(survey: Survey, rules: Optional[ExclusionRules] = None) -> tuple[int, dict[str, dict[str, int]]]:
+    """Included complete responses, and how many of them gave each level of each weighting variable."""
+    frame = analysis_frame(load_responses(survey, rules), weighting_variables(survey))
+    counts = {
+        variable: {str(level): int(n) for level, n in frame[variable].astype(str).value_counts().items()}
+        for variable in weighting_variables(survey) if variable in frame.columns
+    }
+    return len(frame), counts
 
 
 def save_targets(survey: Survey, targets: Targets, pollster: Optional[Pollster]) -> TargetSet:
@@ -431,7 +498,8 @@ class ComputedRun:
 
 
 def create_run(
-    survey: Survey, settings: WeightingSettings, rules: ExclusionRules, pollster: Optional[Pollster]
+    survey: Survey, settings: WeightingSettings, rules: ExclusionRules, pollster: Optional[Pollster],
+    name: Optional[str] = None,
 ) -> WeightingRun:
     """Weight the current included responses and store the run; the caller commits.
 
@@ -455,6 +523,7 @@ def create_run(
         data_hash=hashlib.sha256(csv_bytes).hexdigest(),
         diagnostics=summary,
         created_by_id=pollster.id if pollster else None,
+        name=name,
     )
     db.session.add(run)
     return run
@@ -483,6 +552,262 @@ def _placeholder_frame(targets: Targets) -> pd.DataFrame:
     width = max(len(levels) for levels in targets.margins.values())
     return pd.DataFrame(
         {variable: [list(levels)[i % len(levels)] for i in range(width)] for variable, levels in targets.margins.items()}
+    )
+
+
+# --------------------------------------------------------------------------- run requests
+
+RUN_NAME_MAX_LENGTH = 100
+#: The fields of a weighting request, as the form posts them and the API's JSON names them.
+RUN_FIELDS = ("name", "target_set", "variables", "merge", "confirm_universe", "method", "poststratify_by", "calfun",
+              "bounds", "trim", "variance", "speeder_share", "exclude", "exclude_simulated")
+
+
+class RunRequestError(WeightingError):
+    """A weighting request refused before any weighting; ``problems`` maps a field of
+    ``RUN_FIELDS`` to what is wrong with it, in words for the pollster."""
+
+    def __init__(self, problems: Mapping[str, str]):
+        self.problems = dict(problems)
+        super().__init__("; ".join(self.problems.values()))
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A checked weighting request: what ``create_run`` needs."""
+
+    settings: WeightingSettings
+    rules: ExclusionRules
+    name: Optional[str]
+
+
+def _number(value: Any) -> Optional[float]:
+    """A number from a form's text or the API's JSON; None when left empty; ValueError otherwise."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
+def _pair(value: Any, what: str, problems: dict[str, str], key: str) -> Optional[tuple[float, float]]:
+    if value is None:
+        return None
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+        problems[key] = f"Give {what}s as a lower and an upper value, or neither."
+        return None
+    try:
+        low, high = _number(value[0]), _number(value[1])
+    except (TypeError, ValueError):
+        problems[key] = f"The {what}s must be numbers, not {value[0]!r} and {value[1]!r}."
+        return None
+    if (low is None) != (high is None):
+        problems[key] = f"Give both a lower and an upper {what}, or neither."
+        return None
+    if low is not None and not 0 < low < high:
+        problems[key] = f"The lower {what} must be above 0 and below the upper one ({low:g} and {high:g})."
+        return None
+    return None if low is None else (low, high)
+
+
+def _choice(value: Any, allowed: Sequence[str], default: str, what: str, problems: dict[str, str], key: str) -> str:
+    if value is None or value == "":
+        return default
+    if value not in allowed:
+        problems[key] = f"Choose {what} among {', '.join(allowed)}, not {value!r}."
+        return default
+    return value
+
+
+def _codes(value: Any, key: str, problems: dict[str, str]) -> Optional[list[str]]:
+    if value is None:
+        return None
+    if not isinstance(value, Sequence) or isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        problems[key] = f"{key} must be a list of codes, not {value!r}."
+        return None
+    return list(value)
+
+
+def plan_run(survey: Survey, choices: Mapping[str, Any]) -> RunPlan:
+    """Check a weighting request, from the weighting form or the API alike, and turn it into settings.
+
+    ``choices`` holds any of ``RUN_FIELDS`` (a missing field takes the form's default):
+    ``target_set`` (a key of ``TARGET_SETS``), ``variables`` (the target variables to weight
+    by; default: all but the optional ones), ``merge`` (``{variable: {empty level: level}}``),
+    ``confirm_universe`` (required when the targets describe another universe than the
+    survey's), the method's options, and the exclusion rules.
+
+    Raises
+    ------
+    RunRequestError
+        Naming each field at fault. A level of a chosen variable that no included respondent
+        gave is refused with the two ways out: merge it into another level for this run, or
+        leave the variable out.
+    """
+    problems: dict[str, str] = {}
+    unknown = sorted(set(choices) - set(RUN_FIELDS))
+    if unknown:
+        problems["fields"] = f"Unknown field(s) {', '.join(unknown)}; the fields are {', '.join(RUN_FIELDS)}."
+    name = choices.get("name")
+    if name is not None and not isinstance(name, str):
+        problems["name"] = "The run's name must be text."
+        name = None
+    name = " ".join((name or "").split()) or None
+    if name and len(name) > RUN_NAME_MAX_LENGTH:
+        problems["name"] = f"Give the run a name of at most {RUN_NAME_MAX_LENGTH} characters (this one has {len(name)})."
+
+    sets = target_sets(survey)
+    set_key = _choice(choices.get("target_set"), list(sets), default_target_set(survey, sets), "a target set", problems,
+                      "target_set")
+    targets = sets[set_key]
+    variables = _codes(choices.get("variables"), "variables", problems)
+    if variables is None:
+        variables = targets.default_variables
+    missing = [v for v in variables if v not in targets.margins]
+    if missing:
+        problems["variables"] = (f"The target set {targets.name!r} has no target for {', '.join(missing)}; "
+                                 f"choose among {', '.join(targets.margins)}.")
+    elif not variables:
+        problems["variables"] = "Choose at least one target variable to weight by."
+    merges = choices.get("merge") or {}
+    if not isinstance(merges, Mapping) or not all(isinstance(pairs, Mapping) for pairs in merges.values()):
+        problems["merge"] = "merge must map a variable to {empty level: level to merge it into}."
+        merges = {}
+    for variable, pairs in merges.items():
+        for level, into in pairs.items():
+            levels = targets.margins.get(variable, {})
+            if variable not in variables or level not in levels or into not in levels or into == level:
+                problems[f"merge:{variable}"] = (
+                    f"Cannot merge {variable} = {level!r} into {into!r}: merge a level of a chosen variable into "
+                    f"another of its levels ({', '.join(levels) or 'none'})."
+                )
+    confirmed = choices.get("confirm_universe") in (True, "y", "yes", "on", "true", "1")
+    if universes_differ(survey.universe, targets.universe) and not confirmed:
+        problems["confirm_universe"] = (
+            f"These targets describe {targets.universe}, but this survey samples {survey.universe}: weights would make "
+            "the sample look like another population. Confirm that you mean it, or choose targets for "
+            f"{survey.universe}."
+        )
+
+    try:
+        speeder_share = _number(choices.get("speeder_share"))
+    except (TypeError, ValueError):
+        speeder_share = None
+        problems["speeder_share"] = "Give the speeder share as a number between 0.01 and 0.99."
+    if speeder_share is not None and not 0.01 <= speeder_share <= 0.99:
+        problems["speeder_share"] = "Give a share between 0.01 and 0.99."
+    exclude = _codes(choices.get("exclude"), "exclude", problems)
+    unknown_flags = sorted(set(exclude or ()) - set(FLAG_LABELS))
+    if unknown_flags:
+        problems["exclude"] = f"Unknown quality flag(s) {', '.join(unknown_flags)}; the flags are {', '.join(FLAG_LABELS)}."
+    rules = ExclusionRules(
+        speeder_share=speeder_share if speeder_share is not None and "speeder_share" not in problems else ExclusionRules().speeder_share,
+        exclude=tuple(exclude) if exclude is not None and not unknown_flags else ExclusionRules().exclude,
+        exclude_simulated=choices.get("exclude_simulated") in (True, "y", "yes", "on", "true", "1"),
+    )
+    method = _choice(choices.get("method"), list(METHODS), "rake", "a method", problems, "method")
+    bounds = _pair(choices.get("bounds"), "bound", problems, "bounds") if method == "calibrate" else None
+    trim = _pair(choices.get("trim"), "trimming limit", problems, "trim")
+    calfun = _choice(choices.get("calfun"), list(CALFUNS), "raking", "a calibration distance", problems, "calfun")
+    variance = _choice(choices.get("variance"), list(VARIANCE_METHODS), "linearization", "a variance method", problems,
+                       "variance")
+    if problems:
+        raise RunRequestError(problems)
+
+    n, counts = level_counts(survey, rules)
+    labels = level_labels(survey)
+    for variable in variables:
+        for level in targets.margins[variable]:
+            given = counts.get(variable, {}).get(level, 0)
+            if given and level in merges.get(variable, {}):
+                problems[f"merge:{variable}"] = (
+                    f"{targets.label(variable)} = {labels.get(variable, {}).get(level, level)} has {given} respondents, "
+                    "so it keeps its own target; only a level nobody gave can be merged."
+                )
+            elif n and not given and level not in merges.get(variable, {}):
+                problems[f"merge:{variable}"] = (
+                    f"{targets.label(variable)} = {labels.get(variable, {}).get(level, level)} ({level}) has no respondents "
+                    f"among the {n} included, so nothing can be weighted to its target: merge it into another level "
+                    f"for this run, or leave {targets.label(variable)} out."
+                )
+    if problems:
+        raise RunRequestError(problems)
+    chosen = targets.only(variables)
+    try:
+        settings = WeightingSettings(
+            targets=chosen.merged({v: pairs for v, pairs in merges.items() if v in chosen.margins}),
+            method=method,
+            poststratify_by=choices.get("poststratify_by") or None if method == "poststratify" else None,
+            calfun=calfun,
+            bounds=bounds,
+            trim=trim,
+            variance=variance,
+            survey_universe=survey.universe,
+            universe_confirmed=confirmed,
+            merged={v: dict(pairs) for v, pairs in merges.items() if pairs},
+        )
+    except WeightingError as error:
+        raise RunRequestError({"poststratify_by" if method == "poststratify" else "method": str(error)}) from None
+    return RunPlan(settings=settings, rules=rules, name=name)
+
+
+# --------------------------------------------------------------------------- runs: name, lock, publication
+
+
+class RunLockedError(WeightingError):
+    """A change to a locked run."""
+
+
+def _unlocked(run: WeightingRun, change: str) -> None:
+    if run.locked:
+        raise RunLockedError(
+            f"{run.title} is locked{' because it is published' if run.published else ''}, so it cannot be {change}; "
+            "make a new run instead."
+        )
+
+
+def rename_run(run: WeightingRun, name: str) -> None:
+    _unlocked(run, "renamed")
+    name = " ".join(name.split())
+    if len(name) > RUN_NAME_MAX_LENGTH:
+        raise RunRequestError({"name": f"Give the run a name of at most {RUN_NAME_MAX_LENGTH} characters."})
+    run.name = name or None
+
+
+def lock_run(run: WeightingRun) -> None:
+    """Lock for good: a locked run's numbers stay reproducible and cannot be renamed, rerun or deleted."""
+    run.locked = True
+
+
+def delete_run(run: WeightingRun) -> None:
+    _unlocked(run, "deleted")
+    db.session.delete(run)
+
+
+def check_rerun(run: WeightingRun) -> None:
+    _unlocked(run, "rerun")
+
+
+def publish_run(run: WeightingRun) -> None:
+    """Make ``run`` the survey's published run (locking it) in place of any other; the caller commits."""
+    db.session.execute(
+        sa.update(WeightingRun)
+        .where(WeightingRun.survey_id == run.survey_id, WeightingRun.id != run.id, WeightingRun.published.is_(True))
+        .values(published=False)
+    )
+    db.session.flush()
+    run.published = True
+    run.locked = True
+
+
+def default_run(survey: Survey) -> Optional[WeightingRun]:
+    """The run that results and the API show when none is named: the published one (None until
+    a run is published, so a test run never changes what subscribers read)."""
+    return db.session.scalar(
+        sa.select(WeightingRun).where(WeightingRun.survey_id == survey.id, WeightingRun.published.is_(True))
     )
 
 

@@ -13,14 +13,23 @@ from survey.pollster.access import owned_survey_or_404
 from survey.pollster.forms import ActionForm
 from survey.results import crossable, questions_of
 from survey.tables import QuestionTable, tables
-from survey.weighting_runs import INTERVAL_METHODS, WeightingError, compute, latest_run, new_responses_since, run_of
+from survey.weighting_runs import (
+    INTERVAL_METHODS,
+    WeightingError,
+    compute,
+    default_run,
+    latest_run,
+    new_responses_since,
+    run_of,
+)
 
 
 def chosen_run(survey):
-    """The run named by ``?run=`` (404 if not this survey's), else the latest (None before any)."""
+    """The run named by ``?run=`` (404 if not this survey's), else the published one, else the
+    latest, so the pollster sees a test run before publishing it (None before any run)."""
     run_id = request.args.get("run", type=int)
     if run_id is None:
-        return latest_run(survey)
+        return default_run(survey) or latest_run(survey)
     run = run_of(survey, run_id)
     if run is None:
         abort(404)

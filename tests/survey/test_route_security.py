@@ -14,7 +14,7 @@ from werkzeug.routing import AnyConverter, Rule
 from survey.extensions import db
 from survey.models import ApiToken, Invitation, Pollster, Survey
 from survey.quality import ExclusionRules
-from survey.weighting_runs import WeightingSettings, create_run, default_targets
+from survey.weighting_runs import WeightingSettings, create_run, default_targets, publish_run
 from tests.conftest import TEST_PASSWORD, _app_for
 from tests.survey.poll_fixture import seed_poll
 
@@ -51,6 +51,7 @@ class Fillers(dict):
             survey = db.session.scalar(sa.select(Survey).where(Survey.slug == self["slug"]))
             seed_poll(survey, 120)
             run = create_run(survey, WeightingSettings(default_targets()), ExclusionRules(), db.session.get(Pollster, self.owner_id))
+            publish_run(run)  # so the survey's /results (which serve the published run) answer too
             db.session.commit()
             self[name] = run.id
         return self[name]
@@ -141,6 +142,7 @@ def test_the_owner_reaches_every_page_the_stranger_cannot(app, client, seeded, s
     """Proves the fillers are right: the 404s above are about ownership, not a wrong URL."""
     fillers, secrets = seeded
     sign_in(client, OWNER)
+    assert fillers["run_id"]  # a published run, for the routes that serve it without naming it
     for rule, method, url in requests_for(app, fillers):
         if method != "GET" or not rule.arguments:
             continue
