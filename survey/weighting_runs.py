@@ -723,12 +723,12 @@ def plan_run(survey: Survey, choices: Mapping[str, Any]) -> RunPlan:
         for level in targets.margins[variable]:
             given = counts.get(variable, {}).get(level, 0)
             if given and level in merges.get(variable, {}):
-                problems[f"merge:{variable}"] = (
+                problems[f"merge:{variable}:{level}"] = (
                     f"{targets.label(variable)} = {labels.get(variable, {}).get(level, level)} has {given} respondents, "
                     "so it keeps its own target; only a level nobody gave can be merged."
                 )
             elif n and not given and level not in merges.get(variable, {}):
-                problems[f"merge:{variable}"] = (
+                problems[f"merge:{variable}:{level}"] = (
                     f"{targets.label(variable)} = {labels.get(variable, {}).get(level, level)} ({level}) has no respondents "
                     f"among the {n} included, so nothing can be weighted to its target: merge it into another level "
                     f"for this run, or leave {targets.label(variable)} out."
