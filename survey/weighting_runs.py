@@ -531,7 +531,10 @@ def create_run(
 
 def check_targets(survey: Survey, targets: Targets) -> None:
     """Raise ``WeightingError`` with the analysis module's message if ``targets`` cannot weight
-    this survey's current responses (shares that do not sum to 1, a level nobody gave, ...)."""
+    this survey's responses (shares that do not sum to 1, a level given but without a target, ...).
+
+    A target level nobody gave yet is not refused here: early in fieldwork that is normal, and
+    the run itself offers to merge the level or leave the variable out (``plan_run``)."""
     if not targets.margins:
         raise WeightingError("the targets name no variable to weight by")
     unknown = sorted(set(targets.margins) - set(weighting_variables(survey)))
@@ -540,10 +543,8 @@ def check_targets(survey: Survey, targets: Targets) -> None:
             f"no question of this survey measures {', '.join(unknown)}; the weighting variables are "
             f"{', '.join(weighting_variables(survey)) or 'none'}"
         )
-    data = load_responses(survey)
-    frame = analysis_frame(data, weighting_variables(survey))
-    if frame.empty:
-        frame = _placeholder_frame(targets)
+    data = analysis_frame(load_responses(survey), weighting_variables(survey))
+    frame = pd.concat([data[list(targets.margins)], _placeholder_frame(targets)], ignore_index=True)
     run_analysis(build_spec(WeightingSettings(targets=targets), len(frame), []), data_csv(frame))
 
 

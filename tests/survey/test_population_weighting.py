@@ -336,3 +336,15 @@ def test_the_universe_is_stored_and_picks_the_shipped_targets(app):
         plan = plan_run(survey, {"variables": ["sex"]})
         assert plan.settings.targets.universe == "California adults"
         assert plan.settings.targets.population == pytest.approx(30_581_534)
+
+
+def test_targets_with_a_level_nobody_gave_yet_can_still_be_saved(app, client, make_pollster, sign_in):
+    slug = _owner(app, client, make_pollster, sign_in, 30, lacking={"race": "other"})
+    page = _weighting_page(client, slug)
+    form = form_defaults(page, f"/pollster/surveys/{slug}/weighting/targets")
+    assert form["share:race:other"] and form["target_set"] == ["registered_voters"]
+    saved = client.post(f"/pollster/surveys/{slug}/weighting/targets", data=form)
+    assert saved.status_code == 302
+    page = _weighting_page(client, slug)
+    assert form_defaults(page, f"/pollster/surveys/{slug}/weighting/run")["target_set"] == ["saved"]
+    assert "These targets describe California registered voters" in _text(page)
