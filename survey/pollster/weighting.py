@@ -135,7 +135,7 @@ class TargetsEditForm(FlaskForm):
 
 
 class ResetForm(FlaskForm):
-    reset = SubmitField("Remove your saved targets (use the shipped ones)")
+    reset = SubmitField("Forget my saved targets")
 
 
 class RenameForm(FlaskForm):
