@@ -10,43 +10,40 @@ from wtforms import BooleanField, SelectField, SelectMultipleField, StringField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from survey import charts
+from survey.accounts.ownership import current_pollster, owned_survey_or_404
 from survey.extensions import db
 from survey.models import TargetSet
 from survey.pollster import bp
-from survey.pollster.access import current_pollster, owned_survey_or_404
 from survey.pollster.forms import ActionForm
-from survey.quality import FLAG_LABELS, ExclusionRules
-from survey.targets import Targets, TargetsFileError, parse_upload
-from survey.weighting_runs import (
-    CALFUNS,
-    METHODS,
-    TARGET_SETS,
-    RunRequestError,
-    VARIANCE_METHODS,
-    WeightingError,
-    WeightingSettings,
+from survey.reporting import charts
+from survey.responses.quality import FLAG_LABELS, ExclusionRules
+from survey.weighting.requests import level_counts, plan_run
+from survey.weighting.runs import (
     check_rerun,
     check_targets,
     compute,
     create_run,
-    default_target_set,
     delete_run,
     latest_run,
-    level_counts,
-    level_labels,
     lock_run,
     new_responses_since,
-    plan_run,
     publish_run,
     rename_run,
     run_of,
     runs_of,
     save_targets,
-    target_sets,
-    universes_differ,
     weighting_variables,
 )
+from survey.weighting.settings import (
+    CALFUNS,
+    METHODS,
+    VARIANCE_METHODS,
+    RunRequestError,
+    WeightingError,
+    WeightingSettings,
+)
+from survey.weighting.target_sets import TARGET_SETS, default_target_set, level_labels, target_sets
+from survey.weighting.targets import Targets, TargetsFileError, parse_upload, universes_differ
 
 
 def _choices(pairs) -> list[SelectChoice]:
@@ -60,7 +57,7 @@ class CheckboxesField(SelectMultipleField):
 
 class WeightingForm(FlaskForm):
     """The weighting form's fields. It checks only the CSRF token: every rule is
-    ``survey.weighting_runs.plan_run``'s, shared with the API, whose problems land on these fields."""
+    ``survey.weighting.requests.plan_run``'s, shared with the API, whose problems land on these fields."""
 
     name = StringField("Name of the run (optional)", description="e.g. “Week 1, registered-voter targets”")
     target_set = StringField()
