@@ -105,7 +105,7 @@ def test_pollster_weights_reads_results_and_downloads(live_site, chromium, tmp_p
 
 @pytest.fixture
 def early_fieldwork_site(tmp_path, make_pollster_for):
-    """The default survey with 30 completes and nobody of race "other", the shipped targets only."""
+    """The default survey with 80 completes and nobody of race "other", the shipped targets only."""
     from flask_migrate import upgrade
 
     from survey.models import Answer
@@ -115,7 +115,7 @@ def early_fieldwork_site(tmp_path, make_pollster_for):
     with app.app_context():
         upgrade()
         survey = load_default_survey()
-        seed_poll(survey, 30, seed=11)
+        seed_poll(survey, 80, seed=11)
         for answer in db.session.query(Answer).filter(Answer.question_code == "race"):
             if answer.value == "other":
                 answer.value = "white"
