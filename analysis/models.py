@@ -16,8 +16,6 @@ from typing import Literal, Optional
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
 
 from analysis._checks import check_choice, check_level, column
 from analysis.design import SurveyDesign
@@ -118,6 +116,8 @@ def _quasibinomial_as_glm_fit(x: np.ndarray, y: np.ndarray, prior: np.ndarray) -
     reaches the same coefficients; reproducing R's iterations keeps standard errors equal
     to 1e-6 rather than 1e-5.
     """
+    import statsmodels.api as sm  # here, not at import: a spec without models never pays for statsmodels
+
     family = sm.families.Binomial()
     mu = (prior * y + 0.5) / (prior + 1)
     eta = family.link(mu)
@@ -153,14 +153,27 @@ def _refit_replicates(x, y, weights, start, family) -> np.ndarray:
         score = (x.T @ (weights * y[:, None])).T
         return np.linalg.solve(information, score[:, :, None])[:, :, 0]
     beta = np.repeat(start[None, :], weights.shape[1], axis=0)
+    converged = np.zeros(weights.shape[1], dtype=bool)
     for _ in range(NEWTON_MAX_ITER):
-        mu = 1 / (1 + np.exp(-(x @ beta.T)))
+        with np.errstate(over="ignore"):
+            mu = 1 / (1 + np.exp(-(x @ beta.T)))
         score = (x.T @ (weights * (y[:, None] - mu))).T
         information = (outer.T @ (weights * mu * (1 - mu))).T.reshape(-1, p, p)
-        step = np.linalg.solve(information, score[:, :, None])[:, :, 0]
-        beta = beta + step
-        if np.max(np.abs(step)) < NEWTON_TOLERANCE:
+        try:
+            step = np.linalg.solve(information, score[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # a replicate whose fitted values all reached 0 or 1
             break
+        beta = beta + step
+        converged = np.max(np.abs(step), axis=1) < NEWTON_TOLERANCE
+        if converged.all():
+            break
+    if not converged.all():
+        warnings.warn(
+            f"the logistic model did not converge in {int(np.sum(~converged))} of {len(converged)} replicates "
+            f"({NEWTON_MAX_ITER} Newton steps); an outcome category may be (nearly) separated by a predictor "
+            "in some replicates, so the standard errors are unreliable",
+            ConvergenceWarning, stacklevel=3,
+        )
     return beta
 
 
@@ -228,6 +241,8 @@ def svyglm(
         beta, working_weights = _quasibinomial_as_glm_fit(x, y, prior)
         residuals = (y - _expit(x @ beta)) / _logistic_density(x @ beta)
     else:
+        import statsmodels.api as sm
+
         beta = np.asarray(sm.WLS(y, x, weights=prior).fit().params)
         working_weights, residuals = prior, y - x @ beta
     p = len(beta)
@@ -242,6 +257,8 @@ def svyglm(
         covariance = replicate_covariance(design, replicates)
         df_residual = design.degf + 1 - p
     se = np.sqrt(np.diag(covariance))
+    from scipy import stats
+
     t = stats.t.ppf(1 - (1 - level) / 2, df_residual)
     coefficients = []
     for term, b, s in zip(terms, beta, se):
