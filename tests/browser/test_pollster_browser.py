@@ -148,8 +148,12 @@ def test_weighting_page_shows_one_methods_controls_and_a_way_past_an_empty_level
         assert overflow <= 1, f"the weighting page scrolls sideways by {overflow}px at {width}px wide"
     for select in page.locator("select[name^='merge:']").all():
         select.select_option(index=1)
+    page.fill("input[name=name]", "Week 1, race merged")
     page.click("text=Run weighting")
     page.wait_for_selector("#diagnostics-heading")
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(ARTIFACTS / f"pollster-weighting-run-{width}.png"), full_page=True)
     page.click("text=Publish this run")
     page.wait_for_selector(".badge-published")
     for width, height in ((1280, 900), (390, 844)):
