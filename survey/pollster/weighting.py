@@ -2,12 +2,15 @@
 diagnostics of every run before anyone reads an estimate."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from survey.accounts.ownership import current_pollster, owned_survey_or_404
@@ -15,6 +18,7 @@ from survey.extensions import db
 from survey.models import TargetSet
 from survey.pollster import bp
 from survey.pollster.forms import ActionForm
+from survey.questionnaires.validation import UNIVERSE_MAX_LENGTH
 from survey.reporting import charts
 from survey.responses.quality import FLAG_LABELS, ExclusionRules
 from survey.weighting.requests import level_counts, plan_run
@@ -122,6 +126,11 @@ class WeightingForm(FlaskForm):
 
 class TargetsUploadForm(FlaskForm):
     targets_file = FileField("Targets file (.csv or .yaml)", validators=[FileRequired(message="Choose a CSV or YAML file.")])
+    universe = StringField(
+        "Population these targets describe",
+        description="e.g. California registered voters; compared with the survey's. A YAML file's universe: is used if empty.",
+        validators=[Length(max=UNIVERSE_MAX_LENGTH, message=f"Name the population in at most {UNIVERSE_MAX_LENGTH} characters.")],
+    )
     upload = SubmitField("Upload targets")
 
 
@@ -307,7 +316,8 @@ def upload_targets(slug: str):
         targets = parse_upload(upload.filename or "targets", upload.read())
     except TargetsFileError as error:
         return _page(survey, upload_form=form, problem=f"The file could not be read: {error}", status=400)
-    return _store_targets(survey, targets, "uploaded")
+    universe = " ".join((form.universe.data or "").split())
+    return _store_targets(survey, replace(targets, universe=universe) if universe else targets, "uploaded")
 
 
 @bp.post("/surveys/<slug>/weighting/targets")
