@@ -18,7 +18,7 @@ import yaml
 from survey.extensions import db
 from survey.responses.quality import ExclusionRules
 from survey.reporting.banners import BannerOptions
-from survey.weighting.runs import create_run
+from survey.weighting.runs import create_run, publish_run
 from survey.weighting.settings import WeightingSettings
 from tests.support.polls import load_default_survey, seed_poll
 from tests.survey.weighting.test_runs import TARGETS
@@ -33,10 +33,12 @@ RESPONDENTS = 400
 
 
 def banner_run():
-    """Inside an app context: the survey and its raked run (the same data every time)."""
+    """Inside an app context: the survey and its raked, published run (the same data every time)."""
     survey = load_default_survey()
     seed_poll(survey, RESPONDENTS)
     run = create_run(survey, WeightingSettings(TARGETS), ExclusionRules(), None)
+    db.session.flush()
+    publish_run(run)  # the run the API and the pages show when none is named
     db.session.commit()
     return survey, run
 
