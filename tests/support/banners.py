@@ -45,9 +45,12 @@ def banner_run():
 
 @pytest.fixture
 def banner_owner(app, client, make_pollster, sign_in):
-    """The banner poll and run, its owner signed in on ``client``; (slug, run id, API headers)."""
+    """The banner poll and its run, published (what the API serves when no run is named), its owner
+    signed in on ``client``; (slug, run id, API headers)."""
     with app.app_context():
         survey, run = banner_run()
+        publish_run(run)
+        db.session.commit()
         slug, run_id = survey.slug, run.id
     make_pollster("owner@example.org", slug)
     sign_in(client, "owner@example.org")
