@@ -317,6 +317,12 @@ def _answer_frame(questions: list[QuestionInfo], stored: pd.DataFrame, index: pd
     ordered = [column for question in questions for column in question.columns]
     answers = pd.DataFrame({column: columns.get(column, np.full(len(index), None, dtype=object)) for column in ordered},
                            index=index, columns=ordered)
+    return typed_answers(answers, questions)
+
+
+def typed_answers(answers: pd.DataFrame, questions: list[QuestionInfo]) -> pd.DataFrame:
+    """The frame's column types: numbers as floats, multiple-choice columns as nullable 0/1
+    integers, codes as objects with None for no answer."""
     for question in questions:
         if question.numeric:
             answers[question.code] = pd.to_numeric(answers[question.code], errors="coerce")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from survey.extensions import db
 from survey.models import Answer, Invitation, Option, PageVisit, Question, Response, Survey
 from survey.quality import ExclusionRules
-from survey.results import _cell, load_responses
+from survey.results import _cell, load_responses, typed_answers
 from tests.survey.poll_fixture import load_default_survey, seed_poll
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -147,14 +147,7 @@ def _frame_answer_by_answer(survey: Survey, questions) -> pd.DataFrame:
     columns = [column for q in questions for column in q.columns]
     frame = pd.DataFrame.from_records([rows[i] for i in ids], index=pd.Index(ids, name="respondent_id", dtype="int64"),
                                       columns=columns)
-    for q in questions:
-        if q.numeric:
-            frame[q.code] = pd.to_numeric(frame[q.code], errors="coerce")
-        elif q.multiple:
-            frame[list(q.columns)] = frame[list(q.columns)].astype("Float64").astype("Int64")
-        else:
-            frame[q.code] = frame[q.code].astype(object).where(frame[q.code].notna(), None)
-    return frame
+    return typed_answers(frame, questions)
 
 
 def test_the_frame_is_the_one_built_answer_by_answer(app):
