@@ -395,8 +395,13 @@ def plan_save(
     shown_at: datetime,
     submitted_at: Optional[datetime] = None,
     language: Optional[str] = None,
+    complete_when_done: bool = False,
 ) -> PageSave:
-    """Decide what storing this page changes (the rules of ``save_page``); raises ``InvalidAnswer``."""
+    """Decide what storing this page changes (the rules of ``save_page``); raises ``InvalidAnswer``.
+
+    ``complete_when_done`` also completes the response when this page leaves nothing to
+    answer (what ``complete`` would do next, decided under the same lock).
+    """
     try:
         page = questionnaire.pages[questionnaire.page_index(page_id)]
     except (KeyError, ValueError) as error:
@@ -423,6 +428,8 @@ def plan_save(
     plan = PageSave(after, visit, changes, None)
     target = first_unfinished(questionnaire, plan.progress(saved))  # what this save leaves, without reading it back
     changes["current_page"] = questionnaire.page_index(target.id) if target is not None else len(questionnaire.pages)
+    if complete_when_done and target is None:
+        changes.update(status=ResponseStatus.COMPLETE.value, completed_at=utcnow())
     # Forward from this page; at the end, back to any page a changed answer left unfinished.
     next_page_id = questionnaire.next_page_id(page.id, after) or (target.id if target is not None else None)
     return PageSave(after, visit, changes, next_page_id)
@@ -437,6 +444,7 @@ def save_page(
     submitted_at: Optional[datetime] = None,
     language: Optional[str] = None,
     saved: Optional[Progress] = None,
+    complete_when_done: bool = False,
 ) -> Optional[str]:
     """Store one submitted page and return the id of the page to show next (None: nothing left).
 
@@ -448,13 +456,15 @@ def save_page(
     ``saved`` is what ``lock`` returned when the caller took the lock in this transaction
     (the site does, to read the progress once per request). The writes are Core statements
     under the lock (a page is the hot path of a fieldwork day); the session is committed,
-    so the ``response`` object reloads afterwards.
+    so the ``response`` object reloads afterwards. ``complete_when_done`` completes the
+    response in the same transaction when nothing is left to answer (the site's last page:
+    no second lock, read and commit for ``complete``).
     """
     questionnaire = questionnaire_for(response.survey)
     saved = lock(response) if saved is None else saved
     try:
         plan = plan_save(questionnaire, saved, page_id, answers, shown_at=shown_at, submitted_at=submitted_at,
-                         language=language)
+                         language=language, complete_when_done=complete_when_done)
     except InvalidAnswer:
         db.session.rollback()
         raise
@@ -463,6 +473,8 @@ def save_page(
         db.session.execute(_INSERT_VISIT, {"response_id": response.id, **plan.visit})
     db.session.execute(_UPDATE_RESPONSE, {"response_id": response.id, **plan.changes})
     db.session.commit()
+    if plan.changes.get("status") == ResponseStatus.COMPLETE.value:
+        log.info("response %s completed", response.id)
     return plan.next_page_id
 
 
