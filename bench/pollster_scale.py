@@ -15,14 +15,17 @@ page is not measured yet: it is being built on another branch.
 
     python bench/pollster_scale.py                              # 1k, 10k and 100k completes
     python bench/pollster_scale.py --sizes 1000 --profile prof  # cProfile files of each operation
-    python bench/pollster_scale.py --sizes 30 --repeat 1 --json out.json
+    python bench/pollster_scale.py --sizes 60 --repeat 1 --json out.json  # fewer completes may leave a
+                                                                       # target level without respondents
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import cProfile
+import html
 import json
+import re
 import sys
 import time
 import uuid
@@ -119,7 +122,9 @@ def operations(client, slug: str, run_id: int) -> dict[str, Callable[[], Any]]:
     def run_weighting() -> int:
         response = client.post(f"/pollster/surveys/{slug}/weighting/run", data=weighting_form())
         if response.status_code != 302:
-            raise RuntimeError(f"the weighting run answered {response.status_code}: {response.get_data(as_text=True)[:500]}")
+            problem = re.search(r'id="problem">([^<]*)<', response.get_data(as_text=True))
+            raise RuntimeError(f"the weighting run answered {response.status_code}: "
+                               f"{html.unescape(problem.group(1)) if problem else 'see the form errors'}")
         return 0
 
     measured: dict[str, Callable[[], Any]] = {
@@ -183,7 +188,7 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
         with app.app_context():
             db.engine.dispose()
     return {"completes": report.completed, "started": report.started, "simulate_seconds": simulate_seconds,
-            "seconds": figures}
+            "database": sa.make_url(url).database, "seconds": figures}
 
 
 def print_results(results: list[dict[str, Any]]) -> None:
