@@ -7,7 +7,7 @@ best of ``--repeat``, with the weighting cache emptied before each try:
 
 - the floor: the survey's complete answers read into a DataFrame with one query;
 - the weighting run (the form's POST), the results page, the fieldwork page and every
-  download of ``survey.publication.FILE_NAMES`` (bodies read to the end, streamed or not).
+  download of ``survey.reporting.publication.FILE_NAMES`` (bodies read to the end, streamed or not).
 
 Each figure is printed as seconds, as a ratio to the floor of the same size (target: at most
 ``TARGET_FLOOR_RATIO``) and as a ratio to the same figure at the smallest size. The banner
@@ -64,9 +64,10 @@ def make_site(database_url: str):
     from flask_migrate import upgrade
 
     from survey import create_app
-    from survey.accounts import create_pollster
+    from survey.accounts.passwords import create_pollster
     from survey.extensions import db
-    from survey.questionnaire import default_questionnaire_path, load_file, load_into_database
+    from survey.questionnaires.loading import default_questionnaire_path, load_file
+    from survey.questionnaires.sync import load_into_database
 
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench-only-secret", "PARADATA_SALT": "bench-only-salt",
@@ -109,7 +110,7 @@ def weighting_form() -> dict[str, Any]:
 
 def operations(client, slug: str, run_id: int) -> dict[str, Callable[[], Any]]:
     """Each measured operation, as a call that does it completely (every body read to its end)."""
-    from survey.publication import FILE_NAMES
+    from survey.reporting.publication import FILE_NAMES
 
     def get(path: str) -> Callable[[], int]:
         def fetch() -> int:
@@ -142,17 +143,17 @@ def best_time(action: Callable[[], Any], repeat: int, profile: Optional[Path] = 
     """The fastest of ``repeat`` tries in wall time and in this process's CPU time (steadier on a
     shared machine; the database server's CPU is not in it), the weighting cache emptied first.
     With ``profile``, one more try runs under cProfile and is written there."""
-    from survey import weighting_runs
+    from survey.weighting import cache
 
     best = {"wall": float("inf"), "cpu": float("inf")}
     for _ in range(repeat):
-        weighting_runs._local_cache.items.clear()
+        cache._local_cache.items.clear()
         wall, cpu = time.perf_counter(), time.process_time()
         action()
         best["wall"] = min(best["wall"], time.perf_counter() - wall)
         best["cpu"] = min(best["cpu"], time.process_time() - cpu)
     if profile is not None:
-        weighting_runs._local_cache.items.clear()
+        cache._local_cache.items.clear()
         profiler = cProfile.Profile()
         profiler.runcall(action)
         profiler.dump_stats(str(profile))
@@ -163,7 +164,7 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
     """Every figure at ``size`` completes, in one scratch database."""
     from survey.extensions import db
     from survey.models import Survey, WeightingRun
-    from survey.simulate import simulate
+    from survey.responses.simulate import simulate
 
     with scratch_database(args.postgres) as url:
         app, slug = make_site(url)

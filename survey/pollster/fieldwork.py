@@ -1,21 +1,17 @@
 """The dashboard of a pollster's surveys, each survey's fieldwork, opening and closing it."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
-from xml.sax.saxutils import escape, quoteattr
-
 from flask import Response, flash, redirect, render_template, url_for
 
-from survey.charts import BAR_COLOUR, FONT, GRID_COLOUR, TEXT_COLOUR
+from survey.accounts.ownership import owned_survey_or_404, owned_surveys
 from survey.extensions import db
-from survey.fieldwork import fieldwork_summary
-from survey.invitations import create_invitations, invitations_csv
 from survey.models import Survey, SurveyStatus, utcnow
 from survey.pollster import bp
-from survey.pollster.access import owned_survey_or_404, owned_surveys
 from survey.pollster.forms import ActionForm, InvitationUploadForm
-from survey.quality import FLAG_LABELS, ExclusionRules
+from survey.reporting.charts import completions_chart
+from survey.reporting.fieldwork import fieldwork_summary
+from survey.responses.invitations import create_invitations, invitations_csv
+from survey.responses.quality import FLAG_LABELS, ExclusionRules
 
 
 @bp.get("/")
@@ -90,35 +86,3 @@ def set_status(slug: str, status: str):
         flash(f"{survey.slug} is closed: no new responses are accepted.", "info")
     db.session.commit()
     return redirect(url_for("pollster.survey", slug=survey.slug))
-
-
-def completions_chart(days: Sequence[tuple[date, int]]) -> str:
-    """Completions per day as SVG columns, with every day's count in ``<desc>`` for screen readers."""
-    width, height, left, right, top, bottom = 400, 170, 34, 8, 12, 30
-    plot_width, plot_height = width - left - right, height - top - bottom
-    tallest = max(count for _, count in days) or 1
-    slot = plot_width / len(days)
-    columns = []
-    for index, (day, count) in enumerate(days):
-        column_height = plot_height * count / tallest
-        columns.append(
-            f'<rect x="{left + index * slot + slot * 0.1:.1f}" y="{top + plot_height - column_height:.1f}" '
-            f'width="{slot * 0.8:.1f}" height="{column_height:.1f}" fill="{BAR_COLOUR}">'
-            f"<title>{day.isoformat()}: {count}</title></rect>"
-        )
-    first, last = days[0][0], days[-1][0]
-    axis = (
-        f'<line x1="{left}" y1="{top + plot_height}" x2="{width - right}" y2="{top + plot_height}" stroke="{GRID_COLOUR}"/>'
-        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{tallest}</text>'
-        f'<text x="{left - 6}" y="{top + plot_height}" text-anchor="end">0</text>'
-        f'<text x="{left}" y="{height - 10}" text-anchor="start">{first:%d %b}</text>'
-        + (f'<text x="{width - right}" y="{height - 10}" text-anchor="end">{last:%d %b}</text>' if last != first else "")
-    )
-    reading = "; ".join(f"{day.isoformat()}: {count}" for day, count in days)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="completions-title completions-desc" font-family={quoteattr(FONT)} font-size="13" '
-        f'fill="{TEXT_COLOUR}" class="chart columns">'
-        f'<title id="completions-title">Completed responses per day</title>'
-        f'<desc id="completions-desc">{escape(reading)}.</desc>' + "".join(columns) + axis + "</svg>"
-    )

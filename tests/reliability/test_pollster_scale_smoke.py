@@ -9,7 +9,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from survey.publication import FILE_NAMES
+from survey.reporting.publication import FILE_NAMES
 from tests.conftest import POSTGRES_SERVER
 from tests.reliability.conftest import ROOT
 

@@ -1,0 +1,206 @@
+"""Weighting runs: the pollster's choices -> an ``analysis`` spec -> weights, diagnostics, tables.
+
+Every number the site shows comes from ``analysis.spec.run_spec`` applied to a spec this
+module writes and to the data file it writes beside it, byte for byte the files a pollster
+downloads, so ``python -m analysis run`` on the downloads gives the same numbers.
+
+A run (``WeightingRun``) stores the settings (``settings``), the exclusion rules, the exact
+respondents used and the hash of their data file (``spec``). Results are computed through
+``cache`` and summarised by ``diagnostics``.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pandas as pd
+import sqlalchemy as sa
+
+from analysis.spec import build_design, read_data, validate_spec
+from survey.extensions import db
+from survey.models import Pollster, Response, ResponseStatus, Survey, TargetSet, WeightingRun
+from survey.responses.dataset import ResponseData, load_responses
+from survey.responses.quality import ExclusionRules
+from survey.weighting.cache import run_analysis
+from survey.weighting.diagnostics import diagnostics
+from survey.weighting.reference_data import california_adult_targets
+from survey.weighting.settings import INTERVAL_METHODS, WeightingError, WeightingSettings
+from survey.weighting.spec import ID_COLUMN, analysis_frame, build_spec, data_csv, estimate_specs
+from survey.weighting.targets import Targets
+
+
+def current_targets(survey: Survey) -> Targets:
+    """The pollster's latest targets for ``survey``, else the shipped defaults, limited to the
+    variables the questionnaire asks (a target without a question cannot be weighted to)."""
+    stored = db.session.scalar(
+        sa.select(TargetSet).where(TargetSet.survey_id == survey.id).order_by(TargetSet.id.desc()).limit(1)
+    )
+    targets = Targets.from_dict(stored.targets) if stored else california_adult_targets()
+    if stored:
+        return targets
+    asked = weighting_variables(survey)
+    return targets.only([variable for variable in targets.margins if variable in asked])
+
+
+def weighting_variables(survey: Survey) -> dict[str, str]:
+    """Weighting variable -> the question code that measures it."""
+    return {q.weighting_variable: q.code for q in survey.questions if q.weighting_variable}
+
+
+def save_targets(survey: Survey, targets: Targets, pollster: Optional[Pollster]) -> TargetSet:
+    row = TargetSet(survey_id=survey.id, targets=targets.to_dict(), created_by_id=pollster.id if pollster else None)
+    db.session.add(row)
+    return row
+
+
+@dataclass
+class ComputedRun:
+    """A run's data file, spec and result, ready for pages, the API and downloads."""
+
+    run: WeightingRun
+    data: ResponseData
+    frame: pd.DataFrame
+    csv_bytes: bytes
+    spec: dict[str, Any]
+    result: dict[str, Any]
+    settings: WeightingSettings
+
+    @property
+    def data_matches(self) -> bool:
+        """False if a response used by the run was changed since: the numbers may then differ."""
+        return hashlib.sha256(self.csv_bytes).hexdigest() == self.run.data_hash
+
+
+def create_run(
+    survey: Survey, settings: WeightingSettings, rules: ExclusionRules, pollster: Optional[Pollster]
+) -> WeightingRun:
+    """Weight the current included responses and store the run; the caller commits.
+
+    Raises ``WeightingError`` (the analysis module's message) if the targets do not fit.
+    """
+    data = load_responses(survey, rules)
+    frame = analysis_frame(data, weighting_variables(survey))
+    if frame.empty:
+        raise WeightingError("there are no complete responses left after the exclusion rules, so nothing can be weighted")
+    csv_bytes = data_csv(frame)
+    spec = build_spec(settings, len(frame), [])
+    result = run_analysis(spec, csv_bytes)
+    summary = diagnostics(frame, settings, result).summary()
+    # every complete response seen, excluded ones too, so later pages count only newer ones as new
+    summary["last_response_id"] = int(data.answers.index.max())
+    run = WeightingRun(
+        survey_id=survey.id,
+        settings=settings.to_dict(),
+        exclusion_rules=rules.to_dict(),
+        response_ids=frame[ID_COLUMN].astype("int64").tolist(),
+        data_hash=hashlib.sha256(csv_bytes).hexdigest(),
+        diagnostics=summary,
+        created_by_id=pollster.id if pollster else None,
+    )
+    db.session.add(run)
+    return run
+
+
+def check_targets(survey: Survey, targets: Targets) -> None:
+    """Raise ``WeightingError`` with the analysis module's message if ``targets`` cannot weight
+    this survey's current responses (shares that do not sum to 1, a level nobody gave, ...)."""
+    if not targets.margins:
+        raise WeightingError("the targets name no variable to weight by")
+    unknown = sorted(set(targets.margins) - set(weighting_variables(survey)))
+    if unknown:
+        raise WeightingError(
+            f"no question of this survey measures {', '.join(unknown)}; the weighting variables are "
+            f"{', '.join(weighting_variables(survey)) or 'none'}"
+        )
+    data = load_responses(survey)
+    frame = analysis_frame(data, weighting_variables(survey))
+    if frame.empty:
+        frame = _placeholder_frame(targets)
+    run_analysis(build_spec(WeightingSettings(targets=targets), len(frame), []), data_csv(frame))
+
+
+def _placeholder_frame(targets: Targets) -> pd.DataFrame:
+    """Before any response: every combination of levels once, so the analysis can still check the shares
+    (raking such a frame always converges; fewer rows can contradict the margins, which is an error)."""
+    return pd.DataFrame(list(itertools.product(*map(list, targets.margins.values()))), columns=list(targets.margins))
+
+
+def runs_of(survey: Survey) -> list[WeightingRun]:
+    return list(
+        db.session.scalars(sa.select(WeightingRun).where(WeightingRun.survey_id == survey.id).order_by(WeightingRun.id.desc()))
+    )
+
+
+def latest_run(survey: Survey) -> Optional[WeightingRun]:
+    return db.session.scalar(
+        sa.select(WeightingRun).where(WeightingRun.survey_id == survey.id).order_by(WeightingRun.id.desc()).limit(1)
+    )
+
+
+def run_of(survey: Survey, run_id: int) -> Optional[WeightingRun]:
+    return db.session.scalar(sa.select(WeightingRun).where(WeightingRun.survey_id == survey.id, WeightingRun.id == run_id))
+
+
+def compute(
+    run: WeightingRun, interval: str = "logit", by: Optional[str] = None, estimates: bool = True
+) -> ComputedRun:
+    """The run's spec (with toplines, and a crosstab ``by`` a variable) on exactly its respondents."""
+    if interval not in INTERVAL_METHODS:
+        raise WeightingError(f"interval method must be one of {', '.join(INTERVAL_METHODS)}, not {interval!r}")
+    survey = db.session.get(Survey, run.survey_id)
+    settings = WeightingSettings.from_dict(run.settings)
+    rules = ExclusionRules.from_dict(run.exclusion_rules)
+    data = load_responses(survey, rules)
+    used = data.answers.index.isin(run.response_ids)
+    data.excluded = pd.Series(~used, index=data.answers.index)
+    frame = analysis_frame(data, weighting_variables(survey))
+    if by is not None and by not in frame.columns:
+        raise WeightingError(f"cannot cross by {by!r}: it is not a question of this survey")
+    csv_bytes = data_csv(frame)
+    specs = estimate_specs(data.questions, interval, by) if estimates else []
+    spec = build_spec(settings, len(frame), specs, data_file=f"{survey.slug}-run{run.id}-data.csv")
+    return ComputedRun(run, data, frame, csv_bytes, spec, run_analysis(spec, csv_bytes), settings)
+
+
+def weighted_design(computed: ComputedRun, variance: Optional[str] = None):
+    """The run's weighted ``analysis`` design, built exactly as ``run_spec`` builds it from the
+    spec and data file (optionally with replicate weights), for tests beyond the spec's."""
+    spec = copy.deepcopy(computed.spec)
+    if variance is not None:
+        spec["variance"] = {"method": variance}
+    return build_design(validate_spec(spec), read_data(io.BytesIO(computed.csv_bytes)))
+
+
+def replicate_weights(computed: ComputedRun, method: str) -> pd.DataFrame:
+    """Replicate weights (``repw_1`` ...), each replicate weighted again like the full sample."""
+    frame = weighted_design(computed, variance=method).replicate_weights_frame()
+    frame.columns = [f"repw_{i}" for i in range(1, frame.shape[1] + 1)]
+    frame.index = computed.frame.index
+    return frame
+
+
+def new_responses_since(run: WeightingRun) -> int:
+    """Complete responses that arrived after the run (completed after it, or newer than any it
+    saw), so the pages can offer to weight again; counted in SQL, without loading answers."""
+    newest = run.diagnostics.get("last_response_id", max(run.response_ids, default=0))
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Response).where(
+            Response.survey_id == run.survey_id,
+            Response.status == ResponseStatus.COMPLETE.value,
+            sa.or_(Response.id > newest, Response.completed_at > run.created_at),
+        )
+    ) or 0
+
+
+def run_header(run: WeightingRun, survey: Survey) -> str:
+    return (
+        f"Weighting run {run.id} of survey {survey.slug}, created {run.created_at:%Y-%m-%d %H:%M} UTC.\n"
+        f"Data: {survey.slug}-run{run.id}-data.csv ({len(run.response_ids)} respondents, sha256 {run.data_hash}).\n"
+        f"Exclusion rules: {json.dumps(run.exclusion_rules, sort_keys=True)}\n"
+        f"Rerun with: python -m analysis run {survey.slug}-run{run.id}-spec.yaml --out result.json"
+    )
