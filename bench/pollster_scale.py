@@ -101,7 +101,7 @@ def read_answers_floor(app, slug: str):
 
 
 def weighting_form() -> dict[str, Any]:
-    from survey.quality import ExclusionRules
+    from survey.responses.quality import ExclusionRules
 
     rules = ExclusionRules()
     return {"method": "rake", "calfun": "raking", "bound_low": "0.3", "bound_high": "3.0", "variance": "linearization",

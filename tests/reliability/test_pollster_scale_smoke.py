@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from survey.reporting.publication import FILE_NAMES
-from tests.conftest import POSTGRES_SERVER
+from tests.support.site import POSTGRES_SERVER
 from tests.reliability.conftest import ROOT
 
 
