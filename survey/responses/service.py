@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -227,7 +227,6 @@ def new_response_row(
     *,
     language: str,
     user_agent: Optional[str] = None,
-    address: Optional[str] = None,
     simulated: bool = False,
     rng: Optional[random.Random] = None,
 ) -> dict[str, Any]:
@@ -243,7 +242,6 @@ def new_response_row(
         "current_page": 0,
         "option_orders": {q.code: list(q.option_order(rng)) for q in questionnaire.questions if q.randomize},
         "user_agent_hash": paradata_hash(user_agent),
-        "address_hash": paradata_hash(address),
         "simulated": simulated,
         "started_at": utcnow(),
     }
@@ -255,7 +253,6 @@ def start_response(
     language: str,
     invitation: Optional[Invitation] = None,
     user_agent: Optional[str] = None,
-    address: Optional[str] = None,
     simulated: bool = False,
     rng: Optional[random.Random] = None,
     resume_token: Optional[str] = None,
@@ -274,7 +271,7 @@ def start_response(
         survey=survey,
         invitation_id=invitation.id if invitation is not None else None,
         **new_response_row(
-            questionnaire_for(survey), token, language=language, user_agent=user_agent, address=address,
+            questionnaire_for(survey), token, language=language, user_agent=user_agent,
             simulated=simulated, rng=rng,
         ),
     )
@@ -475,6 +472,21 @@ def _write_answers(response_id: int, before: Mapping[str, Any], after: Mapping[s
                 .where(_answers.c.response_id == response_id, _answers.c.question_code == code)
                 .values(value=value, answered_at=now)
             )
+
+
+def expire_browser_hashes(days: int) -> int:
+    """Forget the browser hash (the duplicate signal) of responses started over ``days`` days ago.
+
+    The consent page promises this; returns how many responses lost theirs. The caller commits.
+    """
+    started_before = utcnow() - timedelta(days=days)
+    result = db.session.execute(
+        sa.update(Response)
+        .where(Response.started_at < started_before, Response.user_agent_hash.is_not(None))
+        .values(user_agent_hash=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def complete(response: Response) -> bool:
