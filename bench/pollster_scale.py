@@ -6,12 +6,12 @@ it, loads the default questionnaire, stores that many complete simulated respond
 best of ``--repeat``, with the weighting cache emptied before each try:
 
 - the floor: the survey's complete answers read into a DataFrame with one query;
-- the weighting run (the form's POST), the results page, the fieldwork page and every
-  download of ``survey.reporting.publication.FILE_NAMES`` (bodies read to the end, streamed or not).
+- the weighting run (the form's POST), the results page, the fieldwork page, the banner page
+  and its two files (default rows and columns) and every download of
+  ``survey.reporting.publication.FILE_NAMES`` (bodies read to the end, streamed or not).
 
 Each figure is printed as seconds, as a ratio to the floor of the same size (target: at most
-``TARGET_FLOOR_RATIO``) and as a ratio to the same figure at the smallest size. The banner
-page is not measured yet: it is being built on another branch.
+``TARGET_FLOOR_RATIO``) and as a ratio to the same figure at the smallest size.
 
     python bench/pollster_scale.py                              # 1k, 10k and 100k completes
     python bench/pollster_scale.py --sizes 1000 --profile prof  # cProfile files of each operation
@@ -132,6 +132,9 @@ def operations(client, slug: str, run_id: int) -> dict[str, Callable[[], Any]]:
         "weighting run": run_weighting,
         "results page": get(f"/pollster/surveys/{slug}/results?run={run_id}"),
         "fieldwork page": get(f"/pollster/surveys/{slug}/fieldwork"),
+        "banner page": get(f"/pollster/surveys/{slug}/banner?run={run_id}"),
+        "banner.xlsx": get(f"/pollster/surveys/{slug}/runs/{run_id}/banner.xlsx"),
+        "banner.csv": get(f"/pollster/surveys/{slug}/runs/{run_id}/banner.csv"),
     }
     for name in FILE_NAMES:
         query = f"?by={CROSS_BY}" if name.startswith("crosstabs") else ""
@@ -209,7 +212,6 @@ def print_results(results: list[dict[str, Any]]) -> None:
             flag = f"  over target ({', '.join(over)})" if over else ""
             print(f"  {name:30} {seconds['wall']:8.3f} {wall_ratio:8.2f} {seconds['cpu']:8.3f} {cpu_ratio:8.2f} "
                   f"{growth:16.2f}{flag}")
-    print("\nThe banner page is not measured: it is not in main yet.")
 
 
 def parse_arguments(argv: Optional[list[str]] = None) -> argparse.Namespace:

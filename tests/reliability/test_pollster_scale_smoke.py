@@ -30,7 +30,8 @@ def test_every_figure_at_two_tiny_sizes(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     results = json.loads(report.read_text())
     assert [result["completes"] for result in results] == [60, 120]
-    expected = {"floor", "weighting run", "results page", "fieldwork page", *(f"download {name}" for name in FILE_NAMES)}
+    expected = {"floor", "weighting run", "results page", "fieldwork page", "banner page", "banner.xlsx", "banner.csv",
+                *(f"download {name}" for name in FILE_NAMES)}
     for result in results:
         assert set(result["seconds"]) == expected
         assert all(figure["wall"] > 0 and figure["cpu"] >= 0 for figure in result["seconds"].values())
