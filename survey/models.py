@@ -57,7 +57,7 @@ class Survey(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     slug: so.Mapped[str] = so.mapped_column(sa.String(100), unique=True)
     title: so.Mapped[dict[str, str]] = so.mapped_column(sa.JSON)
-    # Deferred: the document is read only when its parsed form is not cached (Questionnaire.from_survey).
+    # Deferred: the document is read only when its parsed form is not cached (survey.questionnaires.sync.questionnaire_of).
     definition: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, deferred=True)
     source_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
     status: so.Mapped[str] = so.mapped_column(sa.String(16), default=SurveyStatus.DRAFT.value)

@@ -1,4 +1,4 @@
-"""Weighting runs, their results and their files, for scripts (bearer token, see ``survey.api.auth``).
+"""Weighting runs, their results and their files, for scripts (bearer token, see ``survey.accounts.api_tokens``).
 
 The numbers are those of the pollster pages: both call ``survey.weighting_runs.compute`` and
 ``survey.tables.tables`` on the same stored run.
@@ -9,12 +9,12 @@ from flask import abort, jsonify, request
 
 from survey.api import bp
 from survey.api.openapi import component, documented
-from survey.comparisons import comparisons_for
-from survey.pollster.access import owned_survey_or_404
-from survey.publication import download_response
-from survey.results import crossable, questions_of
-from survey.tables import tables, tables_frame
-from survey.weighting_runs import INTERVAL_METHODS, WeightingError, compute, latest_run, run_of, runs_of
+from survey.reporting.comparisons import comparisons_for
+from survey.accounts.ownership import owned_survey_or_404
+from survey.reporting.publication import download_response
+from survey.responses.dataset import crossable, questions_of
+from survey.reporting.tables import tables, tables_frame
+from survey.weighting.runs import INTERVAL_METHODS, WeightingError, compute, latest_run, run_of, runs_of
 
 _NUMBER = {"type": "number"}
 _NULLABLE_NUMBER = {"type": ["number", "null"]}

@@ -1,8 +1,8 @@
 """What a pollster sees: sign-in, the surveys they own, fieldwork, weighting, results, downloads.
 
-Every route of this blueprint requires a signed-in pollster (see ``access``); a view that
-takes a survey slug loads it with ``access.owned_survey_or_404`` so nobody learns that a
-survey they do not own exists.
+Every route of this blueprint requires a signed-in pollster (see ``routes``); a view that
+takes a survey slug loads it with ``survey.accounts.ownership.owned_survey_or_404``, so
+nobody learns that a survey they do not own exists.
 """
 from flask import Blueprint
 
@@ -19,4 +19,4 @@ def _configure_login(_state) -> None:
     login.session_protection = "strong"
 
 
-from survey.pollster import access, auth, downloads, fieldwork, results, templating, tokens, weighting  # noqa: E402,F401  (routes attach themselves to bp)
+from survey.pollster import routes  # noqa: E402,F401  (routes attach themselves to bp)

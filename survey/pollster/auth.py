@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
-from survey.accounts import check_password, hash_password
+from survey.accounts.passwords import check_password, hash_password
 from survey.extensions import db, limiter
 from survey.models import LoginFailure, Pollster, utcnow
 from survey.pollster import bp

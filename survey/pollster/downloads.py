@@ -10,12 +10,12 @@ from dataclasses import asdict
 from flask import abort, render_template, request
 
 from survey.pollster import bp
-from survey.pollster.access import owned_survey_or_404
+from survey.accounts.ownership import owned_survey_or_404
 from survey.pollster.results import chosen_run, question_chart, view_options
-from survey.publication import DISCLOSURE_FIELDS, Disclosure, download_response
-from survey.results import crossable, questions_of
-from survey.tables import tables
-from survey.weighting_runs import INTERVAL_METHODS, compute, run_of, runs_of
+from survey.reporting.publication import DISCLOSURE_FIELDS, Disclosure, download_response
+from survey.responses.dataset import crossable, questions_of
+from survey.reporting.tables import tables
+from survey.weighting.runs import INTERVAL_METHODS, compute, run_of, runs_of
 
 
 @bp.get("/surveys/<slug>/downloads")

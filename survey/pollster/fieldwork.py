@@ -7,15 +7,15 @@ from xml.sax.saxutils import escape, quoteattr
 
 from flask import Response, flash, redirect, render_template, url_for
 
-from survey.charts import BAR_COLOUR, FONT, GRID_COLOUR, TEXT_COLOUR
+from survey.reporting.charts import BAR_COLOUR, FONT, GRID_COLOUR, TEXT_COLOUR
 from survey.extensions import db
-from survey.fieldwork import fieldwork_summary
-from survey.invitations import create_invitations, invitations_csv
+from survey.reporting.fieldwork import fieldwork_summary
+from survey.responses.invitations import create_invitations, invitations_csv
 from survey.models import Survey, SurveyStatus, utcnow
 from survey.pollster import bp
-from survey.pollster.access import owned_survey_or_404, owned_surveys
+from survey.accounts.ownership import owned_survey_or_404, owned_surveys
 from survey.pollster.forms import ActionForm, InvitationUploadForm
-from survey.quality import FLAG_LABELS, ExclusionRules
+from survey.responses.quality import FLAG_LABELS, ExclusionRules
 
 
 @bp.get("/")

@@ -6,7 +6,7 @@ from flask_wtf.file import FileField, FileRequired, FileSize
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from survey.invitations import read_panel_ids
+from survey.responses.invitations import read_panel_ids
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 

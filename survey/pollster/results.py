@@ -6,14 +6,14 @@ from typing import Optional
 
 from flask import abort, render_template, request
 
-from survey import charts
-from survey.comparisons import comparisons_for
+from survey.reporting import charts
+from survey.reporting.comparisons import comparisons_for
 from survey.pollster import bp
-from survey.pollster.access import owned_survey_or_404
+from survey.accounts.ownership import owned_survey_or_404
 from survey.pollster.forms import ActionForm
-from survey.results import crossable, questions_of
-from survey.tables import QuestionTable, tables
-from survey.weighting_runs import INTERVAL_METHODS, WeightingError, compute, latest_run, new_responses_since, run_of
+from survey.responses.dataset import crossable, questions_of
+from survey.reporting.tables import QuestionTable, tables
+from survey.weighting.runs import INTERVAL_METHODS, WeightingError, compute, latest_run, new_responses_since, run_of
 
 
 def chosen_run(survey):

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from survey.api.auth import issue_token
+from survey.accounts.api_tokens import issue_token
 from survey.extensions import db
 from survey.models import ApiToken, utcnow
 from survey.pollster import bp

@@ -10,13 +10,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from survey import charts
+from survey.reporting import charts
 from survey.extensions import db
 from survey.pollster import bp
-from survey.pollster.access import current_pollster, owned_survey_or_404
-from survey.quality import FLAG_LABELS, ExclusionRules
-from survey.targets import Targets, TargetsFileError, parse_upload
-from survey.weighting_runs import (
+from survey.accounts.ownership import current_pollster, owned_survey_or_404
+from survey.responses.quality import FLAG_LABELS, ExclusionRules
+from survey.weighting.targets import Targets, TargetsFileError, parse_upload
+from survey.weighting.runs import (
     CALFUNS,
     METHODS,
     VARIANCE_METHODS,

@@ -15,7 +15,7 @@ from wtforms import Field, HiddenField, RadioField, SelectChoice, SelectMultiple
 from wtforms.validators import ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from survey.questionnaire import AnswerRequired, Question
+from survey.questionnaires.model import AnswerRequired, Question
 from survey.respond.texts import localized
 
 FIELD_PREFIX = "q_"  # keeps question codes clear of WTForms' own attribute names ("data", "meta")

@@ -4,7 +4,7 @@
 consent page, then one page per questionnaire page. Which response a browser is answering
 is kept in the signed session as its resume link, and the same link (``/r/<token>``, or
 the invitation link) brings the respondent back from another browser or after a closed tab.
-All storing goes through ``survey.respond.service``.
+All storing goes through ``survey.responses.service``.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from survey.extensions import db, limiter
 from survey.models import Invitation, Response, ResponseStatus, Survey, SurveyStatus, utcnow
-from survey.questionnaire import Page, Questionnaire
-from survey.respond import service
+from survey.questionnaires.model import Page, Questionnaire
+from survey.responses import service, tokens
 from survey.respond.forms import ConsentForm, PageForm, page_form
 from survey.respond.texts import current_language, language_links, localized
 
@@ -189,7 +189,7 @@ def invitation(token: str):
 def _consent(survey: Survey, *, invitation: Optional[Invitation] = None, token: Optional[str] = None):
     form = ConsentForm()
     if not form.is_submitted():
-        form.start.data = _signer("respond.start").dumps(service.new_token())
+        form.start.data = _signer("respond.start").dumps(tokens.new_token())
         questionnaire = service.questionnaire_for(survey)
         return render_template("respond/consent.html", survey=survey, questionnaire=questionnaire, form=form)
     if form.caught_bot() or not form.validate():

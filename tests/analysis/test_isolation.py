@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-FORBIDDEN = ("flask", "wtforms", "sqlalchemy", "flask_wtf", "flask_sqlalchemy")
+FORBIDDEN = ("flask", "werkzeug", "wtforms", "sqlalchemy", "flask_wtf", "flask_sqlalchemy")
 
 
-def test_importing_analysis_loads_no_flask_wtforms_or_sqlalchemy():
+def test_importing_analysis_loads_no_flask_werkzeug_wtforms_or_sqlalchemy():
     code = (
         "import json, sys, analysis, analysis.__main__, analysis.inference, analysis.spec\n"
         f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})))"

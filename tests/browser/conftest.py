@@ -17,6 +17,15 @@ from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 from survey.extensions import db
+from tests.support.site import (  # noqa: F401  (the site's fixtures)
+    app,
+    client,
+    database_url,
+    default_survey,
+    make_pollster,
+    runner,
+    sign_in,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -12,9 +12,9 @@ import pytest
 from survey.extensions import db
 from survey.models import TargetSet
 from tests.browser.conftest import ARTIFACTS, served
-from tests.conftest import TEST_PASSWORD, _app_for
-from tests.survey.poll_fixture import load_default_survey, seed_poll
-from tests.survey.test_weighting_runs import TARGETS
+from tests.support.site import TEST_PASSWORD, app_for
+from tests.support.polls import load_default_survey, seed_poll
+from tests.survey.weighting.test_runs import TARGETS
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ WIDTHS = {"phone": (375, 812), "desktop": (1280, 900)}
 def live_site(tmp_path, make_pollster_for):
     from flask_migrate import upgrade
 
-    app = _app_for("sqlite:///" + str(tmp_path / "browser.db"))
+    app = app_for("sqlite:///" + str(tmp_path / "browser.db"))
     app.instance_path = str(tmp_path / "instance")
     with app.app_context():
         upgrade()
@@ -42,7 +42,7 @@ def live_site(tmp_path, make_pollster_for):
 
 @pytest.fixture
 def make_pollster_for():
-    from survey.accounts import hash_password
+    from survey.accounts.passwords import hash_password
     from survey.models import Pollster
 
     def make(email, survey):

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Answer, Response
-from survey.questionnaire import default_questionnaire_path, load_file, load_into_database
+from survey.questionnaires.loading import default_questionnaire_path, load_file
+from survey.questionnaires.sync import load_into_database
 from tests.browser.conftest import ARTIFACTS, served
-from tests.conftest import _app_for
+from tests.support.site import app_for
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +46,7 @@ WORDS = {
 def live_site(tmp_path):
     from flask_migrate import upgrade
 
-    app = _app_for("sqlite:///" + str(tmp_path / "browser.db"), WTF_CSRF_ENABLED=True)
+    app = app_for("sqlite:///" + str(tmp_path / "browser.db"), WTF_CSRF_ENABLED=True)
     app.instance_path = str(tmp_path / "instance")
     with app.app_context():
         upgrade()

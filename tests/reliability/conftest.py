@@ -1,15 +1,13 @@
 """Fixtures for reliability tests: the site served by gunicorn, and respondents' browsers over HTTP.
 
-The browsers answer the way ``bench/load.py``'s simulated respondents do (that module reads the
+The browsers answer the way the load test's simulated respondents do (``loadtest.pages`` reads the
 forms and chooses the answers), but one request at a time, so a test can put a fault between
 any two of them.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import random
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
@@ -19,32 +17,30 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from survey.questionnaire import default_questionnaire_path, load_file
+from loadtest.pages import choose_answers, read_form, stored_form, token_hash
+from loadtest.servers import ServerSettings, gunicorn, site_environment
+from survey.questionnaires.loading import default_questionnaire_path, load_file
+from tests.support.site import (  # noqa: F401  (the site's fixtures)
+    app,
+    client,
+    database_url,
+    default_survey,
+    make_pollster,
+    runner,
+    sign_in,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_bench():
-    """``bench/load.py`` as a module (bench/ is a folder of scripts, not a package)."""
-    if "bench_load" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["bench_load"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["bench_load"]
-
-
-bench = _load_bench()
 QUESTIONNAIRE = load_file(default_questionnaire_path())
 
 
 @contextlib.contextmanager
 def served(database_url: str, tmp_path: Path, *, workers: int = 2) -> Iterator[str]:
     """The site under gunicorn on ``database_url``, with the fault trap of ``fault_wsgi`` (see there)."""
-    env = bench.site_environment(database_url, None)
+    env = site_environment(database_url, None)
     env["FAULT_ARM_FILE"] = str(tmp_path / "fault-armed")
     env["FAULT_PAUSED_FILE"] = str(tmp_path / "fault-paused")
-    with bench.gunicorn("tests.reliability.fault_wsgi:app", env, bench.ServerSettings(workers=workers)) as server:
+    with gunicorn("tests.reliability.fault_wsgi:app", env, ServerSettings(workers=workers)) as server:
         yield server.url
 
 
@@ -72,7 +68,7 @@ class Browser:
         consent = f"/s/{slug}/consent"
         page = self.request("GET", consent)
         assert page.status_code == 200, page.status_code
-        started = self.request("POST", consent, data={**bench.read_form(page.text).hidden, "website": ""})
+        started = self.request("POST", consent, data={**read_form(page.text).hidden, "website": ""})
         assert started.status_code == 302, started.status_code
         self.open(started.headers["Location"])
 
@@ -85,7 +81,7 @@ class Browser:
             path = response.headers["Location"]
         assert response.status_code == 200, (path, response.status_code)
         self.path, self.html = urlsplit(path).path, response.text
-        self.form = bench.read_form(self.html)
+        self.form = read_form(self.html)
         if self.form.resume_link and not self.resume_token:
             self.resume_token = self.form.resume_link.rsplit("/", 1)[-1]
 
@@ -95,8 +91,8 @@ class Browser:
 
     def fill(self) -> None:
         """Choose the answers to the page in hand (kept for a retry of the same submission)."""
-        answers = bench.choose_answers(self.form, self.questionnaire, self.rng, self.number)
-        self.pending = bench.stored_form(self.questionnaire, answers)
+        answers = choose_answers(self.form, self.questionnaire, self.rng, self.number)
+        self.pending = stored_form(self.questionnaire, answers)
         self.posted = list({**self.form.hidden, "website": ""}.items())
         for name, value in answers.items():
             self.posted += [(name, item) for item in value] if isinstance(value, list) else [(name, value)]
@@ -148,13 +144,13 @@ def stored_responses(database_url: str) -> dict[str, dict[str, Any]]:
 
 
 def stored_for(browser: Browser, database_url: str) -> dict[str, Any]:
-    return stored_responses(database_url)[bench.token_hash(browser.resume_token)]
+    return stored_responses(database_url)[token_hash(browser.resume_token)]
 
 
 @pytest.fixture
 def database(app) -> str:
     """The test database's URL (SQLite and PostgreSQL runs), with the default survey open."""
-    from tests.survey.conftest import load_open_survey
+    from tests.support.respondents import load_open_survey
 
     load_open_survey(app)
     return app.config["SQLALCHEMY_DATABASE_URI"]

@@ -18,11 +18,13 @@ import yaml
 
 from survey.extensions import db
 from survey.models import Answer, ApiToken, Pollster, Response
-from survey.quality import ExclusionRules
-from survey.questionnaire import default_questionnaire_path, load_file, load_into_database, parse
-from survey.weighting_runs import WeightingSettings, create_run, default_targets
-from tests.survey.conftest import Respondent, load_open_survey
-from tests.survey.poll_fixture import seed_poll
+from survey.responses.quality import ExclusionRules
+from survey.questionnaires.loading import default_questionnaire_path, load_file
+from survey.questionnaires.sync import load_into_database
+from survey.questionnaires.validation import parse
+from survey.weighting.runs import WeightingSettings, create_run, default_targets
+from tests.support.respondents import Respondent, load_open_survey
+from tests.support.polls import seed_poll
 from tests.survey.test_route_security import Fillers, urls
 
 PAYLOAD = '</textarea><script>alert(1)</script>"><img src=x onerror=alert(2)>'

@@ -18,7 +18,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.conftest import _app_for
+from tests.support.site import app_for
 from tests.reliability.conftest import Browser, served, stored_for, stored_responses
 
 SLUG = "california-2025"
@@ -194,7 +194,7 @@ def test_postgresql_restarted_during_a_run(database, tmp_path):
      ("POST", "/pollster/login")],
 )
 def test_no_database_is_a_friendly_503_page(method, path):
-    site = _app_for("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", TESTING=False)
+    site = app_for("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", TESTING=False)
     data = {"email": "someone@example.org", "password": "a long password"} if method == "POST" else None
     response = site.test_client().open(path, method=method, data=data)
     assert response.status_code == 503
@@ -205,7 +205,7 @@ def test_no_database_is_a_friendly_503_page(method, path):
 
 
 def test_no_database_is_a_json_503_for_the_api():
-    site = _app_for("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", TESTING=False)
+    site = app_for("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", TESTING=False)
     response = site.test_client().get("/api/surveys", headers={"Authorization": "Bearer svy_not-a-real-token"})
     assert response.status_code == 503
     assert response.json["error"]["code"] == 503

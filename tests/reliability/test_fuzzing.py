@@ -16,7 +16,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from survey.extensions import db
 from survey.models import Answer, ApiToken, Invitation, PageVisit, Response, Survey, TargetSet, WeightingRun
-from tests.survey.conftest import RESPOND_FIXTURE, Respondent, load_open_survey
+from tests.support.respondents import RESPOND_FIXTURE, Respondent, load_open_survey
 
 FUZZ = settings(
     max_examples=25,

@@ -12,7 +12,10 @@ import sys
 import pytest
 import redis
 
-from tests.reliability.conftest import ROOT, bench
+from loadtest.audit import audit
+from loadtest.client import Outcome
+from loadtest.pages import token_hash
+from tests.reliability.conftest import ROOT
 
 REDIS_FOR_TESTS = "redis://127.0.0.1:6379/14"
 
@@ -62,7 +65,7 @@ def test_the_audit_finds_a_lost_an_altered_and_a_stray_response(tmp_path):
         connection.execute(sa.text("CREATE TABLE answers (response_id INTEGER, question_code TEXT, value JSON)"))
         connection.execute(sa.text("CREATE TABLE page_visits (response_id INTEGER, page TEXT)"))
         connection.execute(sa.text("INSERT INTO surveys VALUES (1, 's')"))
-        rows = [(1, bench.token_hash("altered"), "complete"), (2, bench.token_hash("stray"), "complete")]
+        rows = [(1, token_hash("altered"), "complete"), (2, token_hash("stray"), "complete")]
         for row in rows:
             connection.execute(sa.text("INSERT INTO responses VALUES (:id, 1, :hash, :status)"),
                                {"id": row[0], "hash": row[1], "status": row[2]})
@@ -70,10 +73,10 @@ def test_the_audit_finds_a_lost_an_altered_and_a_stray_response(tmp_path):
         connection.execute(sa.text("INSERT INTO page_visits VALUES (1, 'calexit'), (1, 'calexit')"))
     engine.dispose()
     outcomes = [
-        bench.Outcome(0, started=True, resume_token="altered", answers={"calexit": "yes"}, pages=["calexit"], completed=True),
-        bench.Outcome(1, started=True, resume_token="lost", answers={"calexit": "no"}, pages=["calexit"], completed=True),
+        Outcome(0, started=True, resume_token="altered", answers={"calexit": "yes"}, pages=["calexit"], completed=True),
+        Outcome(1, started=True, resume_token="lost", answers={"calexit": "no"}, pages=["calexit"], completed=True),
     ]
-    found = bench.audit(url, "s", outcomes)
+    found = audit(url, "s", outcomes)
     assert not found.clean
     assert len(found.lost) == 1 and "respondent 1" in found.lost[0]
     assert len(found.altered) == 1 and "respondent 0" in found.altered[0]

@@ -13,7 +13,7 @@ from werkzeug.routing.converters import NumberConverter
 
 from survey import create_app
 from survey.extensions import db
-from tests.conftest import _app_for, _testing_settings
+from tests.support.site import app_for, testing_settings
 from tests.reliability.conftest import ROOT
 
 SLUG = "california-2025"  # the default survey, opened by the ``database`` fixture
@@ -120,14 +120,14 @@ def test_development_cookies_are_httponly_and_samesite(client, database):
     ],
 )
 def test_production_refuses_missing_or_weak_secrets(key, value, complaint):
-    settings = {**_testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
+    settings = {**testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
                 "PARADATA_SALT": STRONG_SECRET[::-1], key: value}
     with pytest.raises(RuntimeError, match=complaint):
         create_app(settings)
 
 
 def test_production_starts_with_random_secrets():
-    app = create_app({**_testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
+    app = create_app({**testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
                       "PARADATA_SALT": STRONG_SECRET[::-1]})
     assert app.secret_key == STRONG_SECRET
 
@@ -141,7 +141,7 @@ def _starts_from(client, slug: str, address: str) -> int:
 @pytest.mark.parametrize("trusted_proxies, second_address_limited", [(0, True), (1, False)])
 def test_the_start_limit_counts_the_client_behind_a_trusted_proxy(database, trusted_proxies, second_address_limited):
     """With TRUSTED_PROXIES=1 each client address has its own limit; with 0 a forged header changes nothing."""
-    site = _app_for(database, RATELIMIT_ENABLED=True, RATELIMIT_START="2 per minute",
+    site = app_for(database, RATELIMIT_ENABLED=True, RATELIMIT_START="2 per minute",
                     RATELIMIT_STORAGE_URI="memory://", TRUSTED_PROXIES=trusted_proxies)
     first, second = site.test_client(), site.test_client()
     try:

@@ -8,14 +8,14 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-import survey.weighting_runs as weighting_runs
+import survey.weighting.runs as weighting_runs
 from survey.extensions import db
 from survey.models import Pollster, Survey, WeightingRun
-from survey.quality import ExclusionRules
-from survey.weighting_runs import WeightingSettings, compute, create_run, default_targets
-from tests.conftest import _app_for
-from tests.survey.conftest import Respondent, load_open_survey
-from tests.survey.poll_fixture import seed_poll
+from survey.responses.quality import ExclusionRules
+from survey.weighting.runs import WeightingSettings, compute, create_run, default_targets
+from tests.support.site import app_for
+from tests.support.respondents import Respondent, load_open_survey
+from tests.support.polls import seed_poll
 
 REDIS_FOR_TESTS = "redis://127.0.0.1:6379/13"
 
@@ -34,7 +34,7 @@ def two_workers(app, database_url, shared_redis):
     """Two instances of the site on one database and one Redis, and a client address of this test's own."""
     address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
     sites = [
-        _app_for(database_url, REDIS_URL=shared_redis, RATELIMIT_ENABLED=True, RATELIMIT_START="2 per minute")
+        app_for(database_url, REDIS_URL=shared_redis, RATELIMIT_ENABLED=True, RATELIMIT_START="2 per minute")
         for _ in range(2)
     ]
     clients = [site.test_client() for site in sites]

@@ -13,10 +13,10 @@ from werkzeug.routing import AnyConverter, Rule
 
 from survey.extensions import db
 from survey.models import ApiToken, Invitation, Pollster, Survey
-from survey.quality import ExclusionRules
-from survey.weighting_runs import WeightingSettings, create_run, default_targets
-from tests.conftest import TEST_PASSWORD, _app_for
-from tests.survey.poll_fixture import seed_poll
+from survey.responses.quality import ExclusionRules
+from survey.weighting.runs import WeightingSettings, create_run, default_targets
+from tests.support.site import TEST_PASSWORD, app_for
+from tests.support.polls import seed_poll
 
 OWNER, STRANGER = "owner@example.org", "stranger@example.org"
 PUBLIC_ENDPOINTS = {"pollster.login"}
@@ -151,7 +151,7 @@ def test_the_owner_reaches_every_page_the_stranger_cannot(app, client, seeded, s
 
 @pytest.fixture
 def csrf_app(app, database_url):
-    strict = _app_for(database_url, WTF_CSRF_ENABLED=True)
+    strict = app_for(database_url, WTF_CSRF_ENABLED=True)
     yield strict
     with strict.app_context():
         db.engine.dispose()

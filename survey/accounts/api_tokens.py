@@ -1,0 +1,40 @@
+"""Bearer tokens for the API: random, shown once, stored only as a SHA-256 digest.
+
+Tokens are made and hashed exactly like the respondents' invitation and resume links
+(``survey.responses.tokens``): 256 random bits need no slow password hash, which would
+only slow every API call.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from survey.extensions import db
+from survey.models import ApiToken, Pollster, utcnow
+from survey.responses.tokens import new_token, token_hash
+
+TOKEN_PREFIX = "svy_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # write last_used_at at most this often per token
+
+
+def issue_token(pollster: Pollster, name: str) -> tuple[ApiToken, str]:
+    """A new token for ``pollster``; the caller commits and shows the secret exactly once."""
+    secret = TOKEN_PREFIX + new_token()
+    token = ApiToken(pollster_id=pollster.id, name=name.strip(), token_hash=token_hash(secret))
+    db.session.add(token)
+    return token, secret
+
+
+def token_owner(secret: str) -> Pollster | None:
+    """The pollster holding this unrevoked token, or None."""
+    token = db.session.scalar(
+        sa.select(ApiToken).where(ApiToken.token_hash == token_hash(secret), ApiToken.revoked_at.is_(None))
+    )
+    if token is None:
+        return None
+    now = utcnow()
+    last = token.last_used_at
+    if last is None or now - (last if last.tzinfo else last.replace(tzinfo=now.tzinfo)) > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        db.session.commit()
+    return token.pollster

@@ -1,0 +1,30 @@
+"""The API's entry: every route needs a bearer token unless declared public; the route groups attach here."""
+from __future__ import annotations
+
+from flask import current_app, g, request
+
+from survey.accounts.api_tokens import token_owner
+from survey.api import bp, fieldwork, openapi, results  # noqa: F401  (route groups attach themselves to bp)
+from survey.errors import error_response
+
+
+@bp.before_request
+def _require_token():
+    view = current_app.view_functions.get(request.endpoint)
+    operation = getattr(view, "openapi_operation", None)
+    if operation is not None and operation.public:  # declared with @documented(public=True)
+        return None
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return _unauthorized("Send an API token in the header Authorization: Bearer <token>.")
+    pollster = token_owner(secret.strip())
+    if pollster is None:
+        return _unauthorized("The API token is not valid or has been revoked; create a new one on the API tokens page.")
+    g.api_pollster = pollster
+    return None
+
+
+def _unauthorized(message: str):
+    response, status = error_response(401, "Unauthorized", message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response, status

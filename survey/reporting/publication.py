@@ -1,0 +1,342 @@
+"""What a pollster publishes from a weighting run: respondent data with weights, a codebook
+and a methodology statement with the AAPOR Transparency Initiative disclosure items.
+
+Everything is built from the run's data file (``ComputedRun.frame``: no tokens, panel ids,
+hashes or free text ever enter it) and its ``run_spec`` result, so the files agree with the
+pages and with ``python -m analysis run`` on the downloaded spec.
+"""
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pandas as pd
+from scipy import stats
+
+from survey.models import Survey
+from survey.responses.dataset import OPTION_SEPARATOR
+from analysis.export import Codebook, iter_csv, write_dta, write_parquet, write_sav, write_xlsx
+from survey.responses.dataset import crossable, questions_of
+from survey.reporting.tables import tables, tables_frame
+from survey.weighting.runs import (
+    ID_COLUMN,
+    INTERVAL_METHODS,
+    METHODS,
+    ComputedRun,
+    WeightingError,
+    compute,
+    replicate_weights,
+    run_header,
+    spec_yaml,
+)
+
+WEIGHT_COLUMN = "weight"
+
+
+def respondent_frame(computed: ComputedRun, replicates: Optional[str] = None) -> pd.DataFrame:
+    """One row per respondent of the run: answers, interview language, the final weight and,
+    on request, replicate weights (``repw_1`` ...) re-weighted the same way."""
+    frame = computed.frame.copy()
+    frame[WEIGHT_COLUMN] = computed.result["weights"]
+    if replicates:
+        frame = pd.concat([frame, replicate_weights(computed, replicates)], axis=1)
+    return frame
+
+
+def variable_labels(computed: ComputedRun, frame: pd.DataFrame, language: str = "en") -> dict[str, str]:
+    """A label for every column of a respondent file (what SPSS and Stata show beside the name)."""
+    labels = {ID_COLUMN: "Respondent number (no link to any personal data)", "language": "Interview language",
+              WEIGHT_COLUMN: f"Final weight, weighting run {computed.run.id}"}
+    for question in computed.data.questions:
+        if question.multiple:
+            for option in question.options:
+                labels[f"{question.code}{OPTION_SEPARATOR}{option.code}"] = (
+                    f"{question.label(language)} — {question.option_label(option.code, language)}"
+                )
+        else:
+            labels[question.code] = question.label(language)
+    for variable, code in _weighting_copies(computed, frame).items():
+        labels[variable] = f"Weighting variable {variable} (from question {code})"
+    for column in frame.columns:
+        if column.startswith("repw_"):
+            labels[column] = f"Replicate weight {column.removeprefix('repw_')}"
+    return {column: labels[column] for column in frame.columns if column in labels}
+
+
+def value_labels(computed: ComputedRun, frame: pd.DataFrame, language: str = "en") -> dict[str, dict[Any, str]]:
+    """Code -> label for every categorical column (0/1 columns of multiple choice: not chosen/chosen)."""
+    labels: dict[str, dict[Any, str]] = {"language": {"en": "English", "es": "Spanish"}}
+    for question in computed.data.questions:
+        if question.multiple:
+            for option in question.options:
+                labels[f"{question.code}{OPTION_SEPARATOR}{option.code}"] = {0: "Not chosen", 1: "Chosen"}
+        elif question.closed:
+            labels[question.code] = {o.code: question.option_label(o.code, language) for o in question.options}
+    for variable, code in _weighting_copies(computed, frame).items():
+        if code in labels:
+            labels[variable] = labels[code]
+    return {column: labels[column] for column in frame.columns if column in labels}
+
+
+def _weighting_copies(computed: ComputedRun, frame: pd.DataFrame) -> dict[str, str]:
+    """Weighting variables written as their own column (a copy of a question under another name)."""
+    return {
+        q.weighting_variable: q.code
+        for q in computed.data.questions
+        if q.weighting_variable and q.weighting_variable != q.code and q.weighting_variable in frame.columns
+    }
+
+
+def codebook(computed: ComputedRun, frame: pd.DataFrame) -> Codebook:
+    """The ``analysis.export`` codebook of a respondent file: labels from the questionnaire,
+    rating scales marked as ordered, the run named in the metadata."""
+    ordered = [q.code for q in computed.data.questions if q.scale is not None]
+    return Codebook.from_frame(
+        frame,
+        labels=variable_labels(computed, frame),
+        value_labels=value_labels(computed, frame),
+        ordered=[name for name in ordered if name in frame.columns],
+        title=f"{computed.data.survey.slug}, weighting run {computed.run.id}",
+        metadata={
+            "survey": computed.data.survey.slug,
+            "weighting_run": str(computed.run.id),
+            "respondents": str(len(frame)),
+            "data_sha256": computed.run.data_hash,
+        },
+    )
+
+
+def codebook_table(computed: ComputedRun, frame: pd.DataFrame) -> pd.DataFrame:
+    """The codebook as a table, with the Spanish wording beside the English one."""
+    table = codebook(computed, frame).to_frame()
+    spanish = variable_labels(computed, frame, "es")
+    table.insert(table.columns.get_loc("label") + 1, "label_es", [spanish.get(name, "") for name in table["variable"]])
+    return table
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """What only the pollster knows; the rest of the statement comes from the run."""
+
+    sponsor: str = "Not stated — fill in before publishing"
+    conducted_by: str = "Not stated — fill in before publishing"
+    population: str = "Adults (18+) living in California who are registered to vote (screened at the start)"
+    mode: str = "Self-administered online questionnaire, in English or Spanish at the respondent's choice"
+    sample_source: str = "Not stated — describe how respondents were recruited (panel, invitation list, open link)"
+
+    @classmethod
+    def for_survey(cls, survey: Survey, overrides: Mapping[str, str] | None = None) -> "Disclosure":
+        stored = (survey.definition or {}).get("methodology") or {}
+        fields = {key: str(value) for key, value in {**stored, **(overrides or {})}.items()
+                  if key in cls.__dataclass_fields__ and str(value).strip()}
+        return cls(**fields)
+
+
+def survey_margin_of_error(computed: ComputedRun, level: float = 0.95) -> tuple[float, float]:
+    """(margin of error for a 50% estimate including the design effect of weighting, that design effect)."""
+    diagnostics = computed.run.diagnostics
+    n, deff = diagnostics["n"], diagnostics["design_effect"]
+    degf = computed.result["degf"]
+    t_value = stats.t.ppf(1 - (1 - level) / 2, degf) if degf and degf > 0 else math.nan
+    return float(t_value * math.sqrt(deff * 0.25 / n)), float(deff)
+
+
+def methodology(computed: ComputedRun, survey: Survey, disclosure: Disclosure) -> str:
+    """The methodology statement (Markdown), item by item as the AAPOR Transparency Initiative lists them."""
+    run, settings = computed.run, computed.settings
+    completed = computed.data.paradata.loc[computed.frame[ID_COLUMN], "completed_at"]
+    first, last = completed.min(), completed.max()
+    moe, deff = survey_margin_of_error(computed)
+    excluded = computed.data.flag_counts()
+    rules = run.exclusion_rules
+    prefix = f"{survey.slug}-run{run.id}"
+    interval = next((e["ci"] for e in computed.spec["estimates"] if e["type"] == "proportion"), "logit")
+    interval_text = INTERVAL_METHODS[interval].split(" (")[0]
+    lines = [
+        f"# Methodology: {survey.title.get('en') or survey.slug}",
+        "",
+        "Disclosure items of the AAPOR Transparency Initiative.",
+        "",
+        f"- **Sponsor:** {disclosure.sponsor}",
+        f"- **Conducted by:** {disclosure.conducted_by}",
+        f"- **Population:** {disclosure.population}",
+        f"- **Fieldwork dates:** {first:%B %-d, %Y} to {last:%B %-d, %Y} (completed interviews used)",
+        f"- **Mode:** {disclosure.mode}",
+        f"- **Sample:** {disclosure.sample_source}",
+        f"- **Sample size:** {len(computed.frame)} completed interviews after exclusions "
+        f"({excluded['complete']} complete; quality rules {', '.join(rules['exclude']) or 'none'} "
+        f"with speeders under {rules['speeder_share']:.0%} of the median time)",
+        f"- **Weighting:** {METHODS[settings.method].lower()} to the population shares below "
+        f"(weighting run {run.id}); design effect of weighting {deff:.2f}, effective sample size "
+        f"{run.diagnostics['effective_n']:.0f}",
+    ]
+    if settings.trim:
+        lines.append(f"  - weights trimmed to {settings.trim[0]}–{settings.trim[1]} times the mean weight")
+    for variable, levels in settings.targets.margins.items():
+        source = settings.targets.sources.get(variable) or "source not stated"
+        shares = ", ".join(f"{level} {share:.1%}" for level, share in levels.items())
+        lines.append(f"  - `{variable}`: {shares} — {source}")
+    lines += [
+        f"- **Margin of error:** ±{100 * moe:.1f} percentage points at the 95% confidence level for a "
+        f"50% estimate of the whole sample, including the design effect of {deff:.2f}. Each estimate's own "
+        "margin (design-based standard error) is given in the toplines; subgroups have larger margins.",
+        f"- **Intervals:** design-based ({VARIANCE_TEXT[settings.variance]}), with "
+        f"{computed.result['degf']} degrees of freedom; interval method in the toplines: {interval_text}.",
+        f"- **Reproducibility:** `{prefix}-spec.yaml` with `{computed.spec['data']}` reruns this weighting: "
+        f"`python -m analysis run {prefix}-spec.yaml --out result.json`.",
+        "",
+        "## Full question wording",
+        "",
+    ]
+    languages = list((survey.definition or {}).get("languages") or ["en"])
+    for question in survey.questions:  # every question, free text included, in the order asked
+        lines += _question_wording(question, languages)
+    return "\n".join(lines) + "\n"
+
+
+def _question_wording(question, languages: list[str]) -> list[str]:
+    lines = [f"### `{question.code}` ({question.type})", ""]
+    for language in languages:
+        lines.append(f"- **{language}:** {question.text.get(language, '(no text)')}")
+        if question.options:
+            lines.append(
+                "  " + "; ".join(f"`{o.code}` {o.label.get(language, o.code)}" for o in question.options)
+            )
+    lines.append("")
+    return lines
+
+
+# --------------------------------------------------------------------------- files
+
+VARIANCE_TEXT = {
+    "linearization": "Taylor linearization through the weighting step, as R's `survey`",
+    "jk1": "jackknife replicate weights, each replicate weighted again",
+}
+DISCLOSURE_FIELDS = (
+    ("sponsor", "Sponsor"),
+    ("conducted_by", "Conducted by"),
+    ("population", "Population"),
+    ("mode", "Mode"),
+    ("sample_source", "Sample source"),
+)
+RESPONDENT_FORMATS = {"csv", "sav", "dta", "parquet"}
+REPLICATE_CHOICES = {"jk1"}
+
+
+class DownloadError(ValueError):
+    """A download that cannot be made as asked; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file ready to send: ``body`` is bytes, or an iterator of bytes for a streamed file."""
+
+    filename: str
+    mimetype: str
+    body: Any
+
+
+MIMETYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "sav": "application/x-spss-sav",
+    "dta": "application/x-stata-dta",
+    "parquet": "application/vnd.apache.parquet",
+    "yaml": "application/yaml; charset=utf-8",
+    "md": "text/markdown; charset=utf-8",
+}
+FILE_NAMES = (
+    "spec.yaml", "data.csv", "respondents.csv", "respondents.sav", "respondents.dta", "respondents.parquet",
+    "toplines.csv", "toplines.xlsx", "crosstabs.csv", "crosstabs.xlsx", "codebook.csv", "codebook.xlsx",
+    "methodology.md",
+)
+
+
+def build_download(survey: Survey, run, name: str, args: Mapping[str, str]) -> Download:
+    """The file ``name`` of ``run`` (one of ``FILE_NAMES``), shaped by ``args`` (``ci``, ``by``,
+    ``replicates`` and the methodology's disclosure fields)."""
+    if name not in FILE_NAMES:
+        raise DownloadError(f"there is no file {name!r}; the files are {', '.join(FILE_NAMES)}", status=404)
+    stem, extension = name.rsplit(".", 1)
+    interval = args.get("ci", "logit")
+    by = args.get("by") or None
+    if stem == "crosstabs" and by is None:
+        raise DownloadError("crosstabs need a question to cross by: add ?by=<question code>")
+    if stem not in ("crosstabs", "spec"):
+        by = None  # a spec keeps ``by`` so it reproduces the crosstab on the page it came from
+    replicates = args.get("replicates") or None
+    if replicates is not None and replicates not in REPLICATE_CHOICES:
+        raise DownloadError(f"replicates must be one of {', '.join(sorted(REPLICATE_CHOICES))}, not {replicates!r}")
+    if by is not None and by not in dict(crossable(questions_of(survey))):
+        raise DownloadError(f"cannot cross by {by!r}; choose a single-choice question of this survey")
+    try:
+        computed = compute(run, interval, by, estimates=stem in ("spec", "toplines", "crosstabs"))
+    except WeightingError as error:
+        raise DownloadError(str(error)) from error
+    prefix = f"{survey.slug}-run{run.id}"
+    filename = {"data": computed.spec["data"]}.get(stem, f"{prefix}-{stem}.{extension}")
+    mimetype = MIMETYPES[extension]
+    if stem == "spec":
+        return Download(filename, mimetype, spec_yaml(computed.spec, run_header(run, survey)).encode())
+    if stem == "data":
+        return Download(filename, mimetype, computed.csv_bytes)
+    if stem == "methodology":
+        return Download(filename, mimetype, methodology(computed, survey, Disclosure.for_survey(survey, args)).encode())
+    if stem == "toplines" or stem == "crosstabs":
+        table = tables_frame(tables(computed))
+        notes = [f"Weighting run {run.id}; {INTERVAL_METHODS[interval]} intervals at 95%; margin of error = t x design-based SE."]
+        return Download(filename, mimetype, _table_file(table, extension, stem, notes))
+    frame = respondent_frame(computed, replicates)
+    if stem == "codebook":
+        return Download(filename, mimetype, _table_file(codebook_table(computed, frame), extension, "codebook", []))
+    return Download(filename, mimetype, _respondent_file(frame, codebook(computed, frame), extension))
+
+
+def _table_file(table: pd.DataFrame, extension: str, title: str, notes: list[str]) -> Any:
+    if extension == "csv":
+        return iter_csv(table)
+    buffer = io.BytesIO()
+    decimals = {column: "0.0000" for column in ("estimate", "se", "ci_low", "ci_high", "margin_of_error") if column in table}
+    write_xlsx({title: table}, buffer, title=title.capitalize(), notes=notes, number_formats=decimals)
+    return buffer.getvalue()
+
+
+def _respondent_file(frame: pd.DataFrame, book: Codebook, extension: str) -> Any:
+    """CSV streams batch by batch; SPSS, Stata and Parquet writers need the whole frame."""
+    if extension == "csv":
+        return iter_csv(frame)
+    buffer = io.BytesIO()
+    {"sav": write_sav, "dta": write_dta, "parquet": write_parquet}[extension](frame, buffer, book)
+    return buffer.getvalue()
+
+
+def download_response(survey: Survey, run, name: str, args: Mapping[str, str]):
+    """The Flask response for file ``name`` of ``run``; a download that cannot be made is aborted
+    with its status and message (one path for the pollster pages and the API)."""
+    from flask import abort
+
+    try:
+        download = build_download(survey, run, name, args)
+    except DownloadError as error:
+        abort(error.status, str(error))
+    return send_download(download)
+
+
+def send_download(download: Download):
+    """A Flask response for ``download``; an iterator body is streamed, never held whole."""
+    from flask import Response, stream_with_context
+
+    body = download.body
+    if not isinstance(body, (bytes, str)):
+        body = stream_with_context(body)
+    response = Response(body, mimetype=download.mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{download.filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,161 @@
+"""Toplines and crosstabs: the analysis result of a run, laid out for people.
+
+Every number comes from the run's ``run_spec`` result (``ComputedRun.result``); this module
+only adds what a reader needs beside it: labels, the unweighted n of each row, the effective
+n, and the margin of error (t · SE with the design's degrees of freedom, so it includes the
+design effect).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+import pandas as pd
+from scipy import stats
+
+from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo
+from survey.weighting.runs import ComputedRun
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One estimate: a share of an answer (or a mean), overall or within one domain."""
+
+    estimate_id: str
+    question: str
+    answer: str
+    answer_label: str
+    domain_variable: Optional[str]
+    domain: Optional[str]
+    domain_label: Optional[str]
+    estimate: Optional[float]  # None where the analysis could not compute it (e.g. one respondent)
+    se: Optional[float]
+    ci_low: Optional[float]
+    ci_high: Optional[float]
+    margin_of_error: Optional[float]
+    deff: Optional[float]
+    unweighted_n: int
+    effective_n: Optional[float]
+    kind: str  # "proportion" or "mean"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class QuestionTable:
+    question: QuestionInfo
+    rows: list[TableRow]
+
+    @property
+    def domains(self) -> list[Optional[str]]:
+        seen: list[Optional[str]] = []
+        for row in self.rows:
+            if row.domain not in seen:
+                seen.append(row.domain)
+        return seen
+
+    def rows_in(self, domain: Optional[str]) -> list[TableRow]:
+        return [row for row in self.rows if row.domain == domain]
+
+
+def _finite(value: Any) -> Optional[float]:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
+    """One table per closed or numeric question of the run, rows in questionnaire order."""
+    result = computed.result
+    frame = computed.frame
+    degf = result["degf"]
+    level = 0.95
+    t_value = float(stats.t.ppf(1 - (1 - level) / 2, degf)) if degf and degf > 0 else math.nan
+    specs = {spec["id"]: spec for spec in computed.spec["estimates"]}
+    by_id: dict[str, list[dict]] = {}
+    for item in result["estimates"]:
+        by_id.setdefault(item["id"], []).append(item)
+    by_question = {q.code: q for q in computed.data.questions}
+    output = []
+    for question in computed.data.questions:
+        rows = []
+        for estimate_id, spec in specs.items():
+            if spec["variable"] != question.code and not spec["variable"].startswith(question.code + OPTION_SEPARATOR):
+                continue
+            if spec["variable"] not in frame.columns:
+                continue
+            answer = (
+                spec["variable"].split(OPTION_SEPARATOR, 1)[1] if OPTION_SEPARATOR in spec["variable"]
+                else (str(spec["categories"][0]) if spec["type"] == "proportion" else "mean")
+            )
+            domain_variable = spec.get("by")
+            domain_question = by_question.get(domain_variable) if domain_variable else None
+            for item in by_id.get(estimate_id, []):
+                answered = frame[spec["variable"]].notna()
+                if domain_variable is not None:
+                    answered &= frame[domain_variable].astype(str) == str(item["domain"])
+                estimate, se = _finite(item["estimate"]), _finite(item["se"])
+                deff = _finite(item.get("deff"))
+                if estimate is None or se is None:
+                    effective_n = None
+                elif spec["type"] == "proportion":
+                    effective_n = estimate * (1 - estimate) / se**2 if se > 0 else None
+                else:
+                    effective_n = int(answered.sum()) / deff if deff else None
+                rows.append(
+                    TableRow(
+                        estimate_id=estimate_id,
+                        question=question.code,
+                        answer=answer,
+                        answer_label=question.option_label(answer, language) if answer != "mean" else "Mean",
+                        domain_variable=domain_variable,
+                        domain=None if item["domain"] is None else str(item["domain"]),
+                        domain_label=(
+                            domain_question.option_label(str(item["domain"]), language)
+                            if domain_question and item["domain"] is not None else item["domain"]
+                        ),
+                        estimate=estimate,
+                        se=se,
+                        ci_low=_finite(item["ci_low"]),
+                        ci_high=_finite(item["ci_high"]),
+                        margin_of_error=t_value * se if se is not None else None,
+                        deff=deff,
+                        unweighted_n=int(answered.sum()),
+                        effective_n=effective_n,
+                        kind=spec["type"],
+                    )
+                )
+        if rows:  # a crosstab reads group by group: every answer within one domain, then the next
+            rows.sort(key=lambda row: _domain_order(order_of(by_question, row.domain_variable), row.domain))
+            output.append(QuestionTable(question, rows))
+    return output
+
+
+def order_of(questions: dict[str, QuestionInfo], code: Optional[str]) -> list[str]:
+    question = questions.get(code) if code else None
+    return [o.code for o in question.options] if question else []
+
+
+def _domain_order(order: list[str], domain: Any) -> tuple:
+    """Domains in the order of the crossing question's options; others after, sorted."""
+    if domain is None:
+        return (0, 0, "")
+    text = str(domain)
+    return (1, order.index(text), "") if text in order else (2, 0, text)
+
+
+def tables_frame(question_tables: list[QuestionTable]) -> pd.DataFrame:
+    """Every row of every table as one long frame (the CSV/XLSX download and the API)."""
+    records = []
+    for table in question_tables:
+        for row in table.rows:
+            record = row.to_dict()
+            record["question_text"] = table.question.label()
+            records.append(record)
+    columns = ["question", "question_text", "answer", "answer_label", "domain_variable", "domain", "domain_label",
+               "kind", "estimate", "se", "ci_low", "ci_high", "margin_of_error", "deff", "unweighted_n",
+               "effective_n", "estimate_id"]
+    return pd.DataFrame.from_records(records, columns=columns)

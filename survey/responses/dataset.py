@@ -1,0 +1,300 @@
+"""The bridge from the database to the statistics: complete responses -> one DataFrame.
+
+One row per complete respondent (index ``respondent_id``, the response's row number, which
+reveals nothing), one column per question code holding the option codes of the
+questionnaire; a multiple-choice question becomes one 0/1 column per option,
+``<question>__<option>``. Free text, invitation tokens, panel ids, resume or address hashes
+never enter the frame, so nothing built from it (weighting data, downloads) can leak them.
+Quality flags (``survey.responses.quality``) and the exclusion rules that use them travel beside it.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import pandas as pd
+import sqlalchemy as sa
+
+from survey.extensions import db
+from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey
+from survey.responses.quality import ExclusionRules, quality_flags
+
+MULTIPLE_TYPES = frozenset({"multiple"})
+NUMBER_TYPES = frozenset({"number", "rating"})
+TEXT_TYPES = frozenset({"text"})
+GRID_MIN_ITEMS = 3
+OPTION_SEPARATOR = "__"
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    code: str
+    label: dict[str, str]
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """What the analysis and the downloads need to know about one question."""
+
+    code: str
+    type: str
+    text: dict[str, str]
+    page: str
+    options: tuple[OptionInfo, ...]
+    weighting_variable: Optional[str] = None
+    scale: Optional[tuple[float, float]] = None
+    screener: bool = False  # eligibility question: every complete respondent gave an eligible answer
+    attention_check: bool = False  # a question with a right answer, asked only to spot inattention
+
+    @property
+    def multiple(self) -> bool:
+        return self.type in MULTIPLE_TYPES
+
+    @property
+    def numeric(self) -> bool:
+        return self.type in NUMBER_TYPES
+
+    @property
+    def closed(self) -> bool:
+        """Answered by choosing among options: these get toplines and charts."""
+        return bool(self.options) and not self.numeric
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        if self.multiple:
+            return tuple(f"{self.code}{OPTION_SEPARATOR}{option.code}" for option in self.options)
+        return (self.code,)
+
+    def label(self, language: str = "en") -> str:
+        return self.text.get(language) or next(iter(self.text.values()), self.code)
+
+    def option_label(self, code: str, language: str = "en") -> str:
+        for option in self.options:
+            if option.code == code:
+                return option.label.get(language) or next(iter(option.label.values()), code)
+        return code
+
+
+def questions_of(survey: Survey) -> list[QuestionInfo]:
+    """The survey's questions that carry analysable answers (free text is left out), in order."""
+    documents = {q.get("code"): q for q in _definition_questions(survey)}
+    infos = []
+    for question in survey.questions:
+        if question.type in TEXT_TYPES:
+            continue
+        document = documents.get(question.code, {})
+        scale = None
+        if question.type == "rating" and "minimum" in document and "maximum" in document:
+            scale = (float(document["minimum"]), float(document["maximum"]))
+        infos.append(
+            QuestionInfo(
+                code=question.code,
+                type=question.type,
+                text=dict(question.text or {}),
+                page=question.page,
+                options=tuple(OptionInfo(o.code, dict(o.label or {})) for o in question.options),
+                weighting_variable=question.weighting_variable,
+                scale=scale,
+                screener=bool(document.get("screener")),
+                attention_check=bool(document.get("attention_check")),
+            )
+        )
+    return infos
+
+
+def crossable(questions: Iterable[QuestionInfo]) -> list[tuple[str, str]]:
+    """(code, text) of the questions a crosstab can be cut by: every single-choice question
+    that is not a screener or an attention check (those have one answer among completes)."""
+    return [(q.code, q.label()) for q in questions
+            if q.closed and not q.multiple and not q.screener and not q.attention_check]
+
+
+def _definition_questions(survey: Survey) -> Iterable[Mapping[str, Any]]:
+    definition = survey.definition or {}
+    for page in definition.get("pages", []) or []:
+        if isinstance(page, Mapping):
+            yield from (q for q in page.get("questions", []) or [] if isinstance(q, Mapping))
+    yield from (q for q in definition.get("questions", []) or [] if isinstance(q, Mapping))
+
+
+def attention_checks(survey: Survey) -> dict[str, set[str]]:
+    """Question code -> accepted answers, for questions the questionnaire marks as attention checks."""
+    checks: dict[str, set[str]] = {}
+    for question in _definition_questions(survey):
+        check = question.get("attention_check")
+        if not check:
+            continue
+        accepted = check.get("accept") if isinstance(check, Mapping) else check
+        if isinstance(accepted, str):
+            accepted = [accepted]
+        checks[question["code"]] = {str(code) for code in accepted or []}
+    return checks
+
+
+def grids(questions: Iterable[QuestionInfo]) -> dict[str, list[str]]:
+    """Grids and rating batteries: questions on one page sharing one answer scale.
+
+    A questionnaire needs no special markup for straight-lining to be checked: a battery is
+    recognised by its shape (at least ``GRID_MIN_ITEMS`` single-choice items with identical
+    option codes, or rating items with the same minimum and maximum).
+    """
+    batteries: dict[tuple[str, tuple], list[str]] = defaultdict(list)
+    for question in questions:
+        if question.closed and not question.multiple:
+            batteries[(question.page, tuple(o.code for o in question.options))].append(question.code)
+        elif question.scale is not None:
+            batteries[(question.page, question.scale)].append(question.code)
+    return {
+        f"{page}:{scale}": items for (page, scale), items in batteries.items() if len(items) >= GRID_MIN_ITEMS
+    }
+
+
+def _utc(value: Optional[datetime]) -> Optional[datetime]:
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _cell(question: QuestionInfo, value: Any) -> dict[str, Any]:
+    """The frame cells one stored answer fills."""
+    if question.multiple:
+        chosen = set(value if isinstance(value, list) else [value]) if value is not None else None
+        return {
+            column: (None if chosen is None else int(option.code in chosen))
+            for column, option in zip(question.columns, question.options)
+        }
+    if question.numeric:
+        try:
+            return {question.code: float(value)} if value is not None else {}
+        except (TypeError, ValueError):
+            return {}
+    if isinstance(value, list):  # a single choice stored as a one-element list
+        value = value[0] if len(value) == 1 else None
+    return {question.code: None if value is None else str(value)}
+
+
+@dataclass
+class ResponseData:
+    """Complete responses of one survey as a frame, with paradata, quality flags and exclusions.
+
+    ``answers`` and ``paradata`` share the index ``respondent_id``; ``included`` is the frame
+    the analysis uses (exclusions applied), ``snapshot`` identifies exactly which responses,
+    at which version, went into it.
+    """
+
+    survey: Survey
+    questions: list[QuestionInfo]
+    answers: pd.DataFrame
+    paradata: pd.DataFrame
+    flags: pd.DataFrame
+    rules: ExclusionRules
+    excluded: pd.Series = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.excluded = self.rules.excluded(self.flags, self.paradata["simulated"])
+
+    @property
+    def included(self) -> pd.DataFrame:
+        """The analysis frame: answers of the responses the rules keep, plus the interview language."""
+        kept = self.answers.loc[~self.excluded]
+        return kept.assign(language=self.paradata.loc[kept.index, "language"])
+
+    @property
+    def included_ids(self) -> list[int]:
+        return [int(i) for i in self.answers.index[~self.excluded]]
+
+    @property
+    def snapshot(self) -> str:
+        """A hash of the included responses' ids and last-change times: the cache key's data part."""
+        stamps = self.paradata.loc[~self.excluded, "updated_at"]
+        text = ";".join(f"{int(i)}@{_utc(t).isoformat() if t is not None else ''}" for i, t in stamps.items())
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def flag_counts(self) -> dict[str, int]:
+        counts = {name: int(self.flags[name].sum()) for name in self.flags.columns}
+        counts["excluded"] = int(self.excluded.sum())
+        counts["complete"] = len(self.answers)
+        counts["included"] = len(self.answers) - counts["excluded"]
+        return counts
+
+
+def load_responses(survey: Survey, rules: ExclusionRules | None = None) -> ResponseData:
+    """Read every complete response of ``survey`` into a ``ResponseData`` (two queries)."""
+    rules = rules or ExclusionRules()
+    questions = questions_of(survey)
+    by_code = {q.code: q for q in questions}
+    complete = (
+        sa.select(Response.id)
+        .where(Response.survey_id == survey.id, Response.status == ResponseStatus.COMPLETE.value)
+        .scalar_subquery()
+    )
+    meta_rows = db.session.execute(
+        sa.select(
+            Response.id,
+            Response.language,
+            Response.started_at,
+            Response.completed_at,
+            Response.updated_at,
+            Response.user_agent_hash,
+            Response.simulated,
+            sa.select(sa.func.sum(PageVisit.seconds))
+            .where(PageVisit.response_id == Response.id)
+            .scalar_subquery()
+            .label("page_seconds"),
+        )
+        .where(Response.survey_id == survey.id, Response.status == ResponseStatus.COMPLETE.value)
+        .order_by(Response.id)
+    ).all()
+    rows: dict[int, dict[str, Any]] = {row.id: {} for row in meta_rows}
+    for response_id, code, value in db.session.execute(
+        sa.select(Answer.response_id, Answer.question_code, Answer.value).where(Answer.response_id.in_(complete))
+    ):
+        question = by_code.get(code)
+        if question is not None and response_id in rows:
+            rows[response_id].update(_cell(question, value))
+
+    columns = [column for question in questions for column in question.columns]
+    index = pd.Index([row.id for row in meta_rows], name="respondent_id", dtype="int64")
+    answers = pd.DataFrame.from_records([rows[i] for i in index], index=index, columns=columns)
+    for question in questions:
+        if question.numeric:
+            answers[question.code] = pd.to_numeric(answers[question.code], errors="coerce")
+        elif question.multiple:
+            answers[list(question.columns)] = answers[list(question.columns)].astype("Float64").astype("Int64")
+        else:
+            answers[question.code] = answers[question.code].astype(object).where(answers[question.code].notna(), None)
+
+    paradata = pd.DataFrame(
+        {
+            "language": [row.language for row in meta_rows],
+            "completed_at": pd.to_datetime([_utc(row.completed_at) for row in meta_rows], utc=True),
+            "updated_at": [_utc(row.updated_at) for row in meta_rows],
+            "user_agent_hash": [row.user_agent_hash for row in meta_rows],
+            "simulated": [bool(row.simulated) for row in meta_rows],
+            "duration_seconds": [_duration(row) for row in meta_rows],
+        },
+        index=index,
+    )
+    flags = quality_flags(
+        answers,
+        durations=paradata["duration_seconds"],
+        user_agent_hash=paradata["user_agent_hash"],
+        completed_at=paradata["completed_at"],
+        rules=rules,
+        grids=grids(questions),
+        attention_checks=attention_checks(survey),
+    )
+    return ResponseData(survey=survey, questions=questions, answers=answers, paradata=paradata, flags=flags, rules=rules)
+
+
+def _duration(row) -> Optional[float]:
+    """Time spent on the pages (paradata) if recorded, else the wall time from start to completion."""
+    if row.page_seconds is not None:
+        return float(row.page_seconds)
+    if row.started_at is None or row.completed_at is None:
+        return None
+    return (_utc(row.completed_at) - _utc(row.started_at)).total_seconds()

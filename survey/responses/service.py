@@ -1,0 +1,433 @@
+"""The one code path that stores a respondent's answers.
+
+The site's routes and the ``simulate`` command both go through these functions, so a
+simulated respondent is validated, branched, screened, timed and completed exactly like a
+real one. Every function that changes data commits, so a dropped connection loses at most
+the page in hand.
+
+Completion happens once, enforced by the database: ``complete`` is a conditional UPDATE
+(``... WHERE status = 'in_progress'``) and the ``completed_when_complete`` CHECK keeps
+``status`` and ``completed_at`` in step; an invitation has at most one response (unique
+``invitation_id``).
+"""
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import sqlalchemy as sa
+
+from survey.extensions import db
+from survey.models import (
+    Answer,
+    Invitation,
+    PageVisit,
+    Response,
+    ResponseStatus,
+    Survey,
+    utcnow,
+)
+from survey.questionnaires.model import Page, Question, Questionnaire
+from survey.questionnaires.sync import questionnaire_of
+from survey.responses.tokens import new_token, paradata_hash, token_hash
+
+log = logging.getLogger(__name__)
+
+IN_PROGRESS = ResponseStatus.IN_PROGRESS.value
+
+
+class InvalidAnswer(ValueError):
+    """A posted answer that the questionnaire does not allow (unknown code, wrong page, ...)."""
+
+
+class ResponseClosed(Exception):
+    """The response is complete or screened out; nothing more can be saved."""
+
+
+class AlreadyStarted(Exception):
+    """Another request already started this response (the same invitation, or the same consent form)."""
+
+
+class ResponseIncomplete(ValueError):
+    """``complete`` was asked for while a shown page still needs answers."""
+
+
+# --- looking things up ---------------------------------------------------------------
+
+def questionnaire_for(survey: Survey) -> Questionnaire:
+    """The survey's questionnaire (parsed once per version of its file by ``questionnaire_of``)."""
+    return questionnaire_of(survey)
+
+
+def find_response(resume_token: str) -> Optional[Response]:
+    """The response a resume link belongs to, or None for an unknown token."""
+    if not resume_token:
+        return None
+    return db.session.scalar(sa.select(Response).where(Response.resume_token_hash == token_hash(resume_token)))
+
+
+def find_invitation(token: str) -> Optional[Invitation]:
+    """The invitation a one-time link belongs to, or None for an unknown token."""
+    if not token:
+        return None
+    return db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == token_hash(token)))
+
+
+def response_for_invitation(invitation: Invitation) -> Optional[Response]:
+    return db.session.scalar(sa.select(Response).where(Response.invitation_id == invitation.id))
+
+
+def _survey_with(belongs: Optional[sa.ColumnElement[bool]]) -> sa.Select:
+    if belongs is None:
+        return sa.select(Survey).where(Survey.slug == sa.bindparam("slug"))
+    return (
+        sa.select(Survey, Response)
+        .outerjoin(Response, sa.and_(Response.survey_id == Survey.id, belongs))
+        .where(Survey.slug == sa.bindparam("slug"))
+    )
+
+
+# Built once: every respondent page runs one of these, and building a statement costs more than running it.
+_SURVEY = _survey_with(None)
+_SURVEY_AND_RESPONSE = {
+    "r": _survey_with(Response.resume_token_hash == sa.bindparam("token_hash")),
+    "i": _survey_with(
+        Response.invitation_id
+        == sa.select(Invitation.id).where(Invitation.token_hash == sa.bindparam("token_hash")).scalar_subquery()
+    ),
+}
+
+
+def survey_and_response(slug: str, link: Optional[tuple[str, str]]) -> tuple[Optional[Survey], Optional[Response]]:
+    """The survey at ``slug`` and the response of a browser's link to it, in one query.
+
+    ``link`` is ``("r", resume token)`` or ``("i", invitation token)``; a token of another
+    survey finds no response.
+    """
+    if link is None:
+        return db.session.execute(_SURVEY, {"slug": slug}).scalar(), None
+    kind, token = link
+    statement = _SURVEY_AND_RESPONSE["i" if kind == "i" else "r"]
+    row = db.session.execute(statement, {"slug": slug, "token_hash": token_hash(token)}).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a response has saved: answers by question code, and when each submitted page was shown.
+
+    Read in one query (``progress``) and passed to the functions below, so a request reads
+    the response's state once however many decisions it makes from it.
+    """
+
+    answers: dict[str, Any]
+    visits: dict[str, list[datetime]]  # page id -> shown_at of each recorded showing
+
+    def submitted(self, page_id: str) -> bool:
+        return page_id in self.visits
+
+    def shown_before(self, page_id: str, shown_at: datetime) -> bool:
+        """Whether this showing of the page was already recorded (a double click or a retry)."""
+        return any(abs((_as_utc(moment) - shown_at).total_seconds()) < 1e-3 for moment in self.visits.get(page_id, ()))
+
+
+_responses, _answers, _visits = Response.__table__, Answer.__table__, PageVisit.__table__
+_PROGRESS = sa.union_all(
+    sa.select(
+        sa.literal("a").label("kind"),
+        _answers.c.question_code.label("key"),
+        _answers.c.value,
+        sa.cast(sa.null(), PageVisit.shown_at.type).label("shown_at"),
+    ).where(_answers.c.response_id == sa.bindparam("response_id")),
+    sa.select(
+        sa.literal("v"), _visits.c.page, sa.cast(sa.null(), Answer.value.type), _visits.c.shown_at
+    ).where(_visits.c.response_id == sa.bindparam("response_id")),
+)
+
+
+def progress(response: Response) -> Progress:
+    """The response's saved answers and page visits, read fresh from the database."""
+    answers: dict[str, Any] = {}
+    visits: dict[str, list[datetime]] = {}
+    for kind, key, value, shown_at in db.session.execute(_PROGRESS, {"response_id": response.id}):
+        if kind == "a":
+            answers[key] = value
+        else:
+            visits.setdefault(key, []).append(shown_at)
+    return Progress(answers, visits)
+
+
+def shown_questions(page: Page, answers: Mapping[str, Any]) -> list[Question]:
+    """The questions of ``page`` that the answers so far lead to."""
+    return [question for question in page.questions if question.is_shown(answers)]
+
+
+def _missing_required(page: Page, answers: Mapping[str, Any]) -> list[str]:
+    return [q.code for q in shown_questions(page, answers) if q.required and answers.get(q.code) in (None, "", [])]
+
+
+def resume_page(response: Response, saved: Optional[Progress] = None) -> Optional[Page]:
+    """The first page the respondent still has to answer, or None when every shown page is done.
+
+    A page is done once it has been submitted and none of its shown required questions is
+    unanswered; a page whose questions are all hidden by earlier answers is skipped.
+    ``saved`` is the response's progress when the caller has just read it (one query fewer).
+    """
+    questionnaire = questionnaire_for(response.survey)
+    saved = progress(response) if saved is None else saved
+    for page in questionnaire.pages:
+        if not page.is_shown(saved.answers):
+            continue
+        if not saved.submitted(page.id) or _missing_required(page, saved.answers):
+            return page
+    return None
+
+
+def may_open_page(response: Response, page_id: str, saved: Optional[Progress] = None) -> bool:
+    """Whether the respondent has reached ``page_id``: it is shown and not beyond the first unfinished page."""
+    questionnaire = questionnaire_for(response.survey)
+    try:
+        index = questionnaire.page_index(page_id)
+    except (KeyError, ValueError):
+        return False
+    saved = progress(response) if saved is None else saved
+    if not questionnaire.pages[index].is_shown(saved.answers):
+        return False
+    target = resume_page(response, saved)
+    return target is None or index <= questionnaire.page_index(target.id)
+
+
+def previous_page(response: Response, page_id: str, saved: Optional[Progress] = None) -> Optional[Page]:
+    """The shown page before ``page_id``, for the Back link."""
+    questionnaire = questionnaire_for(response.survey)
+    answers = (progress(response) if saved is None else saved).answers
+    for page in reversed(questionnaire.pages[: questionnaire.page_index(page_id)]):
+        if page.is_shown(answers):
+            return page
+    return None
+
+
+# --- changing things -----------------------------------------------------------------
+
+def start_response(
+    survey: Survey,
+    *,
+    language: str,
+    invitation: Optional[Invitation] = None,
+    user_agent: Optional[str] = None,
+    address: Optional[str] = None,
+    simulated: bool = False,
+    rng: Optional[random.Random] = None,
+    resume_token: Optional[str] = None,
+) -> tuple[Response, str]:
+    """Begin a response and return it with its resume token (shown once, stored only as a hash).
+
+    Option orders for randomized questions are drawn here, once per respondent, and kept,
+    so the order shown can be analysed and Back/resume show the same order. ``rng`` lets
+    ``simulate`` draw reproducibly; real respondents get the system's randomness.
+    ``resume_token`` (a ``new_token()`` issued with the consent form) makes starting
+    idempotent: a second start with the same token raises ``AlreadyStarted``, as does a
+    second start on one invitation.
+    """
+    questionnaire = questionnaire_for(survey)
+    rng = rng or random.SystemRandom()
+    option_orders = {q.code: list(q.option_order(rng)) for q in questionnaire.questions if q.randomize}
+    token = resume_token or new_token()
+    response = Response(
+        survey=survey,
+        invitation_id=invitation.id if invitation is not None else None,
+        resume_token_hash=token_hash(token),
+        status=IN_PROGRESS,
+        language=language,
+        current_page=0,
+        option_orders=option_orders,
+        user_agent_hash=paradata_hash(user_agent),
+        address_hash=paradata_hash(address),
+        simulated=simulated,
+        started_at=utcnow(),
+    )
+    db.session.add(response)
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError as error:
+        db.session.rollback()
+        if invitation is not None or resume_token is not None:
+            raise AlreadyStarted("this invitation or consent form already started a response") from error
+        raise
+    return response, token
+
+
+_LOCK = sa.select(_responses.c.status).where(_responses.c.id == sa.bindparam("response_id")).with_for_update()
+_UPDATE_RESPONSE = sa.update(_responses).where(_responses.c.id == sa.bindparam("response_id"))
+_INSERT_VISIT = sa.insert(_visits)
+_INSERT_ANSWERS = sa.insert(_answers)
+
+
+def lock(response: Response) -> Progress:
+    """Lock the response's row for this transaction and read its progress.
+
+    Saves of one response then run one after another (two tabs, a double click), and
+    what a save decides from the progress stays true until it commits. Raises
+    ``ResponseClosed`` once the response is complete or screened out.
+    """
+    status = db.session.scalar(_LOCK, {"response_id": response.id})
+    if status != IN_PROGRESS:
+        db.session.rollback()
+        raise ResponseClosed(f"response {response.id} is {status or 'gone'}")
+    return progress(response)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _validated(page: Page, shown: Iterable[Question], answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The page's answers checked against the questionnaire; raises InvalidAnswer naming the question."""
+    on_page = {q.code for q in page.questions}
+    stray = sorted(set(answers) - on_page)
+    if stray:
+        raise InvalidAnswer(f"page {page.id!r} has no question(s) {', '.join(stray)}")
+    cleaned: dict[str, Any] = {}
+    for question in shown:
+        try:
+            value = question.validate_answer(answers.get(question.code))
+        except ValueError as error:
+            raise InvalidAnswer(str(error)) from error
+        if value is not None:
+            cleaned[question.code] = value
+    return cleaned
+
+
+def _hidden_codes(questionnaire: Questionnaire, answers: dict[str, Any]) -> list[str]:
+    """Answered questions that the other answers now hide (repeated until nothing more changes)."""
+    removed: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for question in questionnaire.questions:
+            if question.code in answers and not question.is_shown(answers):
+                del answers[question.code]
+                removed.append(question.code)
+                changed = True
+    return removed
+
+
+def save_page(
+    response: Response,
+    page_id: str,
+    answers: Mapping[str, Any],
+    *,
+    shown_at: datetime,
+    submitted_at: Optional[datetime] = None,
+    language: Optional[str] = None,
+    saved: Optional[Progress] = None,
+) -> Optional[str]:
+    """Store one submitted page and return the id of the page to show next (None: nothing left).
+
+    Every value is validated by the questionnaire; answers to questions that a changed
+    earlier answer now hides are removed; the visit's time on page is recorded (once per
+    showing, so a double submission counts once); a failed screener ends the response as
+    ``screened_out``. Raises ``InvalidAnswer`` (nothing stored) or ``ResponseClosed``.
+
+    ``saved`` is what ``lock`` returned when the caller took the lock in this transaction
+    (the site does, to read the progress once per request). The writes are Core statements
+    under the lock (a page is the hot path of a fieldwork day); the session is committed,
+    so the ``response`` object reloads afterwards.
+    """
+    questionnaire = questionnaire_for(response.survey)
+    saved = lock(response) if saved is None else saved
+    try:
+        page = questionnaire.pages[questionnaire.page_index(page_id)]
+    except (KeyError, ValueError) as error:
+        db.session.rollback()
+        raise InvalidAnswer(f"survey {response.survey.slug!r} has no page {page_id!r}") from error
+    if not may_open_page(response, page_id, saved):
+        db.session.rollback()
+        raise InvalidAnswer(f"page {page_id!r} is not open to response {response.id} yet")
+
+    on_page = {q.code for q in page.questions}
+    earlier = {code: value for code, value in saved.answers.items() if code not in on_page}
+    try:
+        cleaned = _validated(page, shown_questions(page, earlier), answers)
+    except InvalidAnswer:
+        db.session.rollback()
+        raise
+    after = {**earlier, **cleaned}
+    _hidden_codes(questionnaire, after)
+    _write_answers(response.id, saved.answers, after)
+
+    submitted_at = _as_utc(submitted_at or utcnow())
+    shown_at = _as_utc(shown_at)
+    if not saved.shown_before(page.id, shown_at):
+        seconds = max(0.0, (submitted_at - shown_at).total_seconds())
+        db.session.execute(_INSERT_VISIT, {
+            "response_id": response.id, "page": page.id, "shown_at": shown_at, "submitted_at": submitted_at,
+            "seconds": seconds,
+        })
+    changes: dict[str, Any] = {"language": language} if language else {}
+    screened_by = next((q.code for q in shown_questions(page, after) if q.ends_survey(after.get(q.code))), None)
+    if screened_by:
+        changes.update(status=ResponseStatus.SCREENED_OUT.value, screened_out_by=screened_by)
+        target = None
+    else:
+        visits = {**saved.visits, page.id: [*saved.visits.get(page.id, ()), shown_at]}
+        target = resume_page(response, Progress(after, visits))  # what this save leaves, without reading it back
+        changes["current_page"] = questionnaire.page_index(target.id) if target is not None else len(questionnaire.pages)
+    db.session.execute(_UPDATE_RESPONSE, {"response_id": response.id, **changes})
+    db.session.commit()
+    if screened_by:
+        return None
+    # Forward from this page; at the end, back to any page a changed answer left unfinished.
+    return questionnaire.next_page_id(page.id, after) or (target.id if target is not None else None)
+
+
+def _write_answers(response_id: int, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+    """Insert new answers (one statement), update changed ones and delete the ones that are gone."""
+    gone = [code for code in before if code not in after]
+    if gone:
+        db.session.execute(
+            sa.delete(_answers).where(_answers.c.response_id == response_id, _answers.c.question_code.in_(gone))
+        )
+    now = utcnow()
+    new = [
+        {"response_id": response_id, "question_code": code, "value": value, "answered_at": now}
+        for code, value in after.items()
+        if code not in before
+    ]
+    if new:
+        db.session.execute(_INSERT_ANSWERS, new)
+    for code, value in after.items():
+        if code in before and before[code] != value:
+            db.session.execute(
+                sa.update(_answers)
+                .where(_answers.c.response_id == response_id, _answers.c.question_code == code)
+                .values(value=value, answered_at=now)
+            )
+
+
+def complete(response: Response) -> bool:
+    """Mark the response complete; True only for the one call that actually completed it.
+
+    The conditional UPDATE makes completion atomic in the database: of any number of
+    concurrent calls, exactly one matches ``status = 'in_progress'``. Raises
+    ``ResponseIncomplete`` while a shown page still needs answers.
+    """
+    if response.status == IN_PROGRESS and resume_page(response) is not None:
+        db.session.rollback()
+        raise ResponseIncomplete(f"response {response.id} still has pages to answer")
+    result = db.session.execute(
+        sa.update(Response)
+        .where(Response.id == response.id, Response.status == IN_PROGRESS)
+        .values(status=ResponseStatus.COMPLETE.value, completed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    db.session.refresh(response)
+    completed = result.rowcount == 1
+    if completed:
+        log.info("response %s completed", response.id)
+    return completed

@@ -1,0 +1,149 @@
+"""Weighting targets as the pollster sees them: population shares per variable and level.
+
+The defaults ship with the package (``survey.weighting.reference_data``); a pollster replaces them by
+uploading a CSV (``variable,level,share[,source]``) or a YAML mapping, or edits them in a
+form. Parsing here only reads the file; whether the shares make sense is checked by the
+analysis module itself (``survey.weighting_runs.check_targets``), so the pollster reads
+exactly the message the statistics would raise.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import yaml
+
+
+class TargetsFileError(ValueError):
+    """An uploaded targets file that cannot be read; the message names the line or key."""
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Shares of the population per level of each weighting variable, with their sources.
+
+    ``margins`` maps variable -> level -> share (each variable's shares should sum to 1);
+    ``population`` is the population size the weights are scaled to (None: the sample size);
+    ``sources`` maps variable -> where its figures come from, shown in the methodology.
+    """
+
+    margins: dict[str, dict[str, float]]
+    population: Optional[float] = None
+    sources: dict[str, str] = field(default_factory=dict)
+    name: str = "Targets"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "population": self.population,
+            "margins": {variable: dict(levels) for variable, levels in self.margins.items()},
+            "sources": dict(self.sources),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Targets":
+        return cls(
+            margins={str(v): {str(level): float(share) for level, share in levels.items()} for v, levels in data["margins"].items()},
+            population=None if data.get("population") is None else float(data["population"]),
+            sources={str(k): str(v) for k, v in (data.get("sources") or {}).items()},
+            name=str(data.get("name") or "Targets"),
+        )
+
+    def only(self, variables: list[str]) -> "Targets":
+        """These targets restricted to ``variables`` (in that order)."""
+        return Targets(
+            margins={v: self.margins[v] for v in variables if v in self.margins},
+            population=self.population,
+            sources={v: s for v, s in self.sources.items() if v in variables},
+            name=self.name,
+        )
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["variable", "level", "share", "source"])
+        for variable, levels in self.margins.items():
+            for level, share in levels.items():
+                writer.writerow([variable, level, repr(share), self.sources.get(variable, "")])
+        return buffer.getvalue()
+
+
+def _share(text: Any, where: str) -> float:
+    try:
+        value = float(str(text).strip().rstrip("%")) / (100 if str(text).strip().endswith("%") else 1)
+    except ValueError:
+        raise TargetsFileError(f"{where}: share {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise TargetsFileError(f"{where}: share {text!r} is not a finite number")
+    return value
+
+
+def parse_csv(text: str) -> Targets:
+    """Read ``variable,level,share[,source]`` rows (a header row is required)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = {"variable", "level", "share"} - set(reader.fieldnames or [])
+    if missing:
+        raise TargetsFileError(
+            f"the CSV header must name the columns variable, level and share (missing: {', '.join(sorted(missing))})"
+        )
+    margins: dict[str, dict[str, float]] = {}
+    sources: dict[str, str] = {}
+    for line, row in enumerate(reader, start=2):
+        variable, level = (row.get("variable") or "").strip(), (row.get("level") or "").strip()
+        if not variable or not level:
+            raise TargetsFileError(f"line {line}: variable and level must both be filled in")
+        levels = margins.setdefault(variable, {})
+        if level in levels:
+            raise TargetsFileError(f"line {line}: level {level!r} of {variable!r} appears twice")
+        levels[level] = _share(row.get("share"), f"line {line}")
+        if (row.get("source") or "").strip():
+            sources[variable] = row["source"].strip()
+    if not margins:
+        raise TargetsFileError("the CSV has a header but no target rows")
+    return Targets(margins=margins, sources=sources, name="Uploaded targets")
+
+
+def parse_yaml(text: str) -> Targets:
+    """Read ``{margins: {variable: {level: share}}, population: N, sources: {...}}`` or just the margins."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise TargetsFileError(f"the YAML cannot be read: {error}") from None
+    if not isinstance(document, Mapping):
+        raise TargetsFileError("the YAML must be a mapping of variable -> level -> share (or have a `margins` key)")
+    margins = document.get("margins", document)
+    if not isinstance(margins, Mapping) or not margins:
+        raise TargetsFileError("`margins` must map each variable to a mapping of level -> share")
+    parsed: dict[str, dict[str, float]] = {}
+    for variable, levels in margins.items():
+        if variable in ("population", "sources", "name") and margins is document:
+            continue
+        if not isinstance(levels, Mapping) or not levels:
+            raise TargetsFileError(f"margins of {variable!r} must be a mapping of level -> share")
+        parsed[str(variable)] = {str(level): _share(share, f"{variable}.{level}") for level, share in levels.items()}
+    population = document.get("population")
+    if population is not None:
+        population = _share(population, "population")
+    sources = document.get("sources") or {}
+    if not isinstance(sources, Mapping):
+        raise TargetsFileError("`sources` must map each variable to a text naming its source")
+    return Targets(margins=parsed, population=population, sources={str(k): str(v) for k, v in sources.items()},
+                   name=str(document.get("name") or "Uploaded targets"))
+
+
+def parse_upload(filename: str, content: bytes) -> Targets:
+    """Parse an uploaded targets file by its extension (.csv, .yaml, .yml)."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TargetsFileError(f"{filename} is not UTF-8 text") from None
+    lower = filename.lower()
+    if lower.endswith(".csv"):
+        return parse_csv(text)
+    if lower.endswith((".yaml", ".yml")):
+        return parse_yaml(text)
+    raise TargetsFileError(f"{filename}: upload a .csv or .yaml file")

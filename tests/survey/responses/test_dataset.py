@@ -1,0 +1,134 @@
+"""Complete responses become one analysis frame, with flags and reproducible exclusions."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+
+from survey.extensions import db
+from survey.models import Answer, Invitation, Option, PageVisit, Question, Response, Survey
+from survey.responses.quality import ExclusionRules
+from survey.responses.dataset import load_responses
+
+START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def _survey() -> Survey:
+    survey = Survey(
+        slug="frame-test",
+        title={"en": "Frame test"},
+        definition={"pages": [{"id": "p2", "questions": [{"code": "check", "attention_check": "blue"}]}]},
+        source_hash="0" * 64,
+    )
+
+    def question(code, type_, page, options, position, weighting_variable=None):
+        return Question(
+            code=code, type=type_, page=page, position=position, text={"en": code.title(), "es": code},
+            weighting_variable=weighting_variable,
+            options=[Option(code=o, label={"en": o.title()}, position=i) for i, o in enumerate(options)],
+        )
+
+    survey.questions = [
+        question("sex", "single", "p1", ["female", "male"], 0, "sex"),
+        question("news", "multiple", "p1", ["tv", "web", "radio"], 1),
+        question("trust_a", "single", "p2", ["1", "2", "3"], 2),
+        question("trust_b", "single", "p2", ["1", "2", "3"], 3),
+        question("trust_c", "single", "p2", ["1", "2", "3"], 4),
+        question("check", "single", "p2", ["red", "blue"], 5),
+        question("age", "number", "p1", [], 6),
+        question("comment", "text", "p3", [], 7),
+    ]
+    db.session.add(survey)
+    db.session.flush()
+    return survey
+
+
+def _respond(survey, number, answers, seconds=300.0, agent="ua", minutes=0, status="complete", invitation=None):
+    response = Response(
+        survey_id=survey.id, resume_token_hash=f"{number:064d}", status=status, user_agent_hash=agent,
+        address_hash="secret-address", invitation_id=invitation,
+        started_at=START + timedelta(minutes=minutes),
+        completed_at=START + timedelta(minutes=minutes, seconds=seconds) if status == "complete" else None,
+    )
+    response.answers = [Answer(question_code=code, value=value) for code, value in answers.items()]
+    response.page_visits = [
+        PageVisit(page="p1", shown_at=START, submitted_at=START, seconds=seconds / 2),
+        PageVisit(page="p2", shown_at=START, submitted_at=START, seconds=seconds / 2),
+    ]
+    db.session.add(response)
+    db.session.flush()
+    return response
+
+
+def test_frame_has_one_row_per_complete_respondent_and_no_personal_data(app):
+    with app.app_context():
+        survey = _survey()
+        invitation = Invitation(survey_id=survey.id, token_hash="t" * 64, panel_id="PANEL-42")
+        db.session.add(invitation)
+        db.session.flush()
+        base = {"sex": "female", "news": ["tv", "radio"], "trust_a": "1", "trust_b": "2", "trust_c": "3",
+                "check": "blue", "age": 44, "comment": "call me on 555-0100"}
+        first = _respond(survey, 1, base, invitation=invitation.id)
+        _respond(survey, 2, {**base, "sex": "male", "news": []}, agent="other", minutes=5)
+        _respond(survey, 3, {"sex": "male"}, status="in_progress")
+        db.session.commit()
+
+        data = load_responses(survey)
+        frame = data.included
+        assert list(frame.index) == [first.id, first.id + 1]
+        assert frame.index.name == "respondent_id"
+        assert frame.loc[first.id, "sex"] == "female"
+        assert frame.loc[first.id, ["news__tv", "news__web", "news__radio"]].tolist() == [1, 0, 1]
+        assert frame.loc[first.id + 1, ["news__tv", "news__web", "news__radio"]].tolist() == [0, 0, 0]
+        assert frame.loc[first.id, "age"] == 44.0
+        assert frame.loc[first.id, "language"] == "en"
+        assert "comment" not in frame.columns
+        text = frame.to_csv()
+        for secret in ("PANEL-42", "555-0100", "secret-address", "t" * 64, f"{1:064d}"):
+            assert secret not in text
+
+
+def test_flags_and_exclusions_are_reproducible(app):
+    with app.app_context():
+        survey = _survey()
+        good = {"sex": "female", "news": ["tv"], "trust_a": "1", "trust_b": "2", "trust_c": "2", "check": "blue"}
+        ids = [
+            _respond(survey, 1, good, seconds=400).id,
+            _respond(survey, 2, {**good, "sex": "male"}, seconds=420, agent="b").id,
+            _respond(survey, 3, {**good, "check": "red"}, seconds=380, agent="c").id,  # failed attention
+            _respond(survey, 4, {**good, "trust_b": "1", "trust_c": "1"}, seconds=390, agent="d").id,  # straight-liner
+            _respond(survey, 5, {**good, "sex": "male"}, seconds=100, agent="e").id,  # speeder (< 0.4 * median 390)
+            _respond(survey, 6, good, seconds=410, minutes=20).id,  # duplicate of 1: same agent and answers
+        ]
+        db.session.commit()
+
+        data = load_responses(survey)
+        flagged = {name: [i for i in ids if data.flags.loc[i, name]] for name in data.flags.columns}
+        assert flagged == {
+            "speeder": [ids[4]],
+            "straightliner": [ids[3]],
+            "attention_failed": [ids[2]],
+            "duplicate": [ids[5]],
+        }
+        assert data.included_ids == [ids[0], ids[1], ids[3]]
+        assert data.flag_counts()["excluded"] == 3
+
+        rules = ExclusionRules(exclude=("straightliner",), speeder_share=0.2)
+        again = load_responses(survey, ExclusionRules.from_dict(rules.to_dict()))
+        assert again.included_ids == [i for i in ids if i != ids[3]]
+        snapshot = again.snapshot
+        assert load_responses(survey, rules).snapshot == snapshot
+
+        db.session.get(Response, ids[0]).answers[0].value = "male"
+        db.session.get(Response, ids[0]).updated_at = datetime(2030, 1, 1, tzinfo=timezone.utc)
+        db.session.commit()
+        assert load_responses(survey, rules).snapshot != snapshot
+
+
+def test_no_complete_responses_gives_an_empty_frame(app):
+    with app.app_context():
+        survey = _survey()
+        data = load_responses(survey)
+        assert data.included.empty
+        assert isinstance(data.included, pd.DataFrame)
+        assert data.flag_counts()["complete"] == 0
