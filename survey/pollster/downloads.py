@@ -5,14 +5,12 @@ way by the API, so a file is identical whichever door it leaves by.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from flask import abort, render_template, request
 
 from survey.pollster import bp
 from survey.accounts.ownership import owned_survey_or_404
 from survey.pollster.results import chosen_run, question_chart, view_options
-from survey.reporting.publication import DISCLOSURE_FIELDS, Disclosure, download_response
+from survey.reporting.publication import download_response
 from survey.responses.dataset import crossable, questions_of
 from survey.reporting.tables import tables
 from survey.weighting.runs import INTERVAL_METHODS, compute, run_of, runs_of
@@ -29,12 +27,10 @@ def downloads(slug: str):
         runs=runs_of(survey),
         crossable=crossable(questions_of(survey)),
         intervals=INTERVAL_METHODS,
-        disclosure=asdict(Disclosure.for_survey(survey)),
-        disclosure_fields=DISCLOSURE_FIELDS,
     )
 
 
-def _run_or_404(survey, run_id: int):
+def run_or_404(survey, run_id: int):
     run = run_of(survey, run_id)
     if run is None:
         abort(404)
@@ -44,14 +40,14 @@ def _run_or_404(survey, run_id: int):
 @bp.get("/surveys/<slug>/runs/<int:run_id>/files/<name>")
 def download_file(slug: str, run_id: int, name: str):
     survey = owned_survey_or_404(slug)
-    return download_response(survey, _run_or_404(survey, run_id), name, request.args)
+    return download_response(survey, run_or_404(survey, run_id), name, request.args)
 
 
 @bp.get("/surveys/<slug>/runs/<int:run_id>/charts/<code>.svg")
 def download_chart(slug: str, run_id: int, code: str):
     """One question's chart as an SVG file (the same drawing as on the results page)."""
     survey = owned_survey_or_404(slug)
-    run = _run_or_404(survey, run_id)
+    run = run_or_404(survey, run_id)
     interval, by = view_options(questions_of(survey))
     for table in tables(compute(run, interval, by)):
         if table.question.code == code:

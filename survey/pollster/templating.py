@@ -12,6 +12,7 @@ SURVEY_SECTIONS = (
     ("pollster.weighting", "Weighting"),
     ("pollster.results", "Results"),
     ("pollster.downloads", "Downloads"),
+    ("pollster.methodology", "Methodology"),
 )
 
 

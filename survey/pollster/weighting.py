@@ -11,6 +11,7 @@ from wtforms.validators import NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from survey.reporting import charts
+from survey.reporting.methodology import snapshot
 from survey.extensions import db
 from survey.pollster import bp
 from survey.accounts.ownership import current_pollster, owned_survey_or_404
@@ -162,7 +163,7 @@ def run_weighting(slug: str):
     if not form.validate_on_submit():
         return _page(survey, weighting_form=form, status=400)
     try:
-        run = create_run(survey, form.settings(targets), form.rules(), current_pollster())
+        run = create_run(survey, form.settings(targets), form.rules(), current_pollster(), methodology=snapshot(survey))
     except WeightingError as error:
         db.session.rollback()
         return _page(survey, weighting_form=form, problem=str(error), status=400)
@@ -182,7 +183,7 @@ def rerun_weighting(slug: str, run_id: int):
         abort(400)
     try:
         run = create_run(survey, WeightingSettings.from_dict(old.settings),
-                         ExclusionRules.from_dict(old.exclusion_rules), current_pollster())
+                         ExclusionRules.from_dict(old.exclusion_rules), current_pollster(), methodology=snapshot(survey))
     except WeightingError as error:
         db.session.rollback()
         return _page(survey, problem=str(error), status=400)

@@ -258,6 +258,7 @@ class Questionnaire:
     pages: tuple[Page, ...]
     document: dict[str, Any] = field(compare=False, repr=False)
     thank_you: dict[str, str] | None = None
+    methodology: dict[str, str] = field(default_factory=dict)  # initial disclosure items of the survey
 
     @property
     def questions(self) -> tuple[Question, ...]:

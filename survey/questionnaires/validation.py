@@ -14,13 +14,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from survey.models import SampleType
 from survey.questionnaires.model import (
     CHOICE_TYPES, DEFAULT_TEXT_LENGTH, IDENTIFIER, LANGUAGE_CODE, LANGUAGE_NAMES, MAX_CODE_LENGTH,
     MAX_RATING_POINTS, OPTION_CODE, QUESTION_TYPES, REQUIRED_LANGUAGES, SLUG, AnswerCondition, CombinedCondition,
     Condition, Option, Page, Question, Questionnaire, QuestionnaireError, ScaleLabels, Screener,
 )
 
-_TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "pages"}
+_TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "methodology", "pages"}
+METHODOLOGY_TEXT_KEYS = {"sponsor": 300, "conducted_by": 300, "sample_source": 2000, "mode": 300, "interview_languages": 200}
 _PAGE_KEYS = {"id", "title", "questions"}
 _OPTION_KEYS = {"code", "label", "anchored"}
 _COMMON_QUESTION_KEYS = {"code", "type", "text", "help", "required", "show_if"}
@@ -144,6 +146,7 @@ def parse(document: Any) -> Questionnaire:
     title = check.texts(top["title"], "title") if "title" in top else None
     consent = check.texts(top["consent"], "consent") if "consent" in top else None
     thank_you = check.texts(top["thank_you"], "thank_you") if "thank_you" in top else None
+    methodology = _methodology(check, top["methodology"]) if "methodology" in top else {}
     pages = _pages(check, top.get("pages"), "pages") if "pages" in top else ()
     if check.problems:
         raise QuestionnaireError(check.problems)
@@ -155,7 +158,31 @@ def parse(document: Any) -> Questionnaire:
         pages=pages,
         document=copy.deepcopy(dict(document)),
         thank_you=thank_you,
+        methodology=methodology,
     )
+
+
+def _methodology(check: _Checker, value: Any) -> dict[str, str]:
+    """Initial disclosure items (``survey.reporting.methodology``): the sample type and texts."""
+    items = check.mapping(value, "methodology", {"sample_type", *METHODOLOGY_TEXT_KEYS})
+    if items is None:
+        return {}
+    kept: dict[str, str] = {}
+    sample_types = [kind.value for kind in SampleType]
+    if "sample_type" in items:
+        if items["sample_type"] in sample_types:
+            kept["sample_type"] = items["sample_type"]
+        else:
+            check.add("methodology.sample_type", f"must be one of {', '.join(sample_types)}, not {_describe(items['sample_type'])}")
+    for key, longest in METHODOLOGY_TEXT_KEYS.items():
+        if key not in items:
+            continue
+        text = items[key]
+        if not isinstance(text, str) or not text.strip() or len(text.strip()) > longest:
+            check.add(f"methodology.{key}", f"must be text of 1 to {longest} characters, not {_describe(text)}")
+        else:
+            kept[key] = " ".join(text.split())
+    return kept
 
 
 def _languages(check: _Checker, value: Any) -> tuple[str, ...]:

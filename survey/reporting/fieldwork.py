@@ -5,7 +5,7 @@ Shared by the pollster pages and the API, so both always show the same figures.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Invitation, Response, ResponseStatus, Survey
+from survey.questionnaires.sync import questionnaire_of
 from survey.responses.quality import FLAGS
 from survey.responses.dataset import load_responses
 
@@ -21,27 +22,38 @@ BREAKOFF_AFTER = timedelta(hours=1)  # an unfinished response idle this long cou
 
 @dataclass(frozen=True)
 class FieldworkSummary:
-    """Counts for one survey; rates are shares of eligible starts (started minus screened out)."""
+    """Counts for one survey, with AAPOR's dispositions for a web survey.
+
+    A respondent's eligibility is known once they pass the last screening page. Break-offs
+    are eligible respondents who stopped (idle for ``BREAKOFF_AFTER``) before the end; people
+    who stopped on the screening questions are of unknown eligibility and count in neither
+    the break-offs nor the eligible starts (AAPOR, *Standard Definitions*: a break-off is an
+    eligible case that began the interview). Rates are shares of eligible starts: completes,
+    break-offs and eligible respondents still answering.
+    """
 
     started: int
     completed: int
     screened_out: int
     in_progress: int
     broken_off: int
+    left_at_screener: int  # stopped before eligibility was known (unknown eligibility)
+    in_progress_eligible: int  # past the screener and still answering
     simulated: int
     invitations: int
     invitations_used: int
     completions_by_day: tuple[tuple[date, int], ...]
+    screened_out_by: dict[str, int] = field(default_factory=dict)  # screening question -> screen-outs
     quality_flags: dict[str, int] | None = None  # complete responses per flag; None when not computed
 
     @property
     def excluded_by_quality(self) -> int | None:
-        """Complete responses the default exclusion rules (``survey.quality.ExclusionRules``) leave out."""
+        """Complete responses the default exclusion rules (``survey.responses.quality.ExclusionRules``) leave out."""
         return None if self.quality_flags is None else self.quality_flags["excluded"]
 
     @property
     def eligible(self) -> int:
-        return self.started - self.screened_out
+        return self.completed + self.broken_off + self.in_progress_eligible
 
     @property
     def completion_rate(self) -> float | None:
@@ -68,38 +80,58 @@ class FieldworkSummary:
         return data
 
 
+def screening_pages(survey: Survey) -> int:
+    """How many pages from the start a respondent must submit before their eligibility is known
+    (up to and including the last page with a screening question; 0 without any)."""
+    pages = questionnaire_of(survey).pages
+    last = max((index for index, page in enumerate(pages) if any(q.screener for q in page.questions)), default=-1)
+    return last + 1
+
+
 def fieldwork_summary(survey: Survey, *, quality: bool = True, now: datetime | None = None) -> FieldworkSummary:
-    """Count the responses and invitations of ``survey`` as they stand at ``now`` (UTC).
+    """Count the responses and invitations of ``survey`` as they stand at ``now`` (UTC), in SQL.
 
     ``quality=True`` also flags the complete responses (speeders, straight-lining, failed
-    attention checks, duplicates) through ``survey.results.load_responses``, which reads every
-    answer, so lists of many surveys leave it out.
+    attention checks, duplicates) through ``survey.responses.dataset.load_responses``, which
+    reads every answer, so lists of many surveys leave it out.
     """
     now = now or datetime.now(timezone.utc)
     of_survey = Response.survey_id == survey.id
-    by_status = dict(db.session.execute(sa.select(Response.status, sa.func.count()).where(of_survey).group_by(Response.status)).all())
-    idle_since = now - BREAKOFF_AFTER
-    broken_off = db.session.scalar(
-        sa.select(sa.func.count()).where(
-            of_survey, Response.status == ResponseStatus.IN_PROGRESS.value, Response.updated_at < idle_since
-        )
-    )
+    past_screener = (Response.current_page >= screening_pages(survey)).label("past_screener")
+    idle = (Response.updated_at < now - BREAKOFF_AFTER).label("idle")
+    counts = db.session.execute(
+        sa.select(Response.status, past_screener, idle, sa.func.count()).where(of_survey)
+        .group_by(Response.status, past_screener, idle)
+    ).all()
+
+    def count(status: ResponseStatus, eligible: bool | None = None, stopped: bool | None = None) -> int:
+        return sum(n for row_status, row_eligible, row_idle, n in counts if row_status == status.value
+                   and (eligible is None or bool(row_eligible) == eligible) and (stopped is None or bool(row_idle) == stopped))
+
+    screened_out_by = dict(db.session.execute(
+        sa.select(Response.screened_out_by, sa.func.count())
+        .where(of_survey, Response.status == ResponseStatus.SCREENED_OUT.value).group_by(Response.screened_out_by)
+    ).all())
     simulated = db.session.scalar(sa.select(sa.func.count()).where(of_survey, Response.simulated.is_(True)))
     invitations = db.session.scalar(sa.select(sa.func.count()).where(Invitation.survey_id == survey.id))
     invitations_used = db.session.scalar(sa.select(sa.func.count()).where(of_survey, Response.invitation_id.is_not(None)))
     completed_at = db.session.scalars(
         sa.select(Response.completed_at).where(of_survey, Response.status == ResponseStatus.COMPLETE.value)
     ).all()
+    in_progress = ResponseStatus.IN_PROGRESS
     return FieldworkSummary(
-        started=sum(by_status.values()),
-        completed=by_status.get(ResponseStatus.COMPLETE.value, 0),
-        screened_out=by_status.get(ResponseStatus.SCREENED_OUT.value, 0),
-        in_progress=by_status.get(ResponseStatus.IN_PROGRESS.value, 0),
-        broken_off=broken_off,
+        started=sum(row[-1] for row in counts),
+        completed=count(ResponseStatus.COMPLETE),
+        screened_out=count(ResponseStatus.SCREENED_OUT),
+        in_progress=count(in_progress),
+        broken_off=count(in_progress, eligible=True, stopped=True),
+        left_at_screener=count(in_progress, eligible=False, stopped=True),
+        in_progress_eligible=count(in_progress, eligible=True, stopped=False),
         simulated=simulated,
         invitations=invitations,
         invitations_used=invitations_used,
         completions_by_day=_per_day(completed_at),
+        screened_out_by={str(code or "unknown"): n for code, n in screened_out_by.items()},
         quality_flags=quality_counts(survey) if quality else None,
     )
 
