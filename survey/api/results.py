@@ -139,7 +139,7 @@ def _results(survey, run):
         "by": by,
         "degf": computed.result["degf"],
         "rows": rows,
-        "comparisons": [c.to_dict() for c in comparisons_for(computed)] if by is None else [],
+        "comparisons": [c.to_dict() for c in comparisons_for(computed, survey)] if by is None else [],
     })
 
 

@@ -70,7 +70,7 @@ def results(slug: str):
         run=run,
         computed=computed,
         tables=[(table, question_chart(table, f"chart-{table.question.code}")) for table in question_tables],
-        comparisons=comparisons_for(computed) if by is None else [],
+        comparisons=comparisons_for(computed, survey) if by is None else [],
         interval=interval,
         by=by,
         intervals=INTERVAL_METHODS,
