@@ -4,7 +4,9 @@ Shared by the pollster pages and the API, so both always show the same figures.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -12,10 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.models import Invitation, Response, ResponseStatus, Survey
+from survey.models import Answer, Invitation, Response, ResponseStatus, Survey
 from survey.questionnaires.sync import questionnaire_of
 from survey.responses.quality import FLAGS
 from survey.responses.dataset import load_responses
+from survey.weighting.targets import Targets
 
 BREAKOFF_AFTER = timedelta(hours=1)  # an unfinished response idle this long counts as broken off
 
@@ -146,12 +149,101 @@ def _per_day(moments: list[datetime]) -> tuple[tuple[date, int], ...]:
     """Completions per UTC day from the first to the last, days without any included as 0."""
     if not moments:
         return ()
-    counts = Counter(_as_utc(moment).date() for moment in moments)
+    counts = Counter(as_utc(moment).date() for moment in moments)
     first, last = min(counts), max(counts)
     return tuple((first + timedelta(days=offset), counts.get(first + timedelta(days=offset), 0)) for offset in range((last - first).days + 1))
 
 
-def _as_utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     """SQLite returns naive datetimes; they were stored in UTC."""
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
+
+
+# --------------------------------------------------------------------------- unweighted answers
+
+
+def answer_counts(survey: Survey, codes: Sequence[str]) -> dict[str, Counter]:
+    """Complete responses per answer code of each question in ``codes``, counted in SQL.
+
+    A multiple-choice answer (a list of codes) counts once for each code chosen. The JSON
+    value is grouped as text, which both SQLite and PostgreSQL can compare.
+    """
+    value = sa.cast(Answer.value, sa.Text)
+    rows = db.session.execute(
+        sa.select(Answer.question_code, value, sa.func.count())
+        .join(Response, Response.id == Answer.response_id)
+        .where(Response.survey_id == survey.id, Response.status == ResponseStatus.COMPLETE.value,
+               Answer.question_code.in_(list(codes)))
+        .group_by(Answer.question_code, value)
+    ).all()
+    counts: dict[str, Counter] = {code: Counter() for code in codes}
+    for code, text, n in rows:
+        answer = json.loads(text)
+        for chosen in answer if isinstance(answer, list) else [answer]:
+            counts[code][str(chosen)] += n
+    return counts
+
+
+@dataclass(frozen=True)
+class Share:
+    """One answer's unweighted count among the complete responses, and its target when weighted to one."""
+
+    code: str
+    label: str
+    count: int
+    share: float | None
+    target: float | None = None
+
+    @property
+    def gap(self) -> float | None:
+        """Unweighted share minus target: positive means more of them than the population has."""
+        return None if self.share is None or self.target is None else self.share - self.target
+
+
+@dataclass(frozen=True)
+class Frequency:
+    """The unweighted answers to one closed question of the complete responses."""
+
+    code: str
+    text: str
+    answered: int
+    shares: tuple[Share, ...]
+    variable: str | None = None  # the weighting variable it measures, for the composition table
+    source: str | None = None
+
+
+def frequencies(survey: Survey, targets: Targets | None = None) -> list[Frequency]:
+    """Unweighted frequencies of every closed question; with ``targets``, only the questions that
+    measure a targeted weighting variable, each answer beside its target share (a level of the
+    targets that is not an answer of the question is listed with a count of 0)."""
+    questions = [q for q in survey.questions if q.options]
+    if targets is not None:
+        questions = [q for q in questions if q.weighting_variable in targets.margins]
+    counts = answer_counts(survey, [q.code for q in questions])
+    table = []
+    for question in questions:
+        margins = targets.margins[question.weighting_variable] if targets is not None else {}
+        labels = {option.code: option.label.get("en", option.code) for option in question.options}
+        codes = list(labels) + [level for level in margins if level not in labels]
+        answered = sum(counts[question.code].values())
+        multiple = question.type == "multiple"
+        denominator = _respondents(survey, question.code) if multiple else answered
+        shares = tuple(
+            Share(code, labels.get(code, code), counts[question.code][code],
+                  counts[question.code][code] / denominator if denominator else None, margins.get(code))
+            for code in codes
+        )
+        table.append(Frequency(question.code, question.text.get("en", question.code), denominator, shares,
+                               question.weighting_variable if targets is not None else None,
+                               targets.sources.get(question.weighting_variable) if targets is not None else None))
+    return table
+
+
+def _respondents(survey: Survey, code: str) -> int:
+    """Complete responses that answered question ``code`` (the base of a multiple-choice share)."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Answer).join(Response, Response.id == Answer.response_id)
+        .where(Response.survey_id == survey.id, Response.status == ResponseStatus.COMPLETE.value,
+               Answer.question_code == code)
+    ) or 0
