@@ -7,7 +7,7 @@ from wtforms import DateField, PasswordField, SelectField, StringField, SubmitFi
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from survey.reporting.methodology import FIELD_LABELS, SAMPLE_TYPES
+from survey.reporting.methodology import FIELD_LABELS, SAMPLE_TYPE_CHOICES
 from survey.responses.invitations import read_panel_ids
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -56,7 +56,7 @@ class MethodologyForm(FlaskForm):
     """The disclosure items only the pollster knows; a field left empty is published as not stated."""
 
     sample_type = SelectField(
-        "Sample type", choices=[SelectChoice(value, label) for value, label in (("", "Not stated"), *SAMPLE_TYPES.items())]
+        "Sample type", choices=[SelectChoice(value, label) for value, label in (("", "Not stated"), *SAMPLE_TYPE_CHOICES.items())]
     )
     sponsor = StringField("Sponsor (who paid for the survey)", validators=[Optional(), Length(max=300)])
     conducted_by = StringField("Conducted by (who collected the data)", validators=[Optional(), Length(max=300)])

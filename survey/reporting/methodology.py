@@ -33,6 +33,11 @@ SAMPLE_TYPES = {
     SampleType.OPT_IN_PANEL.value: "Opt-in sample from an online panel (non-probability)",
     SampleType.RIVER.value: "Opt-in sample of people who followed an open web link (river or web intercept; non-probability)",
 }
+SAMPLE_TYPE_CHOICES = {  # the same types, short enough for a phone's select box
+    SampleType.PROBABILITY.value: "Probability sample",
+    SampleType.OPT_IN_PANEL.value: "Opt-in panel",
+    SampleType.RIVER.value: "Open web link (river, intercept)",
+}
 VARIANCE_TEXT = {
     "linearization": "Taylor linearization through the weighting step, as R's `survey`",
     "jk1": "jackknife replicate weights, each replicate weighted again",
@@ -117,6 +122,10 @@ def _date(value: Optional[dt.date]) -> str:
     return NOT_STATED if value is None else f"{value:%B} {value.day}, {value:%Y}"
 
 
+def _dates(start: Optional[dt.date], end: Optional[dt.date]) -> str:
+    return NOT_STATED if start is None and end is None else f"{_date(start)} to {_date(end)}"
+
+
 def margin_of_error(computed: ComputedRun, level: float = 0.95) -> float:
     """Margin of error for a 50% estimate of the whole sample, with the design effect of weighting
     (only ever shown for a probability sample)."""
@@ -153,8 +162,8 @@ def methodology_markdown(computed: ComputedRun, survey: Survey) -> str:
         f"- **Sample source:** {_stated(disclosure.sample_source)}",
         f"- **Mode:** {_stated(disclosure.mode)}",
         f"- **Languages:** {_stated(disclosure.interview_languages)}",
-        f"- **Fieldwork dates:** {_date(disclosure.fieldwork_start)} to {_date(disclosure.fieldwork_end)}; the interviews "
-        f"used were completed from {_date(completed.min().date())} to {_date(completed.max().date())} (UTC)",
+        f"- **Fieldwork dates:** {_dates(disclosure.fieldwork_start, disclosure.fieldwork_end)}; the interviews used "
+        f"were completed from {_date(completed.min().date())} to {_date(completed.max().date())} (UTC)",
         "",
         f"## Dispositions (as of {as_of[:16].replace('T', ' ')} UTC)",
         "",

@@ -66,6 +66,7 @@ def test_a_target_level_nobody_gave_yet_is_pointed_out(app, client, poll):  # no
     assert (row.count, row.share) == (0, 0) and row.gap == pytest.approx(-row.target)
     page = client.get(f"/pollster/surveys/{poll}/fieldwork").get_data(as_text=True)
     assert "(no respondents yet)" in page
+    assert "<code>race</code>" in page
 
 
 def test_unweighted_frequencies_count_each_choice_of_a_multiple_choice_question(app, client, poll):  # noqa: F811

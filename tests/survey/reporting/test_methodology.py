@@ -113,7 +113,7 @@ def test_each_run_keeps_the_items_it_was_made_with(app, client, poll):
     assert "**Fieldwork dates:** June 2, 2025 to June 8, 2025" in first_text
     assert "**Sponsor:** Second Sponsor" in second_text
     # a field emptied on the form is published as not stated
-    assert "**Fieldwork dates:** *not stated* to *not stated*" in second_text
+    assert "**Fieldwork dates:** *not stated*; the interviews used were completed from June 2, 2025" in second_text
     assert "Opt-in sample from an online panel" in second_text
 
 
@@ -132,7 +132,7 @@ def test_print_ready_page_is_the_statement_with_its_text_escaped(app, client, po
     page = client.get(f"/pollster/surveys/{poll}/runs/{run_id}/methodology")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "statement.css" in html and '<article class="panel statement">' in html
+    assert "methodology.css" in html and '<article class="panel statement">' in html
     assert "<h2>Dispositions" in html and "<table>" in html
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html
