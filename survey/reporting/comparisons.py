@@ -2,8 +2,10 @@
 a Rao–Scott goodness-of-fit test of the whole answer distribution.
 
 A published figure comes with its population, dates, sample size and wording
-(``survey.reference_data.published_figures``), shown next to the test, because a difference
-from a poll of likely U.S. voters asked in other words is not a change in opinion.
+(``survey.weighting.reference_data.published_figures``); each comparison says how these differ
+from ours, because a difference from a poll of likely U.S. voters asked in other words is not
+a change in opinion. A figure without a primary source, or whose answers do not map onto ours,
+is shown as context only: no test, and never as a headline.
 """
 from __future__ import annotations
 

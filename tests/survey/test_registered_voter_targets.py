@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from survey.questionnaire import default_questionnaire_path, load_file
-from survey.reference_data import (
+from survey.questionnaires.loading import default_questionnaire_path, load_file
+from survey.weighting.reference_data import (
     DEFAULT_TARGETS_FILE,
     REGISTERED_VOTER_TARGETS_FILE,
     ReferenceDataError,
