@@ -15,6 +15,9 @@ and SQLite in WAL mode in a temporary folder) the script
 5. audits the database: every completion the site acknowledged (the thank-you page) is stored
    exactly once with exactly the answers given, and nothing else is stored.
 
+The harness (reading pages, the client, the audit, gunicorn control) is the ``loadtest`` package
+at the top of the checkout; this script only runs it and reports.
+
 It also serves a bare Flask endpoint under the same gunicorn settings and drives it with the
 same client at the same concurrency: that is the ceiling the site is compared with.
 
@@ -39,7 +42,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
-
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:

@@ -9,8 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-
-
 INPUT = re.compile(r"<input\b([^>]*)>")
 TEXTAREA = re.compile(r"<textarea\b([^>]*)>")
 ATTRIBUTE = re.compile(r'([\w-]+)="([^"]*)"')

@@ -11,11 +11,11 @@ from flask.cli import with_appcontext
 
 from survey.accounts.passwords import create_pollster, generate_password
 from survey.extensions import db
-from survey.responses.invitations import create_invitations, invitations_csv, read_panel_ids
 from survey.models import Pollster, Survey, SurveyStatus, utcnow
 from survey.questionnaires.loading import default_questionnaire_path, load_file
 from survey.questionnaires.model import QuestionnaireError
 from survey.questionnaires.sync import load_into_database
+from survey.responses.invitations import create_invitations, invitations_csv, read_panel_ids
 from survey.responses.simulate import simulate
 
 

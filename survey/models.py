@@ -20,6 +20,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored moment as an aware UTC datetime: SQLite hands back naive ones, stored in UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
 class SurveyStatus(str, enum.Enum):
     DRAFT = "draft"
     OPEN = "open"
@@ -253,7 +258,7 @@ class TargetSet(db.Model):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
-    targets: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)  # survey.targets.Targets.to_dict()
+    targets: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)  # survey.weighting.targets.Targets.to_dict()
     created_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("pollsters.id", ondelete="SET NULL"))
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
 

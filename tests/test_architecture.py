@@ -6,11 +6,15 @@ statement, including those inside functions, so a cycle cannot hide in a late im
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
-SURVEY = Path(__file__).resolve().parents[1] / "survey"
+ROOT = Path(__file__).resolve().parents[1]
+SURVEY = ROOT / "survey"
 BLUEPRINTS = frozenset({"survey.respond", "survey.pollster", "survey.api"})
 APP_FACTORY = "survey"  # survey/__init__.py registers the blueprints; nothing imports it back
 
@@ -113,3 +117,26 @@ def test_no_domain_module_imports_a_blueprint(edges):
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+WITHOUT_THE_SITE = textwrap.dedent("""
+    import importlib.abc, sys
+
+    class NotInstalled(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] in {"flask", "werkzeug", "sqlalchemy", "survey"}:
+                raise ImportError(f"{name} is not installed")
+            return None
+
+    sys.meta_path.insert(0, NotInstalled())
+    import pytest
+    sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--collect-only", "tests/analysis"]))
+""")
+
+
+@pytest.mark.slow
+def test_the_analysis_tests_collect_without_flask_or_sqlalchemy():
+    """As if neither were installed: nothing under tests/analysis (conftests included) may import the site."""
+    done = subprocess.run([sys.executable, "-c", WITHOUT_THE_SITE], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert " tests collected" in done.stdout

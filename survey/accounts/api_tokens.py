@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
+
 from survey.extensions import db
-from survey.models import ApiToken, Pollster, utcnow
+from survey.models import ApiToken, Pollster, as_utc, utcnow
 from survey.responses.tokens import new_token, token_hash
 
 TOKEN_PREFIX = "svy_"
@@ -34,7 +35,7 @@ def token_owner(secret: str) -> Pollster | None:
         return None
     now = utcnow()
     last = token.last_used_at
-    if last is None or now - (last if last.tzinfo else last.replace(tzinfo=now.tzinfo)) > LAST_USED_RESOLUTION:
+    if last is None or now - as_utc(last) > LAST_USED_RESOLUTION:
         token.last_used_at = now
         db.session.commit()
     return token.pollster

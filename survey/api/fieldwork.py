@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from survey.accounts.ownership import owned_survey_or_404, owned_surveys
 from survey.api import bp
 from survey.api.openapi import component, documented
-from survey.reporting.fieldwork import fieldwork_summary
 from survey.models import Survey
+from survey.reporting.fieldwork import fieldwork_summary
 from survey.responses.quality import FLAGS
-from survey.accounts.ownership import owned_survey_or_404, owned_surveys
 
 _COUNT = {"type": "integer", "minimum": 0}
 _RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description": "share of eligible starts; null before any"}

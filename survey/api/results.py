@@ -1,20 +1,21 @@
 """Weighting runs, their results and their files, for scripts (bearer token, see ``survey.accounts.api_tokens``).
 
-The numbers are those of the pollster pages: both call ``survey.weighting_runs.compute`` and
-``survey.tables.tables`` on the same stored run.
+The numbers are those of the pollster pages: both call ``survey.weighting.runs.compute`` and
+``survey.reporting.tables.tables`` on the same stored run.
 """
 from __future__ import annotations
 
 from flask import abort, jsonify, request
 
+from survey.accounts.ownership import owned_survey_or_404
 from survey.api import bp
 from survey.api.openapi import component, documented
 from survey.reporting.comparisons import comparisons_for
-from survey.accounts.ownership import owned_survey_or_404
 from survey.reporting.publication import download_response
-from survey.responses.dataset import crossable, questions_of
-from survey.reporting.tables import tables, tables_frame
-from survey.weighting.runs import INTERVAL_METHODS, WeightingError, compute, latest_run, run_of, runs_of
+from survey.reporting.tables import finite_or_none, tables, tables_frame, view_problem
+from survey.responses.dataset import questions_of
+from survey.weighting.runs import compute, latest_run, run_of, runs_of
+from survey.weighting.settings import INTERVAL_METHODS, WeightingError
 
 _NUMBER = {"type": "number"}
 _NULLABLE_NUMBER = {"type": ["number", "null"]}
@@ -123,16 +124,16 @@ def weighting_runs(slug: str):
 def _results(survey, run):
     interval = request.args.get("ci", "logit")
     by = request.args.get("by") or None
-    if interval not in INTERVAL_METHODS:
-        abort(400, f"ci must be one of {', '.join(INTERVAL_METHODS)}")
-    if by is not None and by not in dict(crossable(questions_of(survey))):
-        abort(400, f"cannot cross by {by!r}; choose a single-choice question of this survey")
+    problem = view_problem(interval, by, questions_of(survey))
+    if problem:
+        abort(400, problem)
     try:
         computed = compute(run, interval, by)
     except WeightingError as error:
         abort(400, str(error))
     frame = tables_frame(tables(computed))
-    rows = [{key: (None if value != value else value) for key, value in row.items()} for row in frame.to_dict("records")]
+    rows = [{key: finite_or_none(value) if isinstance(value, float) else value for key, value in row.items()}
+            for row in frame.to_dict("records")]
     return jsonify({
         "run": run_json(run),
         "interval": interval,

@@ -19,7 +19,7 @@ from flask_login import current_user, login_user, logout_user
 
 from survey.accounts.passwords import check_password, hash_password
 from survey.extensions import db, limiter
-from survey.models import LoginFailure, Pollster, utcnow
+from survey.models import LoginFailure, Pollster, as_utc, utcnow
 from survey.pollster import bp
 from survey.pollster.forms import LoginForm
 
@@ -101,10 +101,7 @@ def lockout_ends(email: str) -> datetime | None:
     )
     if len(recent) < limit:
         return None
-    oldest = recent[-1]
-    if oldest.tzinfo is None:  # SQLite hands back naive datetimes; they were stored in UTC
-        oldest = oldest.replace(tzinfo=now.tzinfo)
-    return oldest + window
+    return as_utc(recent[-1]) + window
 
 
 def safe_next(target: str | None) -> str | None:

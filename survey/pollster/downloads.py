@@ -1,19 +1,21 @@
 """The downloads page and the files of a weighting run, for the pollster's browser.
 
-The files themselves are built in ``survey.publication.build_download`` and served the same
+The files themselves are built in ``survey.reporting.publication.build_download`` and served the same
 way by the API, so a file is identical whichever door it leaves by.
 """
 from __future__ import annotations
 
 from flask import abort, render_template, request
 
-from survey.pollster import bp
 from survey.accounts.ownership import owned_survey_or_404
-from survey.pollster.results import chosen_run, question_chart, view_options
+from survey.pollster import bp
+from survey.pollster.results import chosen_run, view_options
+from survey.reporting.charts import question_chart
 from survey.reporting.publication import download_response
-from survey.responses.dataset import crossable, questions_of
 from survey.reporting.tables import tables
-from survey.weighting.runs import INTERVAL_METHODS, compute, run_of, runs_of
+from survey.responses.dataset import crossable, questions_of
+from survey.weighting.runs import compute, run_of, runs_of
+from survey.weighting.settings import INTERVAL_METHODS
 
 
 @bp.get("/surveys/<slug>/downloads")

@@ -10,7 +10,8 @@ from survey.pollster import bp
 from survey.pollster.downloads import run_or_404
 from survey.pollster.forms import MethodologyForm
 from survey.reporting.methodology import Disclosure, methodology_html, methodology_markdown
-from survey.weighting.runs import WeightingError, compute, runs_of
+from survey.weighting.runs import compute, runs_of
+from survey.weighting.settings import WeightingError
 
 
 @bp.route("/surveys/<slug>/methodology", methods=["GET", "POST"])

@@ -6,14 +6,15 @@ from typing import Optional
 
 from flask import abort, render_template, request
 
-from survey.reporting import charts
-from survey.reporting.comparisons import comparisons_for
-from survey.pollster import bp
 from survey.accounts.ownership import owned_survey_or_404
+from survey.pollster import bp
 from survey.pollster.forms import ActionForm
+from survey.reporting.charts import question_chart
+from survey.reporting.comparisons import comparisons_for
+from survey.reporting.tables import tables, view_problem
 from survey.responses.dataset import crossable, questions_of
-from survey.reporting.tables import QuestionTable, tables
-from survey.weighting.runs import INTERVAL_METHODS, WeightingError, compute, latest_run, new_responses_since, run_of
+from survey.weighting.runs import compute, latest_run, new_responses_since, run_of
+from survey.weighting.settings import INTERVAL_METHODS, WeightingError
 
 
 def chosen_run(survey):
@@ -30,26 +31,11 @@ def chosen_run(survey):
 def view_options(questions) -> tuple[str, Optional[str]]:
     """The interval method and crosstab variable asked for; 400 for values the page does not offer."""
     interval = request.args.get("ci", "logit")
-    if interval not in INTERVAL_METHODS:
-        abort(400, f"ci must be one of {', '.join(INTERVAL_METHODS)}")
     by = request.args.get("by") or None
-    if by is not None and by not in dict(crossable(questions)):
-        abort(400, f"cannot cross by {by!r}; choose a single-choice question of this survey")
+    problem = view_problem(interval, by, questions)
+    if problem:
+        abort(400, problem)
     return interval, by
-
-
-def question_chart(table: QuestionTable, chart_id: str) -> Optional[str]:
-    """Bars with whiskers for a table of shares (None for a mean: one number needs no chart)."""
-    bars = [
-        charts.Bar(row.answer_label, row.estimate, row.ci_low, row.ci_high,
-                   group=row.domain_label if row.domain is not None else None)
-        for row in table.rows
-        if row.kind == "proportion" and row.estimate is not None
-    ]
-    if not bars:
-        return None
-    return charts.bar_chart(table.question.label(), bars, description="Weighted share of respondents giving each answer.",
-                            chart_id=chart_id)
 
 
 @bp.get("/surveys/<slug>/results")

@@ -10,24 +10,18 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from survey.reporting import charts
-from survey.reporting.methodology import snapshot
+from survey.accounts.ownership import current_pollster, owned_survey_or_404
 from survey.extensions import db
 from survey.pollster import bp
-from survey.accounts.ownership import current_pollster, owned_survey_or_404
+from survey.reporting import charts
+from survey.reporting.methodology import snapshot
 from survey.responses.quality import FLAG_LABELS, ExclusionRules
-from survey.weighting.targets import Targets, TargetsFileError, parse_upload
+from survey.weighting.reference_data import california_adult_targets
 from survey.weighting.runs import (
-    CALFUNS,
-    METHODS,
-    VARIANCE_METHODS,
-    WeightingError,
-    WeightingSettings,
     check_targets,
     compute,
     create_run,
     current_targets,
-    default_targets,
     latest_run,
     new_responses_since,
     run_of,
@@ -35,6 +29,8 @@ from survey.weighting.runs import (
     save_targets,
     weighting_variables,
 )
+from survey.weighting.settings import CALFUNS, METHODS, VARIANCE_METHODS, WeightingError, WeightingSettings
+from survey.weighting.targets import Targets, TargetsFileError, parse_upload
 
 
 def _choices(pairs) -> list[SelectChoice]:
@@ -251,7 +247,7 @@ def reset_targets(slug: str):
     survey = owned_survey_or_404(slug)
     if not ResetForm().validate_on_submit():
         abort(400)
-    defaults = default_targets()
+    defaults = california_adult_targets()
     asked = weighting_variables(survey)
     save_targets(survey, defaults.only([v for v in defaults.margins if v in asked]), current_pollster())
     db.session.commit()

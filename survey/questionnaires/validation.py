@@ -16,9 +16,27 @@ from typing import Any
 
 from survey.models import SampleType
 from survey.questionnaires.model import (
-    CHOICE_TYPES, DEFAULT_TEXT_LENGTH, IDENTIFIER, LANGUAGE_CODE, LANGUAGE_NAMES, MAX_CODE_LENGTH,
-    MAX_RATING_POINTS, OPTION_CODE, QUESTION_TYPES, REQUIRED_LANGUAGES, SLUG, AnswerCondition, CombinedCondition,
-    Condition, Option, Page, Question, Questionnaire, QuestionnaireError, ScaleLabels, Screener,
+    CHOICE_TYPES,
+    DEFAULT_TEXT_LENGTH,
+    IDENTIFIER,
+    LANGUAGE_CODE,
+    LANGUAGE_NAMES,
+    MAX_CODE_LENGTH,
+    MAX_RATING_POINTS,
+    OPTION_CODE,
+    QUESTION_TYPES,
+    REQUIRED_LANGUAGES,
+    SLUG,
+    AnswerCondition,
+    CombinedCondition,
+    Condition,
+    Option,
+    Page,
+    Question,
+    Questionnaire,
+    QuestionnaireError,
+    ScaleLabels,
+    Screener,
 )
 
 _TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "methodology", "pages"}

@@ -1,4 +1,4 @@
-"""Bar charts with interval whiskers, drawn on the server as SVG.
+"""Every chart of the site, drawn on the server as SVG: bars with interval whiskers, histograms, columns.
 
 Charts are plain SVG text so they show without JavaScript, pass a strict Content-Security-
 Policy (presentation attributes only, no ``style``), and download as images. Each chart
@@ -10,8 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Optional
 from xml.sax.saxutils import escape, quoteattr
+
+from survey.reporting.tables import QuestionTable
 
 BAR_COLOUR = "#3b6ea8"
 WHISKER_COLOUR = "#1d1d1d"
@@ -179,4 +182,79 @@ def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str
         + "".join(body)
         + axis
         + "</svg>"
+    )
+
+
+def question_chart(table: QuestionTable, chart_id: str) -> Optional[str]:
+    """Bars with whiskers for a table of shares (None for a mean: one number needs no chart)."""
+    bars = [
+        Bar(row.answer_label, row.estimate, row.ci_low, row.ci_high,
+                   group=row.domain_label if row.domain is not None else None)
+        for row in table.rows
+        if row.kind == "proportion" and row.estimate is not None
+    ]
+    if not bars:
+        return None
+    return bar_chart(table.question.label(), bars, description="Weighted share of respondents giving each answer.",
+                     chart_id=chart_id)
+
+
+def completions_chart(days: Sequence[tuple[date, int]]) -> str:
+    """Completions per day as SVG columns on labelled axes (a count scale with gridlines, dated
+    ticks), with every day's count in ``<desc>`` for screen readers."""
+    width, height, left, right, top, bottom = 400, 200, 44, 10, 26, 34
+    plot_width, plot_height = width - left - right, height - top - bottom
+    step = _count_step(max(count for _, count in days))
+    scale_top = step * max(1, math.ceil(max(count for _, count in days) / step))
+    slot = plot_width / len(days)
+    parts = [f'<text x="{left - 36}" y="{top - 12}" text-anchor="start" fill="{TEXT_COLOUR}">Completed per day</text>']
+    for value in range(0, scale_top + 1, step):
+        y = top + plot_height * (1 - value / scale_top)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="{GRID_COLOUR}"/>'
+                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>')
+    label_every = max(1, math.ceil(len(days) / 5))
+    for index, (day, count) in enumerate(days):
+        column_height = plot_height * count / scale_top
+        x = left + index * slot
+        parts.append(
+            f'<rect x="{x + slot * 0.1:.1f}" y="{top + plot_height - column_height:.1f}" '
+            f'width="{slot * 0.8:.1f}" height="{column_height:.1f}" fill="{BAR_COLOUR}">'
+            f"<title>{day.isoformat()}: {count}</title></rect>"
+        )
+        if index % label_every == 0:
+            parts.append(f'<text x="{x + slot / 2:.1f}" y="{height - bottom + 18}" text-anchor="middle">{day:%b} {day.day}</text>')
+    parts.append(f'<line x1="{left}" y1="{top + plot_height}" x2="{width - right}" y2="{top + plot_height}" stroke="{TEXT_COLOUR}"/>')
+    reading = "; ".join(f"{day.isoformat()}: {count}" for day, count in days)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="completions-title completions-desc" font-family={quoteattr(FONT)} font-size="13" '
+        f'fill="{TEXT_COLOUR}" class="chart columns">'
+        f'<title id="completions-title">Completed responses per day (UTC)</title>'
+        f'<desc id="completions-desc">{escape(reading)}.</desc>' + "".join(parts) + "</svg>"
+    )
+
+
+def _count_step(highest: int) -> int:
+    """A gridline step of 1, 2 or 5 times a power of ten giving at most five lines above zero."""
+    magnitude = 1
+    while True:
+        for multiple in (1, 2, 5):
+            if highest <= 5 * multiple * magnitude:
+                return multiple * magnitude
+        magnitude *= 10
+    first, last = days[0][0], days[-1][0]
+    axis = (
+        f'<line x1="{left}" y1="{top + plot_height}" x2="{width - right}" y2="{top + plot_height}" stroke="{GRID_COLOUR}"/>'
+        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{tallest}</text>'
+        f'<text x="{left - 6}" y="{top + plot_height}" text-anchor="end">0</text>'
+        f'<text x="{left}" y="{height - 10}" text-anchor="start">{first:%d %b}</text>'
+        + (f'<text x="{width - right}" y="{height - 10}" text-anchor="end">{last:%d %b}</text>' if last != first else "")
+    )
+    reading = "; ".join(f"{day.isoformat()}: {count}" for day, count in days)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="completions-title completions-desc" font-family={quoteattr(FONT)} font-size="13" '
+        f'fill="{TEXT_COLOUR}" class="chart columns">'
+        f'<title id="completions-title">Completed responses per day</title>'
+        f'<desc id="completions-desc">{escape(reading)}.</desc>' + "".join(columns) + axis + "</svg>"
     )

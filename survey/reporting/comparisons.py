@@ -18,7 +18,8 @@ from analysis.inference import goodness_of_fit, test_against
 from survey.models import Survey
 from survey.reporting.methodology import population_text
 from survey.weighting.reference_data import PublishedFigure, published_figures
-from survey.weighting.runs import ID_COLUMN, ComputedRun, weighted_design
+from survey.weighting.runs import ComputedRun, weighted_design
+from survey.weighting.spec import ID_COLUMN
 
 
 @dataclass(frozen=True)

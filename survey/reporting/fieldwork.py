@@ -14,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.models import Answer, Invitation, Response, ResponseStatus, Survey
+from survey.models import Answer, Invitation, Response, ResponseStatus, Survey, as_utc
 from survey.questionnaires.sync import questionnaire_of
-from survey.responses.quality import FLAGS
 from survey.responses.dataset import load_responses
+from survey.responses.quality import FLAGS
 from survey.weighting.targets import Targets
 
 BREAKOFF_AFTER = timedelta(hours=1)  # an unfinished response idle this long counts as broken off
@@ -152,12 +152,6 @@ def _per_day(moments: list[datetime]) -> tuple[tuple[date, int], ...]:
     counts = Counter(as_utc(moment).date() for moment in moments)
     first, last = min(counts), max(counts)
     return tuple((first + timedelta(days=offset), counts.get(first + timedelta(days=offset), 0)) for offset in range((last - first).days + 1))
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; they were stored in UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
 
 
 # --------------------------------------------------------------------------- unweighted answers

@@ -24,8 +24,10 @@ from scipy import stats
 
 from survey.models import SampleType, Survey, WeightingRun
 from survey.reporting.fieldwork import fieldwork_summary
+from survey.weighting.runs import ComputedRun
+from survey.weighting.settings import INTERVAL_METHODS, METHODS
+from survey.weighting.spec import ID_COLUMN
 from survey.weighting.targets import Targets
-from survey.weighting.runs import ID_COLUMN, INTERVAL_METHODS, METHODS, ComputedRun
 
 NOT_STATED = "*not stated*"
 SAMPLE_TYPES = {

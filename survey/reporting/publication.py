@@ -14,22 +14,14 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from survey.models import Survey
-from survey.responses.dataset import OPTION_SEPARATOR
 from analysis.export import Codebook, iter_csv, write_dta, write_parquet, write_sav, write_xlsx
-from survey.responses.dataset import crossable, questions_of
+from survey.models import Survey
 from survey.reporting.methodology import methodology_markdown
 from survey.reporting.tables import tables, tables_frame
-from survey.weighting.runs import (
-    ID_COLUMN,
-    INTERVAL_METHODS,
-    ComputedRun,
-    WeightingError,
-    compute,
-    replicate_weights,
-    run_header,
-    spec_yaml,
-)
+from survey.responses.dataset import OPTION_SEPARATOR, crossable, questions_of
+from survey.weighting.runs import ComputedRun, compute, replicate_weights, run_header
+from survey.weighting.settings import INTERVAL_METHODS, WeightingError
+from survey.weighting.spec import ID_COLUMN, spec_yaml
 
 WEIGHT_COLUMN = "weight"
 

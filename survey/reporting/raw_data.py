@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from analysis.export import iter_csv
 from survey.extensions import db
-from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey
-from survey.reporting.fieldwork import BREAKOFF_AFTER, as_utc, screening_pages
+from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey, as_utc
+from survey.reporting.fieldwork import BREAKOFF_AFTER, screening_pages
 from survey.responses.dataset import load_responses
 from survey.responses.quality import FLAGS
 

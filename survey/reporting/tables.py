@@ -14,8 +14,9 @@ from typing import Any, Optional
 import pandas as pd
 from scipy import stats
 
-from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo
+from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, crossable
 from survey.weighting.runs import ComputedRun
+from survey.weighting.settings import INTERVAL_METHODS
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,17 @@ class QuestionTable:
         return [row for row in self.rows if row.domain == domain]
 
 
-def _finite(value: Any) -> Optional[float]:
+def view_problem(interval: str, by: Optional[str], questions: list[QuestionInfo]) -> Optional[str]:
+    """Why the tables cannot be shown with this interval method and crosstab variable (None when they can)."""
+    if interval not in INTERVAL_METHODS:
+        return f"ci must be one of {', '.join(INTERVAL_METHODS)}"
+    if by is not None and by not in dict(crossable(questions)):
+        return f"cannot cross by {by!r}; choose a single-choice question of this survey"
+    return None
+
+
+def finite_or_none(value: Any) -> Optional[float]:
+    """A number to show or send as JSON: NaN and infinities (nothing to estimate) become None."""
     if value is None:
         return None
     value = float(value)
@@ -97,8 +108,8 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
                 answered = frame[spec["variable"]].notna()
                 if domain_variable is not None:
                     answered &= frame[domain_variable].astype(str) == str(item["domain"])
-                estimate, se = _finite(item["estimate"]), _finite(item["se"])
-                deff = _finite(item.get("deff"))
+                estimate, se = finite_or_none(item["estimate"]), finite_or_none(item["se"])
+                deff = finite_or_none(item.get("deff"))
                 if estimate is None or se is None:
                     effective_n = None
                 elif spec["type"] == "proportion":
@@ -119,8 +130,8 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
                         ),
                         estimate=estimate,
                         se=se,
-                        ci_low=_finite(item["ci_low"]),
-                        ci_high=_finite(item["ci_high"]),
+                        ci_low=finite_or_none(item["ci_low"]),
+                        ci_high=finite_or_none(item["ci_high"]),
                         margin_of_error=t_value * se if se is not None else None,
                         deff=deff,
                         unweighted_n=int(answered.sum()),

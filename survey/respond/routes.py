@@ -30,9 +30,9 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from survey.extensions import db, limiter
 from survey.models import Invitation, Response, ResponseStatus, Survey, SurveyStatus, utcnow
 from survey.questionnaires.model import Page, Questionnaire
-from survey.responses import service, tokens
 from survey.respond.forms import ConsentForm, PageForm, page_form
 from survey.respond.texts import current_language, language_links, localized
+from survey.responses import service, tokens
 
 bp = Blueprint("respond", __name__)
 log = logging.getLogger(__name__)

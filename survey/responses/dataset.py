@@ -13,14 +13,13 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Optional
 
 import pandas as pd
 import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey
+from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey, as_utc
 from survey.responses.quality import ExclusionRules, quality_flags
 
 MULTIPLE_TYPES = frozenset({"multiple"})
@@ -153,12 +152,6 @@ def grids(questions: Iterable[QuestionInfo]) -> dict[str, list[str]]:
     }
 
 
-def _utc(value: Optional[datetime]) -> Optional[datetime]:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
 def _cell(question: QuestionInfo, value: Any) -> dict[str, Any]:
     """The frame cells one stored answer fills."""
     if question.multiple:
@@ -211,7 +204,7 @@ class ResponseData:
     def snapshot(self) -> str:
         """A hash of the included responses' ids and last-change times: the cache key's data part."""
         stamps = self.paradata.loc[~self.excluded, "updated_at"]
-        text = ";".join(f"{int(i)}@{_utc(t).isoformat() if t is not None else ''}" for i, t in stamps.items())
+        text = ";".join(f"{int(i)}@{as_utc(t).isoformat() if t is not None else ''}" for i, t in stamps.items())
         return hashlib.sha256(text.encode()).hexdigest()
 
     def flag_counts(self) -> dict[str, int]:
@@ -271,8 +264,8 @@ def load_responses(survey: Survey, rules: ExclusionRules | None = None) -> Respo
     paradata = pd.DataFrame(
         {
             "language": [row.language for row in meta_rows],
-            "completed_at": pd.to_datetime([_utc(row.completed_at) for row in meta_rows], utc=True),
-            "updated_at": [_utc(row.updated_at) for row in meta_rows],
+            "completed_at": pd.to_datetime([None if row.completed_at is None else as_utc(row.completed_at) for row in meta_rows], utc=True),
+            "updated_at": [None if row.updated_at is None else as_utc(row.updated_at) for row in meta_rows],
             "user_agent_hash": [row.user_agent_hash for row in meta_rows],
             "simulated": [bool(row.simulated) for row in meta_rows],
             "duration_seconds": [_duration(row) for row in meta_rows],
@@ -297,4 +290,4 @@ def _duration(row) -> Optional[float]:
         return float(row.page_seconds)
     if row.started_at is None or row.completed_at is None:
         return None
-    return (_utc(row.completed_at) - _utc(row.started_at)).total_seconds()
+    return (as_utc(row.completed_at) - as_utc(row.started_at)).total_seconds()

@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -29,6 +29,7 @@ from survey.models import (
     Response,
     ResponseStatus,
     Survey,
+    as_utc,
     utcnow,
 )
 from survey.questionnaires.model import Page, Question, Questionnaire
@@ -132,7 +133,7 @@ class Progress:
 
     def shown_before(self, page_id: str, shown_at: datetime) -> bool:
         """Whether this showing of the page was already recorded (a double click or a retry)."""
-        return any(abs((_as_utc(moment) - shown_at).total_seconds()) < 1e-3 for moment in self.visits.get(page_id, ()))
+        return any(abs((as_utc(moment) - shown_at).total_seconds()) < 1e-3 for moment in self.visits.get(page_id, ()))
 
 
 _responses, _answers, _visits = Response.__table__, Answer.__table__, PageVisit.__table__
@@ -281,10 +282,6 @@ def lock(response: Response) -> Progress:
     return progress(response)
 
 
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
 def _validated(page: Page, shown: Iterable[Question], answers: Mapping[str, Any]) -> dict[str, Any]:
     """The page's answers checked against the questionnaire; raises InvalidAnswer naming the question."""
     on_page = {q.code for q in page.questions}
@@ -360,8 +357,8 @@ def save_page(
     _hidden_codes(questionnaire, after)
     _write_answers(response.id, saved.answers, after)
 
-    submitted_at = _as_utc(submitted_at or utcnow())
-    shown_at = _as_utc(shown_at)
+    submitted_at = as_utc(submitted_at or utcnow())
+    shown_at = as_utc(shown_at)
     if not saved.shown_before(page.id, shown_at):
         seconds = max(0.0, (submitted_at - shown_at).total_seconds())
         db.session.execute(_INSERT_VISIT, {

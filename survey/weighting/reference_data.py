@@ -114,7 +114,7 @@ class DefaultTargets:
         return {t.variable: dict(t.shares) for t in self.variables if include_optional or not t.optional}
 
     def to_targets(self, include_optional: bool = False) -> Targets:
-        """These targets as the site's editable :class:`survey.targets.Targets`."""
+        """These targets as the site's editable :class:`survey.weighting.targets.Targets`."""
         margins = self.margins(include_optional)
         return Targets(
             margins=margins,
@@ -377,7 +377,7 @@ def default_targets() -> DefaultTargets:
 
 
 def california_adult_targets(include_optional: bool = False) -> Targets:
-    """The shipped targets as the site's :class:`~survey.targets.Targets` (a fresh, editable copy).
+    """The shipped targets as the site's :class:`~survey.weighting.targets.Targets` (a fresh, editable copy).
 
     Party registration describes registered voters, not adults, so it is included only when
     asked for.

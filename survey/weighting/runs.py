@@ -4,143 +4,34 @@ Every number the site shows comes from ``analysis.spec.run_spec`` applied to a s
 module writes and to the data file it writes beside it, byte for byte the files a pollster
 downloads, so ``python -m analysis run`` on the downloads gives the same numbers.
 
-A run (``WeightingRun``) stores the settings, the exclusion rules, the exact respondents
-used and the hash of their data file. Computed results are cached under a key made of the
-spec and the data hash, in Redis when ``REDIS_URL`` is set (shared by every worker) and
-otherwise in a small in-process LRU, so a page view recomputes only when its inputs change.
+A run (``WeightingRun``) stores the settings (``settings``), the exclusion rules, the exact
+respondents used and the hash of their data file (``spec``). Results are computed through
+``cache`` and summarised by ``diagnostics``.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
 import io
+import itertools
 import json
-import logging
-import math
-import tempfile
-import threading
-import warnings
-from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Optional
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-import yaml
-from flask import current_app
 
-from analysis.spec import build_design, read_data, run_spec, validate_spec
+from analysis.spec import build_design, read_data, validate_spec
 from survey.extensions import db
 from survey.models import Pollster, Response, ResponseStatus, Survey, TargetSet, WeightingRun
+from survey.responses.dataset import ResponseData, load_responses
 from survey.responses.quality import ExclusionRules
+from survey.weighting.cache import run_analysis
+from survey.weighting.diagnostics import diagnostics
 from survey.weighting.reference_data import california_adult_targets
-from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, ResponseData, load_responses
+from survey.weighting.settings import INTERVAL_METHODS, WeightingError, WeightingSettings
+from survey.weighting.spec import ID_COLUMN, analysis_frame, build_spec, data_csv, estimate_specs
 from survey.weighting.targets import Targets
-
-log = logging.getLogger(__name__)
-
-METHODS = {"rake": "Raking", "poststratify": "Post-stratification", "calibrate": "Calibration with bounds"}
-CALFUNS = ("raking", "linear", "logit")
-INTERVAL_METHODS = {
-    "logit": "Logit (default; stays inside 0–100%)",
-    "beta": "Korn–Graubard (Clopper–Pearson with effective n)",
-    "xlogit": "Logit, delta method",
-    "asin": "Arcsine square root",
-    "mean": "Wald (estimate ± t·SE)",
-}
-VARIANCE_METHODS = {"linearization": "Linearization", "jk1": "Jackknife (JK1) replicate weights"}
-DATA_FILE = "data.csv"
-ID_COLUMN = "respondent_id"
-
-
-class WeightingError(ValueError):
-    """The weighting could not be done; the message is the analysis module's, for the pollster."""
-
-
-# --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class WeightingSettings:
-    """What a pollster chooses on the weighting page, stored with every run."""
-
-    targets: Targets
-    method: str = "rake"
-    poststratify_by: Optional[str] = None
-    calfun: str = "raking"
-    bounds: Optional[tuple[float, float]] = None
-    trim: Optional[tuple[float, float]] = None  # as multiples of the mean weight
-    variance: str = "linearization"
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise WeightingError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
-        if self.calfun not in CALFUNS:
-            raise WeightingError(f"calibration function must be one of {', '.join(CALFUNS)}, not {self.calfun!r}")
-        if self.variance not in VARIANCE_METHODS:
-            raise WeightingError(f"variance method must be one of {', '.join(VARIANCE_METHODS)}, not {self.variance!r}")
-        if self.method == "poststratify" and self.poststratify_by not in self.targets.margins:
-            raise WeightingError(
-                f"post-stratification needs one variable of the targets to form cells; choose one of "
-                f"{', '.join(self.targets.margins)}"
-            )
-        for name, pair in (("bounds", self.bounds), ("trim", self.trim)):
-            if pair is not None and not (0 < pair[0] < pair[1]):
-                raise WeightingError(f"{name} must be a lower and an upper value with 0 < lower < upper, not {pair}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "targets": self.targets.to_dict(),
-            "method": self.method,
-            "poststratify_by": self.poststratify_by,
-            "calfun": self.calfun,
-            "bounds": list(self.bounds) if self.bounds else None,
-            "trim": list(self.trim) if self.trim else None,
-            "variance": self.variance,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "WeightingSettings":
-        return cls(
-            targets=Targets.from_dict(data["targets"]),
-            method=data.get("method", "rake"),
-            poststratify_by=data.get("poststratify_by"),
-            calfun=data.get("calfun", "raking"),
-            bounds=tuple(data["bounds"]) if data.get("bounds") else None,
-            trim=tuple(data["trim"]) if data.get("trim") else None,
-            variance=data.get("variance", "linearization"),
-        )
-
-    def weighting_spec(self, n: int) -> dict[str, Any]:
-        """The ``weighting:`` section of the analysis spec, for ``n`` respondents."""
-        population = self.targets.population or float(n)
-        spec: dict[str, Any] = {"method": self.method, "population": population}
-        if self.method == "poststratify":
-            variable = self.poststratify_by
-            spec["by"] = [variable]
-            spec["cells"] = dict(self.targets.margins[variable])
-        else:
-            spec["margins"] = {variable: dict(levels) for variable, levels in self.targets.margins.items()}
-        if self.method == "calibrate":
-            spec["calfun"] = self.calfun
-            if self.bounds:
-                spec["bounds"] = list(self.bounds)
-        if self.trim and n:
-            mean_weight = population / n
-            spec["trim"] = [self.trim[0] * mean_weight, self.trim[1] * mean_weight]
-        return spec
-
-
-# --------------------------------------------------------------------------- targets
-
-
-def default_targets() -> Targets:
-    """The shipped California adult targets, each variable with its source and vintage
-    (party registration, which describes registered voters, is left out)."""
-    return california_adult_targets()
 
 
 def current_targets(survey: Survey) -> Targets:
@@ -149,7 +40,7 @@ def current_targets(survey: Survey) -> Targets:
     stored = db.session.scalar(
         sa.select(TargetSet).where(TargetSet.survey_id == survey.id).order_by(TargetSet.id.desc()).limit(1)
     )
-    targets = Targets.from_dict(stored.targets) if stored else default_targets()
+    targets = Targets.from_dict(stored.targets) if stored else california_adult_targets()
     if stored:
         return targets
     asked = weighting_variables(survey)
@@ -165,251 +56,6 @@ def save_targets(survey: Survey, targets: Targets, pollster: Optional[Pollster])
     row = TargetSet(survey_id=survey.id, targets=targets.to_dict(), created_by_id=pollster.id if pollster else None)
     db.session.add(row)
     return row
-
-
-# --------------------------------------------------------------------------- data and spec
-
-
-def analysis_frame(data: ResponseData, variables: Mapping[str, str]) -> pd.DataFrame:
-    """The data file of a run: respondent id, every analysable answer, the interview language,
-    and each weighting variable under its own name (a copy of its question's column)."""
-    frame = data.included.reset_index()
-    for variable, code in variables.items():
-        if variable not in frame.columns and code in frame.columns:
-            frame[variable] = frame[code]
-    return frame
-
-
-def data_csv(frame: pd.DataFrame) -> bytes:
-    """The data file as written for ``python -m analysis run`` (and downloaded beside the spec)."""
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def estimate_specs(
-    questions: Sequence[QuestionInfo], interval: str, by: Optional[str] = None, level: float = 0.95
-) -> list[dict[str, Any]]:
-    """One estimate per option of every closed question (and a mean per numeric one); screening
-    questions and attention checks are left out: they measure eligibility and care, not opinion."""
-    estimates = []
-    for question in questions:
-        if question.screener or question.attention_check:
-            continue
-        extra = {"by": by} if by and by != question.code else {}
-        if question.multiple:
-            for option in question.options:
-                column = f"{question.code}{OPTION_SEPARATOR}{option.code}"
-                estimates.append({"id": column, "variable": column, "type": "proportion", "categories": [1],
-                                  "ci": interval, "level": level, **extra})
-        elif question.closed:
-            for option in question.options:
-                estimates.append({"id": f"{question.code}={option.code}", "variable": question.code,
-                                  "type": "proportion", "categories": [option.code], "ci": interval,
-                                  "level": level, **extra})
-        elif question.numeric:
-            estimates.append({"id": f"{question.code}:mean", "variable": question.code, "type": "mean",
-                              "ci": "mean", "level": level, **extra})
-    return estimates
-
-
-def build_spec(
-    settings: WeightingSettings, n: int, estimates: list[dict[str, Any]], data_file: str = DATA_FILE
-) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "data": data_file,
-        "design": {},
-        "weighting": settings.weighting_spec(n),
-        "variance": {"method": settings.variance},
-        "estimates": estimates,
-    }
-    return spec
-
-
-def spec_yaml(spec: Mapping[str, Any], header: str = "") -> str:
-    comment = "".join(f"# {line}\n" for line in header.splitlines())
-    return comment + yaml.safe_dump(dict(spec), sort_keys=False, allow_unicode=True)
-
-
-# --------------------------------------------------------------------------- running and caching
-
-
-class _LRU:
-    def __init__(self, size: int = 32):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key: str) -> Optional[str]:
-        with self.lock:
-            if key not in self.items:
-                return None
-            self.items.move_to_end(key)
-            return self.items[key]
-
-    def set(self, key: str, value: str) -> None:
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-
-_local_cache = _LRU()
-CACHE_SECONDS = 24 * 3600
-
-
-def _redis():
-    url = current_app.config.get("REDIS_URL")
-    if not url:
-        return None
-    client = current_app.extensions.get("results_redis")
-    if client is None:
-        import redis
-
-        client = current_app.extensions["results_redis"] = redis.Redis.from_url(url)
-    return client
-
-
-def cache_key(spec: Mapping[str, Any], data_hash: str) -> str:
-    text = json.dumps(spec, sort_keys=True, default=str) + data_hash
-    return "survey:analysis:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def run_analysis(spec: Mapping[str, Any], csv_bytes: bytes) -> dict[str, Any]:
-    """``run_spec`` on this spec and data file, cached until either changes.
-
-    Raises ``WeightingError`` with the analysis module's own message when the targets or
-    options do not fit the data; warnings (such as non-convergence) are returned under
-    ``"warnings"`` rather than lost.
-    """
-    key = cache_key(spec, hashlib.sha256(csv_bytes).hexdigest())
-    client = _redis()
-    cached = client.get(key) if client is not None else _local_cache.get(key)
-    if cached is not None:
-        return json.loads(cached)
-    with tempfile.TemporaryDirectory(prefix="weighting-") as folder:
-        (Path(folder) / spec["data"]).write_bytes(csv_bytes)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                result = run_spec(copy.deepcopy(dict(spec)), folder)
-            except (ValueError, KeyError, np.linalg.LinAlgError) as error:
-                raise WeightingError(str(error).strip("'\"")) from error
-            except ArithmeticError as error:  # e.g. an interval for a share of exactly 0 or 1
-                log.exception("analysis failed on spec %s", spec.get("data"))
-                raise WeightingError(
-                    f"the analysis could not compute every estimate ({type(error).__name__}: {error}); "
-                    "an answer given by everyone or no one in a group can cause this, try another interval method"
-                ) from error
-    result = json.loads(json.dumps(result, default=_plain))
-    result["warnings"] = sorted({str(w.message) for w in caught})
-    text = json.dumps(result)
-    if client is not None:
-        client.set(key, text, ex=CACHE_SECONDS)
-    else:
-        _local_cache.set(key, text)
-    return result
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot store {type(value).__name__} in a cached result")
-
-
-# --------------------------------------------------------------------------- diagnostics
-
-
-@dataclass(frozen=True)
-class MarginCheck:
-    variable: str
-    level: str
-    target: float
-    unweighted: float
-    achieved: float
-
-    @property
-    def difference(self) -> float:
-        return self.achieved - self.target
-
-
-@dataclass(frozen=True)
-class Diagnostics:
-    """What a pollster must see before reading an estimate weighted this way."""
-
-    n: int
-    sum_of_weights: float
-    min_weight: float
-    max_weight: float
-    design_effect: float  # Kish's 1 + CV² of the weights: the variance cost of weighting
-    effective_n: float
-    converged: bool
-    warnings: list[str]
-    margins: list[MarginCheck] = field(default_factory=list)
-
-    @property
-    def max_margin_gap(self) -> float:
-        return max((abs(m.difference) for m in self.margins), default=0.0)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "sum_of_weights": self.sum_of_weights,
-            "min_weight": self.min_weight,
-            "max_weight": self.max_weight,
-            "design_effect": self.design_effect,
-            "effective_n": self.effective_n,
-            "converged": self.converged,
-            "warnings": self.warnings,
-            "max_margin_gap": self.max_margin_gap,
-            "margins": [
-                {"variable": m.variable, "level": m.level, "target": m.target, "unweighted": m.unweighted,
-                 "achieved": m.achieved}
-                for m in self.margins
-            ],
-        }
-
-
-def diagnostics(frame: pd.DataFrame, settings: WeightingSettings, result: Mapping[str, Any]) -> Diagnostics:
-    weights = np.asarray(result["weights"], dtype=float)
-    total = float(weights.sum())
-    n = len(weights)
-    effective_n = total**2 / float((weights**2).sum()) if n else 0.0
-    checks = []
-    margins = (
-        {settings.poststratify_by: settings.targets.margins[settings.poststratify_by]}
-        if settings.method == "poststratify"
-        else settings.targets.margins
-    )
-    for variable, levels in margins.items():
-        column = frame[variable].astype(str) if variable in frame.columns else pd.Series([], dtype=str)
-        for level, target in levels.items():
-            hit = (column == level).to_numpy()
-            checks.append(
-                MarginCheck(
-                    variable=variable,
-                    level=level,
-                    target=target,
-                    unweighted=float(hit.mean()) if n else 0.0,
-                    achieved=float(weights[hit].sum() / total) if total else 0.0,
-                )
-            )
-    caught = list(result.get("warnings", []))
-    return Diagnostics(
-        n=n,
-        sum_of_weights=total,
-        min_weight=float(weights.min()) if n else 0.0,
-        max_weight=float(weights.max()) if n else 0.0,
-        design_effect=n / effective_n if effective_n else math.nan,
-        effective_n=effective_n,
-        converged=not any("converge" in w.lower() for w in caught),
-        warnings=caught,
-        margins=checks,
-    )
-
-
-# --------------------------------------------------------------------------- runs
 
 
 @dataclass
@@ -484,11 +130,9 @@ def check_targets(survey: Survey, targets: Targets) -> None:
 
 
 def _placeholder_frame(targets: Targets) -> pd.DataFrame:
-    """Before any response: one row per level of every variable, so the analysis can still check the shares."""
-    width = max(len(levels) for levels in targets.margins.values())
-    return pd.DataFrame(
-        {variable: [list(levels)[i % len(levels)] for i in range(width)] for variable, levels in targets.margins.items()}
-    )
+    """Before any response: every combination of levels once, so the analysis can still check the shares
+    (raking such a frame always converges; fewer rows can contradict the margins, which is an error)."""
+    return pd.DataFrame(list(itertools.product(*map(list, targets.margins.values()))), columns=list(targets.margins))
 
 
 def runs_of(survey: Survey) -> list[WeightingRun]:

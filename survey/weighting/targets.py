@@ -3,7 +3,7 @@
 The defaults ship with the package (``survey.weighting.reference_data``); a pollster replaces them by
 uploading a CSV (``variable,level,share[,source]``) or a YAML mapping, or edits them in a
 form. Parsing here only reads the file; whether the shares make sense is checked by the
-analysis module itself (``survey.weighting_runs.check_targets``), so the pollster reads
+analysis module itself (``survey.weighting.runs.check_targets``), so the pollster reads
 exactly the message the statistics would raise.
 """
 from __future__ import annotations

@@ -17,15 +17,7 @@ from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 from survey.extensions import db
-from tests.support.site import (  # noqa: F401  (the site's fixtures)
-    app,
-    client,
-    database_url,
-    default_survey,
-    make_pollster,
-    runner,
-    sign_in,
-)
+from tests.support.site import *  # noqa: F401,F403  (the site's fixtures, listed in its __all__)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -12,8 +12,8 @@ import pytest
 from survey.extensions import db
 from survey.models import TargetSet
 from tests.browser.conftest import ARTIFACTS, served
-from tests.support.site import TEST_PASSWORD, app_for
 from tests.support.polls import load_default_survey, seed_poll
+from tests.support.site import TEST_PASSWORD, app_for
 from tests.survey.weighting.test_runs import TARGETS
 
 pytestmark = pytest.mark.browser

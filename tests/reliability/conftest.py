@@ -20,15 +20,7 @@ import sqlalchemy as sa
 from loadtest.pages import choose_answers, read_form, stored_form, token_hash
 from loadtest.servers import ServerSettings, gunicorn, site_environment
 from survey.questionnaires.loading import default_questionnaire_path, load_file
-from tests.support.site import (  # noqa: F401  (the site's fixtures)
-    app,
-    client,
-    database_url,
-    default_survey,
-    make_pollster,
-    runner,
-    sign_in,
-)
+from tests.support.site import *  # noqa: F401,F403  (the site's fixtures, listed in its __all__)
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONNAIRE = load_file(default_questionnaire_path())

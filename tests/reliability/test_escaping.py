@@ -18,13 +18,15 @@ import yaml
 
 from survey.extensions import db
 from survey.models import Answer, ApiToken, Pollster, Response
-from survey.responses.quality import ExclusionRules
 from survey.questionnaires.loading import default_questionnaire_path, load_file
 from survey.questionnaires.sync import load_into_database
 from survey.questionnaires.validation import parse
-from survey.weighting.runs import WeightingSettings, create_run, default_targets
-from tests.support.respondents import Respondent, load_open_survey
+from survey.responses.quality import ExclusionRules
+from survey.weighting.reference_data import california_adult_targets
+from survey.weighting.runs import create_run
+from survey.weighting.settings import WeightingSettings
 from tests.support.polls import seed_poll
+from tests.support.respondents import Respondent, load_open_survey
 from tests.survey.test_route_security import Fillers, urls
 
 PAYLOAD = '</textarea><script>alert(1)</script>"><img src=x onerror=alert(2)>'
@@ -160,7 +162,7 @@ def test_formulas_in_wording_are_neutralized_in_downloads(app, client, make_poll
         db.session.commit()
         seed_poll(survey, 120)
         owner_id = make_pollster(OWNER, survey.slug)
-        run = create_run(survey, WeightingSettings(default_targets()), ExclusionRules(), db.session.get(Pollster, owner_id))
+        run = create_run(survey, WeightingSettings(california_adult_targets()), ExclusionRules(), db.session.get(Pollster, owner_id))
         db.session.commit()
         slug, run_id = survey.slug, run.id
     sign_in(client, OWNER)

@@ -18,8 +18,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.support.site import app_for
 from tests.reliability.conftest import Browser, served, stored_for, stored_responses
+from tests.support.site import app_for
 
 SLUG = "california-2025"
 COMPLETION = "UPDATE responses SET status"  # the conditional UPDATE in respond.service.complete

@@ -13,8 +13,8 @@ from werkzeug.routing.converters import NumberConverter
 
 from survey import create_app
 from survey.extensions import db
-from tests.support.site import app_for, testing_settings
 from tests.reliability.conftest import ROOT
+from tests.support.site import app_for, settings_for_tests
 
 SLUG = "california-2025"  # the default survey, opened by the ``database`` fixture
 STRONG_SECRET = "9f2c41d7e0b84a6c93f1d2e5b7a8c0d4f6e1a3b5c7d9e0f2"
@@ -85,6 +85,7 @@ def test_production_cookies_are_secure_httponly_and_samesite(tmp_path):
     """Run in a fresh interpreter: the settings are read from the environment when the config is imported."""
     env = {
         "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),  # the checkout, whether or not the package is installed
         "SURVEY_ENV": "production",
         "SECRET_KEY": STRONG_SECRET,
         "PARADATA_SALT": STRONG_SECRET[::-1],
@@ -120,14 +121,14 @@ def test_development_cookies_are_httponly_and_samesite(client, database):
     ],
 )
 def test_production_refuses_missing_or_weak_secrets(key, value, complaint):
-    settings = {**testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
+    settings = {**settings_for_tests(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
                 "PARADATA_SALT": STRONG_SECRET[::-1], key: value}
     with pytest.raises(RuntimeError, match=complaint):
         create_app(settings)
 
 
 def test_production_starts_with_random_secrets():
-    app = create_app({**testing_settings(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
+    app = create_app({**settings_for_tests(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
                       "PARADATA_SALT": STRONG_SECRET[::-1]})
     assert app.secret_key == STRONG_SECRET
 
@@ -142,7 +143,7 @@ def _starts_from(client, slug: str, address: str) -> int:
 def test_the_start_limit_counts_the_client_behind_a_trusted_proxy(database, trusted_proxies, second_address_limited):
     """With TRUSTED_PROXIES=1 each client address has its own limit; with 0 a forged header changes nothing."""
     site = app_for(database, RATELIMIT_ENABLED=True, RATELIMIT_START="2 per minute",
-                    RATELIMIT_STORAGE_URI="memory://", TRUSTED_PROXIES=trusted_proxies)
+                   RATELIMIT_STORAGE_URI="memory://", TRUSTED_PROXIES=trusted_proxies)
     first, second = site.test_client(), site.test_client()
     try:
         assert [_starts_from(first, SLUG, "203.0.113.7") for _ in range(3)][-1] == 429

@@ -23,6 +23,8 @@ from survey import create_app
 from survey.config import TestingConfig
 from survey.extensions import db
 
+__all__ = ["app", "client", "database_url", "default_survey", "make_pollster", "runner", "sign_in"]  # the fixtures
+
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -72,10 +74,10 @@ def _migrated(url: str) -> Iterator[str]:
 
 
 def app_for(url: str, **overrides) -> Flask:
-    return create_app({**testing_settings(), "SQLALCHEMY_DATABASE_URI": url, **overrides})
+    return create_app({**settings_for_tests(), "SQLALCHEMY_DATABASE_URI": url, **overrides})
 
 
-def testing_settings() -> dict:
+def settings_for_tests() -> dict:
     return {key: getattr(TestingConfig, key) for key in dir(TestingConfig) if key.isupper()}
 
 

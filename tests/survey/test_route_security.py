@@ -14,9 +14,11 @@ from werkzeug.routing import AnyConverter, Rule
 from survey.extensions import db
 from survey.models import ApiToken, Invitation, Pollster, Survey
 from survey.responses.quality import ExclusionRules
-from survey.weighting.runs import WeightingSettings, create_run, default_targets
-from tests.support.site import TEST_PASSWORD, app_for
+from survey.weighting.reference_data import california_adult_targets
+from survey.weighting.runs import create_run
+from survey.weighting.settings import WeightingSettings
 from tests.support.polls import seed_poll
+from tests.support.site import TEST_PASSWORD, app_for
 
 OWNER, STRANGER = "owner@example.org", "stranger@example.org"
 PUBLIC_ENDPOINTS = {"pollster.login"}
@@ -50,7 +52,7 @@ class Fillers(dict):
         with self.app.app_context():
             survey = db.session.scalar(sa.select(Survey).where(Survey.slug == self["slug"]))
             seed_poll(survey, 120)
-            run = create_run(survey, WeightingSettings(default_targets()), ExclusionRules(), db.session.get(Pollster, self.owner_id))
+            run = create_run(survey, WeightingSettings(california_adult_targets()), ExclusionRules(), db.session.get(Pollster, self.owner_id))
             db.session.commit()
             self[name] = run.id
         return self[name]

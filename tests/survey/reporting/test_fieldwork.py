@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.reporting.fieldwork import fieldwork_summary
 from survey.models import Answer, Invitation, PageVisit, Response, Survey
+from survey.reporting.fieldwork import fieldwork_summary
 from survey.responses.dataset import attention_checks
 
 EMAIL = "ana@example.org"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Answer, Question, Response, Survey, WeightingRun
-from survey.pollster.fieldwork import completions_chart
+from survey.reporting.charts import completions_chart
 from survey.reporting.fieldwork import frequencies
 from survey.weighting.runs import current_targets
 from tests.survey.reporting.test_methodology import poll  # noqa: F401  (fixture)

@@ -7,8 +7,8 @@ import pandas as pd
 
 from survey.extensions import db
 from survey.models import Answer, Invitation, Option, PageVisit, Question, Response, Survey
-from survey.responses.quality import ExclusionRules
 from survey.responses.dataset import load_responses
+from survey.responses.quality import ExclusionRules
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from survey.responses.quality import ExclusionRules, duplicates, failed_attention, quality_flags, speeders, straightliners
+from survey.responses.quality import (
+    ExclusionRules,
+    duplicates,
+    failed_attention,
+    quality_flags,
+    speeders,
+    straightliners,
+)
 
 
 def test_speeders_are_under_a_share_of_the_median():

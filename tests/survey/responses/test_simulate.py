@@ -16,8 +16,15 @@ from survey.models import Answer, PageVisit, Response
 from survey.questionnaires.loading import default_questionnaire_path, load_file
 from survey.questionnaires.sync import load_into_database, questionnaire_of
 from survey.questionnaires.validation import parse
+from survey.responses.simulate import (
+    AGE_SHARES,
+    draw_californian,
+    draw_panelist,
+    draw_panelist_traits,
+    opinions,
+    simulate,
+)
 from survey.weighting.reference_data import default_targets
-from survey.responses.simulate import AGE_SHARES, draw_californian, draw_panelist, draw_panelist_traits, opinions, simulate
 from tests.survey.questionnaires.test_validation import minimal
 
 LIKELY = {"very_likely", "somewhat_likely"}

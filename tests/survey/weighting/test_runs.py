@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 import yaml
 
+import survey.weighting.cache as analysis_cache
 import survey.weighting.runs as weighting_runs
+from analysis import ConvergenceWarning
 from analysis.spec import run_spec
 from survey.extensions import db
 from survey.models import Answer, Response, WeightingRun
-from survey.responses.quality import ExclusionRules
 from survey.responses.dataset import load_responses
+from survey.responses.quality import ExclusionRules
 from survey.responses.simulate import AGE_SHARES, FEMALE_SHARE, REGION_SHARES
+from survey.weighting.runs import check_targets, compute, create_run
+from survey.weighting.settings import WeightingError, WeightingSettings
+from survey.weighting.spec import data_csv, spec_yaml
 from survey.weighting.targets import Targets
-from survey.weighting.runs import (
-    WeightingError,
-    WeightingSettings,
-    check_targets,
-    compute,
-    create_run,
-    data_csv,
-    spec_yaml,
-)
 from tests.support.polls import load_default_survey, seed_poll
 
 TARGETS = Targets(
@@ -140,10 +137,10 @@ def test_methods_bounds_and_trimming(app, poll):
 def test_results_are_cached_until_the_data_change(app, poll, monkeypatch):
     run = create_run(poll, WeightingSettings(TARGETS), ExclusionRules(), None)
     db.session.commit()
-    monkeypatch.setattr(weighting_runs, "_local_cache", weighting_runs._LRU())  # nothing from earlier tests
+    monkeypatch.setattr(analysis_cache, "_local_cache", analysis_cache._LRU())  # nothing from earlier tests
     calls = []
-    real = weighting_runs.run_spec
-    monkeypatch.setattr(weighting_runs, "run_spec", lambda spec, base: calls.append(1) or real(spec, base))
+    real = analysis_cache.run_spec
+    monkeypatch.setattr(analysis_cache, "run_spec", lambda spec, base: calls.append(1) or real(spec, base))
     compute(run)
     compute(run)
     assert len(calls) == 1
@@ -168,7 +165,7 @@ def test_redis_holds_the_cache_when_configured(app, poll, monkeypatch):
     app.config["REDIS_URL"] = "redis://127.0.0.1:6379/15"
     run = create_run(poll, WeightingSettings(TARGETS), ExclusionRules(), None)
     computed = compute(run)
-    key = weighting_runs.cache_key(computed.spec, hashlib.sha256(data_csv(computed.frame)).hexdigest())
+    key = analysis_cache.cache_key(computed.spec, hashlib.sha256(data_csv(computed.frame)).hexdigest())
     assert client.exists(key)
     client.delete(key)
 
@@ -181,3 +178,18 @@ def test_stored_run_round_trips_settings(app, poll):
     assert WeightingSettings.from_dict(stored.settings) == settings
     assert ExclusionRules.from_dict(stored.exclusion_rules).speeder_share == 0.3
     assert db.session.get(Response, stored.response_ids[0]).status == "complete"
+
+
+@pytest.mark.parametrize(("category", "converged"), [(ConvergenceWarning, False), (UserWarning, True)])
+def test_a_run_is_unconverged_exactly_when_the_analysis_warns_so(app, monkeypatch, category, converged):
+    """The warning's class decides, not its wording: a UserWarning that mentions convergence changes nothing."""
+
+    def analysis_that_warns(spec, folder):
+        warnings.warn("raking did not converge in 50 iterations", category, stacklevel=1)
+        return {"degf": 1, "weights": [1.0, 1.0], "estimates": []}
+
+    monkeypatch.setattr(analysis_cache, "run_spec", analysis_that_warns)
+    with app.app_context():
+        result = analysis_cache.run_analysis({"data": "data.csv", "case": category.__name__}, b"respondent_id\n1\n2\n")
+    assert result["converged"] is converged
+    assert result["warnings"] == ["raking did not converge in 50 iterations"]
