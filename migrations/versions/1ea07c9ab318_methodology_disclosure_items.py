@@ -4,7 +4,7 @@ Sample type, sponsor, conductor, sample source, mode, languages and fieldwork da
 (empty = not stated), and each weighting run's snapshot of them.
 
 Revision ID: 1ea07c9ab318
-Revises: fb4fede2a686
+Revises: 5d045a154bbc
 Create Date: 2026-11-29 14:10:40.731591
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '1ea07c9ab318'
-down_revision = 'fb4fede2a686'
+down_revision = '5d045a154bbc'
 branch_labels = None
 depends_on = None
 

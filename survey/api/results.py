@@ -7,15 +7,20 @@ from __future__ import annotations
 
 from flask import abort, jsonify, request
 
-from survey.accounts.ownership import owned_survey_or_404
+from survey.accounts.ownership import current_pollster, owned_survey_or_404
 from survey.api import bp
 from survey.api.openapi import component, documented
+from survey.extensions import db
 from survey.reporting.comparisons import comparisons_for
+from survey.reporting.methodology import snapshot
 from survey.reporting.publication import download_response
 from survey.reporting.tables import finite_or_none, tables, tables_frame, view_problem
 from survey.responses.dataset import questions_of
-from survey.weighting.runs import compute, latest_run, run_of, runs_of
-from survey.weighting.settings import INTERVAL_METHODS, WeightingError
+from survey.responses.quality import FLAG_LABELS
+from survey.weighting.requests import plan_run
+from survey.weighting.runs import compute, create_run, default_run, publish_run, run_of, runs_of
+from survey.weighting.settings import CALFUNS, INTERVAL_METHODS, METHODS, VARIANCE_METHODS, WeightingError
+from survey.weighting.target_sets import TARGET_SETS
 
 _NUMBER = {"type": "number"}
 _NULLABLE_NUMBER = {"type": ["number", "null"]}
@@ -24,14 +29,20 @@ RUN = component(
     "WeightingRun",
     {
         "type": "object",
-        "required": ["id", "created_at", "method", "respondents", "data_hash", "diagnostics", "exclusion_rules", "settings"],
+        "required": ["id", "name", "locked", "published", "created_at", "method", "respondents", "data_hash", "diagnostics",
+                     "exclusion_rules", "settings"],
         "properties": {
             "id": {"type": "integer"},
+            "name": {"type": ["string", "null"]},
+            "locked": {"type": "boolean", "description": "a locked run cannot be renamed, rerun or deleted"},
+            "published": {"type": "boolean", "description": "the run the results endpoints serve by default"},
             "created_at": {"type": "string", "format": "date-time"},
             "method": {"type": "string", "enum": ["rake", "poststratify", "calibrate"]},
             "respondents": {"type": "integer", "description": "number of responses the run used"},
             "data_hash": {"type": "string", "description": "SHA-256 of the run's data file"},
-            "settings": {"type": "object", "description": "targets, method and options"},
+            "settings": {"type": "object", "description": "targets (with their universe, sources and flags), method, "
+                         "options, levels merged for the run, and `universe`: the survey's and the targets' populations, "
+                         "whether they differ and whether the pollster confirmed weighting across them"},
             "exclusion_rules": {"type": "object", "description": "quality rules that chose the respondents"},
             "diagnostics": {
                 "type": "object",
@@ -95,6 +106,9 @@ _VIEW_QUERY = {
 def run_json(run) -> dict:
     return {
         "id": run.id,
+        "name": run.name,
+        "locked": run.locked,
+        "published": run.published,
         "created_at": run.created_at.isoformat(),
         "method": run.settings["method"],
         "respondents": len(run.response_ids),
@@ -147,16 +161,87 @@ def _results(survey, run):
 @bp.get("/surveys/<slug>/results")
 @documented(RESULTS, tags=("results",), query=_VIEW_QUERY)
 def latest_results(slug: str):
-    """Weighted toplines (or a crosstab with ``by``) of the latest weighting run.
+    """Weighted toplines (or a crosstab with ``by``) of the survey's published weighting run.
 
     Each row is one answer's weighted share (or a mean) with its interval, margin of error,
-    unweighted and effective n. 404 until the survey has been weighted.
+    unweighted and effective n. Only the published run is served here, so a test run never
+    changes what subscribers read: 404 until a run is published (``POST .../runs/{run_id}/publish``
+    or the weighting page); read any other run at ``.../runs/{run_id}/results``.
     """
     survey = owned_survey_or_404(slug)
-    run = latest_run(survey)
+    run = default_run(survey)
     if run is None:
-        abort(404, f"survey {survey.slug} has not been weighted yet")
+        abort(404, f"survey {survey.slug} has no published weighting run yet; publish one on the weighting page or "
+                   f"with POST /api/surveys/{survey.slug}/runs/<run_id>/publish (GET /api/surveys/{survey.slug}/runs "
+                   "lists the runs)")
     return _results(survey, run)
+
+
+RUN_REQUEST = component(
+    "WeightingRunRequest",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "The weighting form's choices; a missing field takes the form's default. The same checks "
+                       "and messages as the form (survey.weighting.requests.plan_run).",
+        "properties": {
+            "name": {"type": "string", "maxLength": 100},
+            "target_set": {"type": "string", "enum": list(TARGET_SETS),
+                           "description": "default: the saved targets if any, else the shipped set of the survey's universe"},
+            "variables": {"type": "array", "items": {"type": "string"},
+                          "description": "target variables to weight by; default: all but the optional ones"},
+            "merge": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}},
+                      "description": "{variable: {level with no respondents: level to merge it into}}, for this run"},
+            "confirm_universe": {"type": "boolean",
+                                 "description": "required (true) when the targets describe another population than the survey"},
+            "method": {"type": "string", "enum": list(METHODS)},
+            "poststratify_by": {"type": "string"},
+            "calfun": {"type": "string", "enum": list(CALFUNS)},
+            "bounds": {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": 2},
+            "trim": {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": 2,
+                     "description": "as multiples of the mean weight"},
+            "variance": {"type": "string", "enum": list(VARIANCE_METHODS)},
+            "speeder_share": {"type": "number", "minimum": 0.01, "maximum": 0.99},
+            "exclude": {"type": "array", "items": {"type": "string", "enum": list(FLAG_LABELS)}},
+            "exclude_simulated": {"type": "boolean"},
+        },
+    },
+)
+
+
+@bp.post("/surveys/<slug>/runs")
+@documented(RUN, status=201, tags=("results",), request_body=RUN_REQUEST)
+def create_weighting_run(slug: str):
+    """Weight the survey's current responses and store the run (not published).
+
+    400 with the form's own message for a request it would refuse: a target level nobody gave
+    (merge it with ``merge`` or leave the variable out of ``variables``), targets of another
+    universe without ``confirm_universe``, a bad option, or targets the analysis cannot reach.
+    """
+    survey = owned_survey_or_404(slug)
+    choices = request.get_json(silent=True)
+    if not isinstance(choices, dict):
+        abort(400, "send the weighting choices as a JSON object (Content-Type: application/json); {} takes every default")
+    try:
+        plan = plan_run(survey, choices)
+        run = create_run(survey, plan.settings, plan.rules, current_pollster(), name=plan.name,
+                         methodology=snapshot(survey))
+    except WeightingError as error:
+        db.session.rollback()
+        abort(400, str(error))
+    db.session.commit()
+    return jsonify(run_json(run)), 201
+
+
+@bp.post("/surveys/<slug>/runs/<int:run_id>/publish")
+@documented(RUN, tags=("results",))
+def publish_weighting_run(slug: str, run_id: int):
+    """Publish the run (and lock it): ``/results`` serves it from now on, in place of any other."""
+    survey = owned_survey_or_404(slug)
+    run = _run(survey, run_id)
+    publish_run(run)
+    db.session.commit()
+    return jsonify(run_json(run))
 
 
 @bp.get("/surveys/<slug>/runs/<int:run_id>/results")

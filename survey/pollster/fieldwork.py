@@ -13,7 +13,7 @@ from survey.reporting.fieldwork import fieldwork_summary, frequencies
 from survey.reporting.raw_data import raw_data_csv
 from survey.responses.invitations import create_invitations, invitations_csv
 from survey.responses.quality import FLAG_LABELS, ExclusionRules
-from survey.weighting.runs import current_targets
+from survey.weighting.target_sets import default_target_set, target_sets
 
 
 @bp.get("/")
@@ -38,7 +38,8 @@ def fieldwork(slug: str):
 
 def _fieldwork_page(survey: Survey, upload_form: InvitationUploadForm) -> str:
     summary = fieldwork_summary(survey)
-    targets = current_targets(survey)
+    sets = target_sets(survey)
+    targets = sets[default_target_set(survey, sets)]
     return render_template(
         "pollster/fieldwork.html",
         survey=survey,

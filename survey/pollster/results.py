@@ -13,15 +13,16 @@ from survey.reporting.charts import question_chart
 from survey.reporting.comparisons import comparisons_for
 from survey.reporting.tables import tables, view_problem
 from survey.responses.dataset import crossable, questions_of
-from survey.weighting.runs import compute, latest_run, new_responses_since, run_of
+from survey.weighting.runs import compute, default_run, latest_run, new_responses_since, run_of
 from survey.weighting.settings import INTERVAL_METHODS, WeightingError
 
 
 def chosen_run(survey):
-    """The run named by ``?run=`` (404 if not this survey's), else the latest (None before any)."""
+    """The run named by ``?run=`` (404 if not this survey's), else the published one, else the
+    latest, so the pollster sees a test run before publishing it (None before any run)."""
     run_id = request.args.get("run", type=int)
     if run_id is None:
-        return latest_run(survey)
+        return default_run(survey) or latest_run(survey)
     run = run_of(survey, run_id)
     if run is None:
         abort(404)

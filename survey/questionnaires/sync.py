@@ -58,6 +58,7 @@ def load_into_database(questionnaire: Questionnaire, session: sa.orm.Session) ->
     for item, value in questionnaire.methodology.items():  # the file proposes; the pollster's edits stay
         if getattr(survey, item) is None:
             setattr(survey, item, value)
+    survey.universe = questionnaire.universe
     survey.definition = copy.deepcopy(questionnaire.document)
     survey.source_hash = source_hash
     _sync_questions(survey, questionnaire)

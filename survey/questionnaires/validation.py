@@ -39,7 +39,8 @@ from survey.questionnaires.model import (
     Screener,
 )
 
-_TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "methodology", "pages"}
+_TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "universe", "methodology", "pages"}
+UNIVERSE_MAX_LENGTH = 200
 METHODOLOGY_TEXT_KEYS = {"sponsor": 300, "conducted_by": 300, "sample_source": 2000, "mode": 300, "interview_languages": 200}
 _PAGE_KEYS = {"id", "title", "questions"}
 _OPTION_KEYS = {"code", "label", "anchored"}
@@ -165,6 +166,7 @@ def parse(document: Any) -> Questionnaire:
     consent = check.texts(top["consent"], "consent") if "consent" in top else None
     thank_you = check.texts(top["thank_you"], "thank_you") if "thank_you" in top else None
     methodology = _methodology(check, top["methodology"]) if "methodology" in top else {}
+    universe = _universe(check, top["universe"]) if "universe" in top else None
     pages = _pages(check, top.get("pages"), "pages") if "pages" in top else ()
     if check.problems:
         raise QuestionnaireError(check.problems)
@@ -176,6 +178,7 @@ def parse(document: Any) -> Questionnaire:
         pages=pages,
         document=copy.deepcopy(dict(document)),
         thank_you=thank_you,
+        universe=universe,
         methodology=methodology,
     )
 
@@ -201,6 +204,18 @@ def _methodology(check: _Checker, value: Any) -> dict[str, str]:
         else:
             kept[key] = " ".join(text.split())
     return kept
+
+
+def _universe(check: _Checker, value: Any) -> str | None:
+    """One line naming the population sampled, e.g. "California registered voters"."""
+    if not isinstance(value, str) or not value.strip():
+        check.add("universe", f"must name the population the survey samples, e.g. \"California registered voters\", not {_describe(value)}")
+        return None
+    text = " ".join(value.split())
+    if len(text) > UNIVERSE_MAX_LENGTH:
+        check.add("universe", f"must be at most {UNIVERSE_MAX_LENGTH} characters (it has {len(text)}); name the population, and describe it elsewhere")
+        return None
+    return text
 
 
 def _languages(check: _Checker, value: Any) -> tuple[str, ...]:

@@ -16,7 +16,6 @@ from typing import Any, Optional
 from analysis import proportion
 from analysis.inference import goodness_of_fit, test_against
 from survey.models import Survey
-from survey.reporting.methodology import population_text
 from survey.weighting.reference_data import PublishedFigure, published_figures
 from survey.weighting.runs import ComputedRun, weighted_design
 from survey.weighting.spec import ID_COLUMN
@@ -91,7 +90,7 @@ class OurPoll:
         completed = computed.data.paradata.loc[computed.frame[ID_COLUMN], "completed_at"]
         first, last = completed.min(), completed.max()
         return cls(
-            population=population_text(survey, computed.settings.targets),
+            population=computed.settings.survey_universe or "not stated",
             mode=survey.mode or "not stated",
             dates=f"{first:%B} {first.day}, {first:%Y} to {last:%B} {last.day}, {last:%Y}" if len(completed) else "no interviews",
         )

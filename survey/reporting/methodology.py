@@ -27,7 +27,7 @@ from survey.reporting.fieldwork import fieldwork_summary
 from survey.weighting.runs import ComputedRun
 from survey.weighting.settings import INTERVAL_METHODS, METHODS
 from survey.weighting.spec import ID_COLUMN
-from survey.weighting.targets import Targets
+from survey.weighting.targets import universes_differ
 
 NOT_STATED = "*not stated*"
 SAMPLE_TYPES = {
@@ -159,7 +159,7 @@ def methodology_markdown(computed: ComputedRun, survey: Survey) -> str:
         "",
         "## Population and sample",
         "",
-        f"- **Population (universe):** {population_text(survey, settings.targets)}",
+        f"- **Population (universe):** {_stated(settings.survey_universe)}",
         f"- **Sample type:** {sample_type}",
         f"- **Sample source:** {_stated(disclosure.sample_source)}",
         f"- **Mode:** {_stated(disclosure.mode)}",
@@ -186,17 +186,24 @@ def methodology_markdown(computed: ComputedRun, survey: Survey) -> str:
         "",
         "## Weighting",
         "",
-        f"{METHODS[settings.method]} to the population shares below ({settings.targets.name}).",
+        f"{METHODS[settings.method]} to the population shares below ({settings.targets.name}), which describe: "
+        f"{_stated(settings.targets.universe)}.",
         f"Design effect of weighting (Kish, 1 + CV² of the weights): {deff:.2f}; effective sample size: {effective_n:.0f} "
         f"of {run.diagnostics['n']} interviews.",
         "",
     ]
     if settings.trim:
         lines += [f"Weights trimmed to {settings.trim[0]}–{settings.trim[1]} times the mean weight.", ""]
-    lines += ["| Variable | Target shares | Source |", "|---|---|---|"]
-    for variable, levels in settings.targets.margins.items():
+    if universes_differ(settings.survey_universe, settings.targets.universe):
+        lines += [f"**The targets describe another population than the survey samples** ({settings.targets.universe}, "
+                  f"not {settings.survey_universe}); the pollster confirmed weighting to them. Estimates are then "
+                  "adjusted towards the wrong population on these variables.", ""]
+    targets = settings.targets
+    lines += ["| Variable | Target shares | Source | Figure |", "|---|---|---|---|"]
+    for variable, levels in targets.margins.items():
         shares = ", ".join(f"{level} {share:.1%}" for level, share in levels.items())
-        lines.append(f"| `{variable}` | {shares} | {_cell(settings.targets.sources.get(variable) or NOT_STATED)} |")
+        lines.append(f"| `{variable}` | {shares} | {table_cell(targets.sources.get(variable) or NOT_STATED)} | "
+                     f"{targets.flags.get(variable, NOT_STATED)} |")
     lines += ["", "## Precision", ""] + _precision(computed, disclosure, deff) + [""]
     prefix = f"{survey.slug}-run{run.id}"
     lines += [
@@ -214,11 +221,6 @@ def methodology_markdown(computed: ComputedRun, survey: Survey) -> str:
     for question in survey.questions:
         lines += _question_wording(question, languages)
     return "\n".join(lines).rstrip() + "\n"
-
-
-def population_text(survey: Survey, targets: Targets) -> str:
-    """The population the run's targets describe."""
-    return targets.name
 
 
 def _precision(computed: ComputedRun, disclosure: Disclosure, deff: float) -> list[str]:
@@ -253,7 +255,7 @@ def _rate(value: Optional[float]) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
-def _cell(text: str) -> str:
+def table_cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return text.replace("|", "\\|").replace("\n", " ")
 

@@ -15,7 +15,7 @@ from survey.extensions import db
 from survey.models import ApiToken, Invitation, Pollster, Survey
 from survey.responses.quality import ExclusionRules
 from survey.weighting.reference_data import california_adult_targets
-from survey.weighting.runs import create_run
+from survey.weighting.runs import create_run, publish_run
 from survey.weighting.settings import WeightingSettings
 from tests.support.polls import seed_poll
 from tests.support.site import TEST_PASSWORD, app_for
@@ -53,6 +53,7 @@ class Fillers(dict):
             survey = db.session.scalar(sa.select(Survey).where(Survey.slug == self["slug"]))
             seed_poll(survey, 120)
             run = create_run(survey, WeightingSettings(california_adult_targets()), ExclusionRules(), db.session.get(Pollster, self.owner_id))
+            publish_run(run)  # so the survey's /results (which serve the published run) answer too
             db.session.commit()
             self[name] = run.id
         return self[name]
@@ -143,6 +144,7 @@ def test_the_owner_reaches_every_page_the_stranger_cannot(app, client, seeded, s
     """Proves the fillers are right: the 404s above are about ownership, not a wrong URL."""
     fillers, secrets = seeded
     sign_in(client, OWNER)
+    assert fillers["run_id"]  # a published run, for the routes that serve it without naming it
     for rule, method, url in requests_for(app, fillers):
         if method != "GET" or not rule.arguments:
             continue

@@ -38,7 +38,7 @@ def test_unsourced_figure_is_context_without_a_test(app, client, poll):  # noqa:
     token_page = client.post("/pollster/tokens", data={"name": "comparisons"}).get_data(as_text=True)
     token = re.search(r"svy_[\w-]+", token_page).group()
     headers = {"Authorization": f"Bearer {token}"}
-    body = client.get(f"/api/surveys/{poll}/results", headers=headers).json
+    body = client.get(f"/api/surveys/{poll}/runs/{run_id}/results", headers=headers).json
     served = next(c for c in body["comparisons"] if c["figure"]["id"] == FOURTEEN)
     assert served["context_only"] is True and served["tests"] == [] and served["goodness_of_fit"] is None
 

@@ -14,12 +14,18 @@ from survey.extensions import db
 from survey.models import Answer, Question, Response, Survey, WeightingRun
 from survey.reporting.charts import completions_chart
 from survey.reporting.fieldwork import frequencies
-from survey.weighting.runs import current_targets
+from survey.weighting.target_sets import default_target_set, target_sets
 from tests.survey.reporting.test_methodology import poll  # noqa: F401  (fixture)
 
 
 def _survey(slug: str) -> Survey:
     return db.session.scalar(sa.select(Survey).where(Survey.slug == slug))
+
+
+def current_targets(survey: Survey):
+    """The targets the weighting page starts from, which the fieldwork page compares with."""
+    sets = target_sets(survey)
+    return sets[default_target_set(survey, sets)]
 
 
 def _answers(survey: Survey, code: str) -> Counter:
@@ -51,6 +57,8 @@ def test_composition_sets_each_weighting_variable_beside_its_targets(app, client
     assert "Sample composition against the targets" in page
     for variable in targets.margins:
         assert f"<code>{variable}</code>" in page
+    assert targets.universe == "California registered voters" and "education" in targets.optional
+    assert "Target source (assumption):" in page and "Optional target: not weighted by default." in page
 
 
 def test_a_target_level_nobody_gave_yet_is_pointed_out(app, client, poll):  # noqa: F811

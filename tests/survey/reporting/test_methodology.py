@@ -15,11 +15,11 @@ from survey.models import Question, Response, Survey, WeightingRun
 from survey.questionnaires.model import QuestionnaireError
 from survey.questionnaires.sync import load_into_database
 from survey.questionnaires.validation import parse
+from survey.reporting.methodology import table_cell
 from tests.support.polls import load_default_survey, seed_poll
+from tests.survey.weighting.test_population import form_defaults
 
 OWNER = "methodology@example.org"
-RUN_FORM = {"method": "rake", "calfun": "raking", "variance": "linearization", "speeder_share": "0.4",
-            "exclude": ["speeder", "attention_failed", "duplicate"]}
 
 
 @pytest.fixture
@@ -40,8 +40,11 @@ def poll(app, client, make_pollster, sign_in):
     return slug
 
 
-def _run(client, app, slug: str) -> int:
-    response = client.post(f"/pollster/surveys/{slug}/weighting/run", data=RUN_FORM)
+def _run(client, app, slug: str, query: str = "", **changes) -> int:
+    """Submit the weighting form with its defaults (as the page fills it in), changed by ``changes``."""
+    action = f"/pollster/surveys/{slug}/weighting/run"
+    form = form_defaults(client.get(f"/pollster/surveys/{slug}/weighting{query}").get_data(as_text=True), action)
+    response = client.post(action, data={**form, **changes})
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     with app.app_context():
         return db.session.scalar(sa.select(sa.func.max(WeightingRun.id)))
@@ -65,7 +68,8 @@ def test_default_poll_statement_is_opt_in_with_dispositions_and_no_placeholder(a
     run_id = _run(client, app, poll)
     text = _statement(client, poll, run_id)
     assert "**Sample type:** Opt-in sample" in text
-    assert "**Population (universe):** California" in text
+    assert "**Population (universe):** California registered voters" in text
+    assert "which describe: California registered voters." in text and "another population" not in text
     for disposition in ("**Started the questionnaire:** 165", "**Screened out (not eligible):** 3 — by `registered` 3",
                         "**Completes:** 160", "**Partials and break-offs (eligible, stopped before the end):** 2",
                         "**Break-off rate:** 1.2% of the 162 eligible starts", "**Quality exclusions"):
@@ -83,8 +87,19 @@ def test_default_poll_statement_is_opt_in_with_dispositions_and_no_placeholder(a
         assert f"Design effect of weighting (Kish, 1 + CV² of the weights): {run.diagnostics['design_effect']:.2f}" in text
         for question in questions:  # full wording of every question, in each language
             assert question.text["en"] in text and question.text["es"] in text
-        for variable in run.settings["targets"]["margins"]:
+        targets = run.settings["targets"]
+        assert set(targets["margins"]) == {"region", "party", "vote_2024", "sex", "race", "age_group"}
+        for variable in targets["margins"]:  # each weighting variable with its source and flag
             assert f"| `{variable}` |" in text
+            assert table_cell(targets["sources"][variable]) in text
+        assert "| `education` |" not in text
+
+
+def test_targets_of_another_population_are_said_plainly(app, client, poll):
+    run_id = _run(client, app, poll, "?targets=adults", confirm_universe="y")
+    text = _statement(client, poll, run_id)
+    assert ("**The targets describe another population than the survey samples** (California adults, "
+            "not California registered voters)") in text
 
 
 def test_a_probability_sample_gives_its_margin_of_sampling_error(app, client, poll):
