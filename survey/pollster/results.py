@@ -49,12 +49,14 @@ def results(slug: str):
     try:
         computed = compute(run, interval, by)
     except WeightingError as error:
-        return render_template("pollster/results.html", survey=survey, run=run, problem=str(error)), 400
+        return render_template("pollster/results.html", survey=survey, run=run, published_run=default_run(survey),
+                               problem=str(error)), 400
     question_tables = tables(computed)
     return render_template(
         "pollster/results.html",
         survey=survey,
         run=run,
+        published_run=default_run(survey),
         computed=computed,
         tables=[(table, question_chart(table, f"chart-{table.question.code}")) for table in question_tables],
         comparisons=comparisons_for(computed, survey) if by is None else [],

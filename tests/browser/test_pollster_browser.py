@@ -142,7 +142,7 @@ def test_pollster_states_the_methodology_and_watches_the_fieldwork(live_site, ch
 
 @pytest.fixture
 def early_fieldwork_site(tmp_path, make_pollster_for):
-    """The default survey with 30 completes and nobody of race "other", the shipped targets only."""
+    """The default survey with 80 completes and nobody of race "other", the shipped targets only."""
     from flask_migrate import upgrade
 
     from survey.models import Answer
@@ -152,7 +152,7 @@ def early_fieldwork_site(tmp_path, make_pollster_for):
     with app.app_context():
         upgrade()
         survey = load_default_survey()
-        seed_poll(survey, 30, seed=11)
+        seed_poll(survey, 80, seed=11)
         for answer in db.session.query(Answer).filter(Answer.question_code == "race"):
             if answer.value == "other":
                 answer.value = "white"
@@ -185,8 +185,12 @@ def test_weighting_page_shows_one_methods_controls_and_a_way_past_an_empty_level
         assert overflow <= 1, f"the weighting page scrolls sideways by {overflow}px at {width}px wide"
     for select in page.locator("select[name^='merge:']").all():
         select.select_option(index=1)
+    page.fill("input[name=name]", "Week 1, race merged")
     page.click("text=Run weighting")
     page.wait_for_selector("#diagnostics-heading")
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(ARTIFACTS / f"pollster-weighting-run-{width}.png"), full_page=True)
     page.click("text=Publish this run")
     page.wait_for_selector(".badge-published")
     for width, height in ((1280, 900), (390, 844)):

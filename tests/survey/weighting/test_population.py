@@ -263,7 +263,10 @@ def test_runs_are_named_locked_and_one_is_published_which_the_api_serves(app, cl
     assert client.get(f"/api/surveys/{slug}/results", headers=headers).json["run"]["id"] == first["id"]
     third = client.post(f"/api/surveys/{slug}/runs", json={}, headers=headers).json
     assert client.get(f"/api/surveys/{slug}/results", headers=headers).json["run"]["id"] == first["id"]
-    assert client.get(f"/pollster/surveys/{slug}/results").status_code == 200
+    results_page = _text(client.get(f"/pollster/surveys/{slug}/results").get_data(as_text=True))
+    assert f"Weighting run {first['id']}: Wave 1 Published" in results_page  # the published run, not the newest
+    latest = _text(client.get(f"/pollster/surveys/{slug}/results?run={third['id']}").get_data(as_text=True))
+    assert f"Not published : the API serves run {first['id']}; publish this one" in latest
 
     # the published run is locked: no rename, rerun or delete
     for action, data in (("rename", {"name": "Changed"}), ("rerun", {}), ("delete", {})):
