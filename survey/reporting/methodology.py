@@ -199,11 +199,11 @@ def methodology_markdown(computed: ComputedRun, survey: Survey) -> str:
                   f"not {settings.survey_universe}); the pollster confirmed weighting to them. Estimates are then "
                   "adjusted towards the wrong population on these variables.", ""]
     targets = settings.targets
-    lines += ["| Variable | Target shares | Source | Figure |", "|---|---|---|---|"]
+    lines += ["| Variable | Target shares | Source (figure confirmed, computed or an assumption) |", "|---|---|---|"]
     for variable, levels in targets.margins.items():
         shares = ", ".join(f"{level} {share:.1%}" for level, share in levels.items())
-        lines.append(f"| `{variable}` | {shares} | {table_cell(targets.sources.get(variable) or NOT_STATED)} | "
-                     f"{targets.flags.get(variable, NOT_STATED)} |")
+        flag = f"**{targets.flags[variable]}**: " if variable in targets.flags else ""
+        lines.append(f"| `{variable}` | {shares} | {flag}{table_cell(targets.sources.get(variable) or NOT_STATED)} |")
     lines += ["", "## Precision", ""] + _precision(computed, disclosure, deff) + [""]
     prefix = f"{survey.slug}-run{run.id}"
     lines += [

@@ -91,7 +91,7 @@ def test_default_poll_statement_is_opt_in_with_dispositions_and_no_placeholder(a
         assert set(targets["margins"]) == {"region", "party", "vote_2024", "sex", "race", "age_group"}
         for variable in targets["margins"]:  # each weighting variable with its source and flag
             assert f"| `{variable}` |" in text
-            assert table_cell(targets["sources"][variable]) in text
+            assert f"**{targets['flags'][variable]}**: {table_cell(targets['sources'][variable])}" in text
         assert "| `education` |" not in text
 
 
