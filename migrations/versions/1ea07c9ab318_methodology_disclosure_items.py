@@ -1,7 +1,9 @@
 """methodology disclosure items on surveys and runs
 
 Sample type, sponsor, conductor, sample source, mode, languages and fieldwork dates of a survey
-(empty = not stated), and each weighting run's snapshot of them.
+(empty = not stated), and each weighting run's snapshot of them. Columns are added and dropped in
+place, never by recreating `surveys` (which would cascade-delete its responses on SQLite); the
+sample type is checked by the form and the questionnaire validation, not by a constraint, for that reason.
 
 Revision ID: 1ea07c9ab318
 Revises: 5d045a154bbc
@@ -30,9 +32,6 @@ def upgrade():
         batch_op.add_column(sa.Column('interview_languages', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('fieldwork_start', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('fieldwork_end', sa.Date(), nullable=True))
-        batch_op.create_check_constraint(
-            op.f('ck_surveys_sample_type'), "sample_type IN ('probability', 'opt_in_panel', 'river')"
-        )
 
     with op.batch_alter_table('weighting_runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('methodology', sa.JSON(), nullable=True))
@@ -45,8 +44,8 @@ def downgrade():
     with op.batch_alter_table('weighting_runs', schema=None) as batch_op:
         batch_op.drop_column('methodology')
 
-    with op.batch_alter_table('surveys', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_surveys_sample_type'), type_='check')
+    # ALTER TABLE ... DROP COLUMN in place (SQLite 3.35+): recreating `surveys` would cascade-delete its responses
+    with op.batch_alter_table('surveys', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('fieldwork_end')
         batch_op.drop_column('fieldwork_start')
         batch_op.drop_column('interview_languages')

@@ -1,7 +1,7 @@
 """Survey universe; weighting runs get a name, a lock and one published run per survey
 
 Revision ID: 5d045a154bbc
-Revises: fb4fede2a686
+Revises: d7a1c3e9b514
 Create Date: 2026-11-29 14:11:16.514435
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5d045a154bbc'
-down_revision = 'fb4fede2a686'
+down_revision = 'd7a1c3e9b514'
 branch_labels = None
 depends_on = None
 
@@ -38,7 +38,8 @@ def downgrade():
         batch_op.drop_column('locked')
         batch_op.drop_column('name')
 
-    with op.batch_alter_table('surveys', schema=None) as batch_op:
+    # ALTER TABLE ... DROP COLUMN in place (SQLite 3.35+): recreating `surveys` would cascade-delete its responses
+    with op.batch_alter_table('surveys', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('universe')
 
     # ### end Alembic commands ###

@@ -11,9 +11,12 @@ from survey.accounts.ownership import current_pollster, owned_survey_or_404
 from survey.api import bp
 from survey.api.openapi import component, documented
 from survey.extensions import db
+from survey.reporting.banner_files import banner_download
+from survey.reporting.banners import BannerError, BannerOptions, build_banner
 from survey.reporting.comparisons import comparisons_for
 from survey.reporting.methodology import snapshot
-from survey.reporting.publication import download_response
+from survey.reporting.nets import NetError, added_nets
+from survey.reporting.publication import download_response, send_download
 from survey.reporting.tables import finite_or_none, tables, tables_frame, view_problem
 from survey.responses.dataset import questions_of
 from survey.responses.quality import FLAG_LABELS
@@ -62,17 +65,23 @@ ROW = component(
             "estimate_id": {"type": "string"},
             "question": {"type": "string"},
             "question_text": {"type": "string"},
-            "answer": {"type": "string", "description": "option code, or 'mean'"},
+            "answer": {"type": "string", "description": "option or net code (e.g. 'likely'), or 'mean'"},
+            "net": {"type": "boolean", "description": "true for a net: several answers added up"},
+            "weighted_to_target": {"type": "boolean",
+                                   "description": "a weighting variable's share: the target itself, with no interval"},
+            "base": {"type": "string", "description": "who was asked the question, in words"},
+            "base_n": {"type": "integer", "description": "respondents who answered the question"},
+            "base_weighted_n": {"type": "number", "description": "their weighted number"},
             "answer_label": {"type": "string"},
             "kind": {"type": "string", "enum": ["proportion", "mean"]},
             "domain_variable": {"type": ["string", "null"]},
             "domain": {"type": ["string", "null"]},
             "domain_label": {"type": ["string", "null"]},
             "estimate": _NUMBER,
-            "se": _NUMBER,
-            "ci_low": _NUMBER,
-            "ci_high": _NUMBER,
-            "margin_of_error": {"type": "number", "description": "t × design-based SE (includes the design effect)"},
+            "se": _NULLABLE_NUMBER,
+            "ci_low": _NULLABLE_NUMBER,
+            "ci_high": _NULLABLE_NUMBER,
+            "margin_of_error": {"type": ["number", "null"], "description": "t × design-based SE (includes the design effect)"},
             "deff": _NULLABLE_NUMBER,
             "unweighted_n": {"type": "integer"},
             "effective_n": _NULLABLE_NUMBER,
@@ -100,6 +109,7 @@ RESULTS = component(
 _VIEW_QUERY = {
     "ci": {"type": "string", "enum": list(INTERVAL_METHODS), "description": "interval method (default logit)"},
     "by": {"type": "string", "description": "question code to cross by (a single-choice question); omit for toplines"},
+    "net": {"type": "string", "description": "add a net: QUESTION:ANSWER+ANSWER (repeatable)"},
 }
 
 
@@ -126,6 +136,16 @@ def _run(survey, run_id: int):
     return run
 
 
+def _published_run(survey):
+    """The run served when none is named: the published one, else 404 saying how to publish one."""
+    run = default_run(survey)
+    if run is None:
+        abort(404, f"survey {survey.slug} has no published weighting run yet; publish one on the weighting page or "
+                   f"with POST /api/surveys/{survey.slug}/runs/<run_id>/publish (GET /api/surveys/{survey.slug}/runs "
+                   "lists the runs)")
+    return run
+
+
 @bp.get("/surveys/<slug>/runs")
 @documented({"type": "object", "required": ["runs"], "properties": {"runs": {"type": "array", "items": RUN}}},
             tags=("results",))
@@ -142,8 +162,8 @@ def _results(survey, run):
     if problem:
         abort(400, problem)
     try:
-        computed = compute(run, interval, by)
-    except WeightingError as error:
+        computed = compute(run, interval, by, nets=added_nets(request.args.getlist("net"), questions_of(survey)))
+    except (WeightingError, NetError) as error:
         abort(400, str(error))
     frame = tables_frame(tables(computed))
     rows = [{key: finite_or_none(value) if isinstance(value, float) else value for key, value in row.items()}
@@ -169,12 +189,7 @@ def latest_results(slug: str):
     or the weighting page); read any other run at ``.../runs/{run_id}/results``.
     """
     survey = owned_survey_or_404(slug)
-    run = default_run(survey)
-    if run is None:
-        abort(404, f"survey {survey.slug} has no published weighting run yet; publish one on the weighting page or "
-                   f"with POST /api/surveys/{survey.slug}/runs/<run_id>/publish (GET /api/surveys/{survey.slug}/runs "
-                   "lists the runs)")
-    return _results(survey, run)
+    return _results(survey, _published_run(survey))
 
 
 RUN_REQUEST = component(
@@ -272,3 +287,87 @@ def run_file(slug: str, run_id: int, name: str):
     survey = owned_survey_or_404(slug)
     return download_response(survey, _run(survey, run_id), name, request.args)
 
+
+
+_BANNER_CELL = {
+    "type": "object",
+    "required": ["estimate", "se", "n"],
+    "properties": {"variable": {"type": "string"}, "level": {"type": "string"}, "estimate": _NULLABLE_NUMBER,
+                   "se": _NULLABLE_NUMBER, "ci_low": _NULLABLE_NUMBER, "ci_high": _NULLABLE_NUMBER,
+                   "n": {"type": "integer", "description": "unweighted, answering in this column"},
+                   "higher_than": {"type": "array", "items": {"type": "string"},
+                                   "description": "letters of the columns this cell is significantly higher than"},
+                   "low_base": {"type": "boolean"}},
+}
+BANNER = component(
+    "Banner",
+    {
+        "type": "object",
+        "required": ["run", "alpha", "columns", "rows", "independence"],
+        "properties": {
+            "run": {"type": "integer"},
+            "alpha": _NUMBER,
+            "min_base": {"type": "integer"},
+            "interval": {"type": "string"},
+            "degf": {"type": "integer"},
+            "columns": {"type": "array", "items": {
+                "type": "object", "required": ["variable", "level", "letter", "n", "weighted_n"],
+                "properties": {"variable": {"type": "string"}, "level": {"type": "string"}, "label": {"type": "string"},
+                               "letter": {"type": "string"}, "n": {"type": "integer"}, "weighted_n": _NUMBER,
+                               "low_base": {"type": "boolean"}}}},
+            "rows": {"type": "array", "items": {
+                "type": "object", "required": ["question", "answer", "net", "total", "cells"],
+                "properties": {"question": {"type": "string"}, "question_text": {"type": "string"},
+                               "answer": {"type": "string"}, "answer_label": {"type": "string"},
+                               "net": {"type": "boolean"}, "total": _BANNER_CELL,
+                               "cells": {"type": "array", "items": _BANNER_CELL}}}},
+            "independence": {"type": "array", "items": {
+                "type": "object", "required": ["question", "variable", "statistic", "ndf", "ddf", "p_value"],
+                "properties": {"question": {"type": "string"}, "variable": {"type": "string"},
+                               "statistic": _NULLABLE_NUMBER, "ndf": _NULLABLE_NUMBER, "ddf": _NULLABLE_NUMBER,
+                               "p_value": _NULLABLE_NUMBER}}},
+            "bases": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+)
+_BANNER_QUERY = {
+    "run": {"type": "integer", "description": "weighting run (default: the survey's default run)"},
+    "rows": {"type": "string", "description": "comma-separated question codes (default: every opinion question)"},
+    "columns": {"type": "string", "description": "comma-separated banner variables (default: the weighting demographics)"},
+    "alpha": {"type": "number", "description": "significance level of the letters (default 0.05)"},
+    "min_base": {"type": "integer", "description": "columns with fewer respondents get no letters (default 30)"},
+    "ci": {"type": "string", "enum": list(INTERVAL_METHODS), "description": "interval method (default logit)"},
+    "net": {"type": "string", "description": "add a net: QUESTION:ANSWER+ANSWER (repeatable)"},
+}
+
+
+def _banner(survey):
+    run_id = request.args.get("run", type=int)
+    run = _published_run(survey) if run_id is None else _run(survey, run_id)
+    try:
+        nets = added_nets(request.args.getlist("net"), questions_of(survey))
+        return build_banner(run, BannerOptions.from_query(request.args), nets)
+    except (BannerError, NetError, WeightingError) as error:
+        abort(400, str(error))
+
+
+@bp.get("/surveys/<slug>/banner")
+@documented(BANNER, tags=("results",), query=_BANNER_QUERY)
+def banner(slug: str):
+    """A banner table: the answers and nets of ``rows`` by the levels of ``columns``, with Total.
+
+    Each cell is a weighted share (0–1) with its design-based SE and unweighted n; ``higher_than``
+    lists the letters of the columns of the same banner variable it is significantly higher than
+    (design-based pairwise tests at ``alpha``); ``independence`` has the Rao–Scott F test of each
+    question by each banner variable.
+    """
+    return jsonify(_banner(owned_survey_or_404(slug)).to_json())
+
+
+@bp.get("/surveys/<slug>/banner.<any(xlsx, csv):extension>")
+@documented({"type": "string", "format": "binary"}, content_type="application/octet-stream", tags=("downloads",),
+            query=_BANNER_QUERY)
+def banner_file(slug: str, extension: str):
+    """The banner as an XLSX banner book (a sheet per banner variable and a notes sheet) or a CSV."""
+    survey = owned_survey_or_404(slug)
+    return send_download(banner_download(survey, _banner(survey), extension))

@@ -13,6 +13,7 @@ from survey.reporting.fieldwork import fieldwork_summary, frequencies
 from survey.reporting.raw_data import raw_data_csv
 from survey.responses.invitations import create_invitations, invitations_csv
 from survey.responses.quality import FLAG_LABELS, ExclusionRules
+from survey.security import accepts_upload
 from survey.weighting.target_sets import default_target_set, target_sets
 
 
@@ -68,6 +69,7 @@ def raw_data(slug: str):
 
 
 @bp.post("/surveys/<slug>/invitations")
+@accepts_upload
 def upload_invitations(slug: str):
     """Create one invitation per panel ID in the uploaded CSV and answer with the links file.
 

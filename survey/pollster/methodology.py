@@ -7,8 +7,8 @@ from flask import abort, flash, redirect, render_template, url_for
 from survey.accounts.ownership import owned_survey_or_404
 from survey.extensions import db
 from survey.pollster import bp
-from survey.pollster.downloads import run_or_404
 from survey.pollster.forms import MethodologyForm
+from survey.pollster.results import run_or_404
 from survey.reporting.methodology import Disclosure, methodology_html, methodology_markdown
 from survey.weighting.runs import compute, runs_of
 from survey.weighting.settings import WeightingError

@@ -2,22 +2,29 @@
 diagnostics of every run before anyone reads an estimate."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from survey.accounts.ownership import current_pollster, owned_survey_or_404
+from survey.database import id_argument
 from survey.extensions import db
 from survey.models import TargetSet
 from survey.pollster import bp
+from survey.pollster.auth import safe_next
 from survey.pollster.forms import ActionForm
+from survey.questionnaires.validation import UNIVERSE_MAX_LENGTH
 from survey.reporting import charts
 from survey.reporting.methodology import snapshot
 from survey.responses.quality import FLAG_LABELS, ExclusionRules
+from survey.security import accepts_upload
 from survey.weighting.requests import level_counts, plan_run
 from survey.weighting.runs import (
     check_rerun,
@@ -123,6 +130,11 @@ class WeightingForm(FlaskForm):
 
 class TargetsUploadForm(FlaskForm):
     targets_file = FileField("Targets file (.csv or .yaml)", validators=[FileRequired(message="Choose a CSV or YAML file.")])
+    universe = StringField(
+        "Population these targets describe",
+        description="e.g. California registered voters; compared with the survey's. A YAML file's universe: is used if empty.",
+        validators=[Length(max=UNIVERSE_MAX_LENGTH, message=f"Name the population in at most {UNIVERSE_MAX_LENGTH} characters.")],
+    )
     upload = SubmitField("Upload targets")
 
 
@@ -136,14 +148,9 @@ class ResetForm(FlaskForm):
     reset = SubmitField("Forget my saved targets")
 
 
-class RenameForm(FlaskForm):
-    name = StringField("Name")
-    rename = SubmitField("Rename")
-
-
 def _page(survey, weighting_form=None, upload_form=None, edit_form=None, targets=None, problem=None, status=200,
           problems=None):
-    run_id = request.args.get("run", type=int)
+    run_id = id_argument("run")
     run = run_of(survey, run_id) if run_id else latest_run(survey)
     if run_id and run is None:
         abort(404)
@@ -184,7 +191,6 @@ def _page(survey, weighting_form=None, upload_form=None, edit_form=None, targets
         edit_form=edit_form or TargetsEditForm(),
         reset_form=ResetForm(),
         action_form=ActionForm(),
-        rename_form=RenameForm(name=run.name if run else ""),
         run=run,
         histogram=histogram,
         new_responses=new_responses_since(run) if run is not None else 0,
@@ -261,7 +267,7 @@ def rerun_weighting(slug: str, run_id: int):
         return _page(survey, problem=str(error), status=409 if old.locked else 400)
     db.session.commit()
     flash(f"{run.title} repeats {old.title} on {len(run.response_ids)} responses.", "info")
-    return redirect(request.form.get("next") or url_for("pollster.weighting", slug=slug, run=run.id))
+    return redirect(safe_next(request.form.get("next")) or url_for("pollster.weighting", slug=slug, run=run.id))
 
 
 @bp.post("/surveys/<slug>/weighting/runs/<int:run_id>/publish")
@@ -299,6 +305,7 @@ def _store_targets(survey, targets: Targets, form_name: str):
 
 
 @bp.post("/surveys/<slug>/weighting/targets/upload")
+@accepts_upload
 def upload_targets(slug: str):
     survey = owned_survey_or_404(slug)
     form = TargetsUploadForm()
@@ -309,7 +316,8 @@ def upload_targets(slug: str):
         targets = parse_upload(upload.filename or "targets", upload.read())
     except TargetsFileError as error:
         return _page(survey, upload_form=form, problem=f"The file could not be read: {error}", status=400)
-    return _store_targets(survey, targets, "uploaded")
+    universe = " ".join((form.universe.data or "").split())
+    return _store_targets(survey, replace(targets, universe=universe) if universe else targets, "uploaded")
 
 
 @bp.post("/surveys/<slug>/weighting/targets")
@@ -325,7 +333,10 @@ def edit_targets(slug: str):
     for key, value in request.form.items():
         if not isinstance(key, str) or not key.startswith("share:"):  # a multipart part without a name has key None
             continue
-        _, variable, level = key.split(":", 2)
+        _, variable, level = (key.split(":", 2) + ["", ""])[:3]
+        if not variable or not level:
+            problems.append(f"the field {key[:40]!r} does not name a variable and a level (share:<variable>:<level>)")
+            continue
         try:
             margins.setdefault(variable, {})[level] = float(value.strip().rstrip("%")) / (100 if value.strip().endswith("%") else 1)
         except ValueError:

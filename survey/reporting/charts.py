@@ -8,6 +8,7 @@ every bar's estimate and interval, so nothing is only visible.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -17,6 +18,7 @@ from xml.sax.saxutils import escape, quoteattr
 from survey.reporting.tables import QuestionTable
 
 BAR_COLOUR = "#3b6ea8"
+NET_COLOUR = "#20324a"  # a net (several answers added up) is darker than the answers it adds
 WHISKER_COLOUR = "#1d1d1d"
 GRID_COLOUR = "#d0d0d0"
 TEXT_COLOUR = "#1d1d1d"
@@ -35,13 +37,15 @@ BOTTOM = 30
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar: a share (0–1) with its interval; ``group`` starts a labelled section (crosstabs)."""
+    """One bar: a share (0–1) with its interval; ``group`` starts a labelled section (crosstabs);
+    ``net`` draws it darker, with "(net)" after its label."""
 
     label: str
     estimate: float
     ci_low: Optional[float] = None
     ci_high: Optional[float] = None
     group: Optional[str] = None
+    net: bool = False
 
 
 def _percent(value: float) -> str:
@@ -65,8 +69,17 @@ def _scale_max(bars: Sequence[Bar]) -> float:
     return min(1.0, math.ceil(highest * 10 - 1e-9) / 10)
 
 
-def _truncate(text: str, limit: int = 32) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+LINE_CHARACTERS = 42  # of 14px text across the chart's width: longer labels wrap onto more lines
+
+
+def _label(text: str, x: float, y: float, line_height: float, bold: bool = False) -> tuple[str, float]:
+    """``text`` wrapped onto as many lines as it needs (never cut), and the height it takes."""
+    lines = textwrap.wrap(text, LINE_CHARACTERS) or [""]
+    weight = ' font-weight="700"' if bold else ""
+    spans = "".join(
+        f'<tspan x="{x}" dy="{0 if index == 0 else line_height}">{escape(line)}</tspan>' for index, line in enumerate(lines)
+    )
+    return f'<text x="{x}" y="{y}"{weight}>{spans}</text>', (len(lines) - 1) * line_height
 
 
 def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: str = "chart") -> str:
@@ -93,14 +106,16 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: 
     previous_group = None
     for bar in bars:
         if bar.group is not None and bar.group != previous_group:
-            body.append(f'<text x="{LEFT}" y="{y + GROUP_HEIGHT - 10}" font-weight="700">{escape(_truncate(bar.group, 40))}</text>')
-            y += GROUP_HEIGHT
+            text, extra = _label(bar.group, LEFT, y + GROUP_HEIGHT - 10, LABEL_HEIGHT - 3, bold=True)
+            body.append(text)
+            y += GROUP_HEIGHT + extra
         previous_group = bar.group
-        body.append(f'<text x="{LEFT}" y="{y + LABEL_HEIGHT - 5}">{escape(_truncate(bar.label, 44))}</text>')
-        bar_top = y + LABEL_HEIGHT
+        text, extra = _label(bar.label, LEFT, y + LABEL_HEIGHT - 5, LABEL_HEIGHT - 3)
+        body.append(text)
+        bar_top = y + LABEL_HEIGHT + extra
         middle = bar_top + BAR_HEIGHT / 2
         body.append(
-            f'<rect x="{LEFT}" y="{bar_top}" width="{x(bar.estimate) - LEFT:.1f}" height="{BAR_HEIGHT}" fill="{BAR_COLOUR}"/>'
+            f'<rect x="{LEFT}" y="{bar_top}" width="{x(bar.estimate) - LEFT:.1f}" height="{BAR_HEIGHT}" fill="{NET_COLOUR if bar.net else BAR_COLOUR}"/>'
         )
         if bar.ci_low is not None and bar.ci_high is not None:
             low, high = x(bar.ci_low), x(bar.ci_high)
@@ -188,8 +203,8 @@ def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str
 def question_chart(table: QuestionTable, chart_id: str) -> Optional[str]:
     """Bars with whiskers for a table of shares (None for a mean: one number needs no chart)."""
     bars = [
-        Bar(row.answer_label, row.estimate, row.ci_low, row.ci_high,
-                   group=row.domain_label if row.domain is not None else None)
+        Bar(row.answer_label + (" (net)" if row.net else ""), row.estimate, row.ci_low, row.ci_high,
+            group=row.domain_label if row.domain is not None else None, net=row.net)
         for row in table.rows
         if row.kind == "proportion" and row.estimate is not None
     ]

@@ -3,6 +3,7 @@ voters), the page says when targets describe another universe, an empty target l
 a dead end, and runs are named, locked and published, the API serving the published one."""
 from __future__ import annotations
 
+import io
 import re
 from html.parser import HTMLParser
 
@@ -367,3 +368,16 @@ def test_a_weighting_that_zeroes_respondents_is_refused_in_words_not_a_crash():
     result = {"weights": [2.0, 0.0, 1.0], "warnings": ["raking did not converge in 1000 iterations"], "converged": False}
     with pytest.raises(WeightingError, match="gave 1 of 3 respondents a weight of 0 .raking did not converge"):
         diagnostics(pd.DataFrame({"sex": ["female", "male", "male"]}), settings, result)
+
+
+def test_uploaded_targets_state_their_universe_and_the_page_compares_it(app, client, make_pollster, sign_in):
+    slug = _owner(app, client, make_pollster, sign_in, 120)
+    rows = "variable,level,share\nsex,female,0.51\nsex,male,0.49\n"
+    upload = {"targets_file": (io.BytesIO(rows.encode()), "adults.csv"), "universe": "California  adults"}
+    saved = client.post(f"/pollster/surveys/{slug}/weighting/targets/upload", data=upload,
+                        content_type="multipart/form-data")
+    assert saved.status_code == 302
+    page = _text(_weighting_page(client, slug))
+    assert "These targets describe California adults" in page and "not the same population" in page
+    refused = client.post(f"/api/surveys/{slug}/runs", json={}, headers=_token(client))
+    assert refused.status_code == 400 and "These targets describe California adults" in refused.json["error"]["message"]
