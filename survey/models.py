@@ -6,7 +6,7 @@ document and ``Question``/``Option`` rows index it for queries and exports.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -30,6 +30,14 @@ class SurveyStatus(str, enum.Enum):
     DRAFT = "draft"
     OPEN = "open"
     CLOSED = "closed"
+
+
+class SampleType(str, enum.Enum):
+    """How respondents came to be in the sample; only a probability sample has a sampling margin of error."""
+
+    PROBABILITY = "probability"
+    OPT_IN_PANEL = "opt_in_panel"
+    RIVER = "river"
 
 
 class ResponseStatus(str, enum.Enum):
@@ -74,6 +82,15 @@ class Survey(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
     opened_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
     closed_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
+    # Disclosure items only the pollster knows (survey.reporting.methodology); empty means "not stated".
+    sample_type: so.Mapped[Optional[str]] = so.mapped_column(sa.String(16))
+    sponsor: so.Mapped[Optional[str]] = so.mapped_column(sa.String(300))
+    conducted_by: so.Mapped[Optional[str]] = so.mapped_column(sa.String(300))
+    sample_source: so.Mapped[Optional[str]] = so.mapped_column(sa.Text)
+    mode: so.Mapped[Optional[str]] = so.mapped_column(sa.String(300))
+    interview_languages: so.Mapped[Optional[str]] = so.mapped_column(sa.String(200))
+    fieldwork_start: so.Mapped[Optional[date]] = so.mapped_column(sa.Date)
+    fieldwork_end: so.Mapped[Optional[date]] = so.mapped_column(sa.Date)
 
     questions: so.Mapped[list["Question"]] = so.relationship(
         back_populates="survey", order_by="Question.position", cascade="all, delete-orphan"
@@ -81,7 +98,9 @@ class Survey(db.Model):
     owners: so.Mapped[list[Pollster]] = so.relationship(secondary=survey_owners, back_populates="surveys")
     responses: so.WriteOnlyMapped["Response"] = so.relationship(back_populates="survey", passive_deletes=True)
 
-    __table_args__ = (sa.CheckConstraint("status IN ('draft', 'open', 'closed')", name="status"),)
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('draft', 'open', 'closed')", name="status"),
+    )
 
     @property
     def is_open(self) -> bool:
@@ -277,6 +296,8 @@ class WeightingRun(db.Model):
     response_ids: so.Mapped[list[int]] = so.mapped_column(sa.JSON)
     data_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
     diagnostics: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    # The survey's disclosure items when the run was made, so a published statement never changes later.
+    methodology: so.Mapped[Optional[dict[str, Any]]] = so.mapped_column(sa.JSON)
     name: so.Mapped[Optional[str]] = so.mapped_column(sa.String(100))
     locked: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     published: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())

@@ -32,7 +32,8 @@ FIELDWORK = component(
     "Fieldwork",
     {
         "type": "object",
-        "required": ["survey", "started", "completed", "screened_out", "in_progress", "broken_off",
+        "required": ["survey", "started", "completed", "screened_out", "in_progress", "broken_off", "left_at_screener",
+                     "in_progress_eligible", "screened_out_by",
                      "excluded_by_quality", "quality_flags", "eligible", "completion_rate", "breakoff_rate",
                      "invitations", "invitations_used", "invitations_unused", "completions_by_day"],
         "properties": {
@@ -41,7 +42,11 @@ FIELDWORK = component(
             "completed": _COUNT,
             "screened_out": _COUNT,
             "in_progress": _COUNT,
-            "broken_off": {**_COUNT, "description": "in progress and idle for over an hour"},
+            "broken_off": {**_COUNT, "description": "eligible (past the screening questions), idle for over an hour"},
+            "left_at_screener": {**_COUNT, "description": "idle for over an hour before eligibility was known"},
+            "in_progress_eligible": {**_COUNT, "description": "past the screening questions and still answering"},
+            "screened_out_by": {"type": "object", "additionalProperties": _COUNT,
+                                "description": "screen-outs per screening question code"},
             "excluded_by_quality": {**_COUNT, "description": "complete responses the default quality rules leave out"},
             "quality_flags": {
                 "type": "object",
@@ -50,7 +55,7 @@ FIELDWORK = component(
                 "required": [*FLAGS, "excluded"],
             },
             "simulated": _COUNT,
-            "eligible": {**_COUNT, "description": "started minus screened out"},
+            "eligible": {**_COUNT, "description": "completed + broken off + eligible still answering"},
             "completion_rate": _RATE,
             "breakoff_rate": _RATE,
             "invitations": _COUNT,
@@ -91,7 +96,7 @@ def surveys():
 def fieldwork(slug: str):
     """Fieldwork so far: responses by outcome, completion and break-off rates, invitations, completions per day.
 
-    Rates are shares of eligible starts (started minus screened out).
+    Rates are shares of eligible starts (completes, break-offs and eligible respondents still answering).
     """
     survey = owned_survey_or_404(slug)
     return jsonify({"survey": survey_json(survey), **fieldwork_summary(survey).to_dict()})

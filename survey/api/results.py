@@ -14,6 +14,7 @@ from survey.extensions import db
 from survey.reporting.banner_files import banner_download
 from survey.reporting.banners import BannerError, BannerOptions, build_banner
 from survey.reporting.comparisons import comparisons_for
+from survey.reporting.methodology import snapshot
 from survey.reporting.nets import NetError, added_nets
 from survey.reporting.publication import download_response, send_download
 from survey.reporting.tables import finite_or_none, tables, tables_frame, view_problem
@@ -173,7 +174,7 @@ def _results(survey, run):
         "by": by,
         "degf": computed.result["degf"],
         "rows": rows,
-        "comparisons": [c.to_dict() for c in comparisons_for(computed)] if by is None else [],
+        "comparisons": [c.to_dict() for c in comparisons_for(computed, survey)] if by is None else [],
     })
 
 
@@ -238,7 +239,8 @@ def create_weighting_run(slug: str):
         abort(400, "send the weighting choices as a JSON object (Content-Type: application/json); {} takes every default")
     try:
         plan = plan_run(survey, choices)
-        run = create_run(survey, plan.settings, plan.rules, current_pollster(), name=plan.name)
+        run = create_run(survey, plan.settings, plan.rules, current_pollster(), name=plan.name,
+                         methodology=snapshot(survey))
     except WeightingError as error:
         db.session.rollback()
         abort(400, str(error))

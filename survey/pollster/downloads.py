@@ -5,15 +5,13 @@ way by the API, so a file is identical whichever door it leaves by.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from flask import abort, render_template, request
 
 from survey.accounts.ownership import owned_survey_or_404
 from survey.pollster import bp
 from survey.pollster.results import chosen_nets, chosen_run, run_or_404, view_options
 from survey.reporting.charts import question_chart
-from survey.reporting.publication import DISCLOSURE_FIELDS, Disclosure, download_response
+from survey.reporting.publication import download_response
 from survey.reporting.tables import tables
 from survey.responses.dataset import crossable, questions_of
 from survey.weighting.runs import compute, runs_of
@@ -31,8 +29,6 @@ def downloads(slug: str):
         runs=runs_of(survey),
         crossable=crossable(questions_of(survey)),
         intervals=INTERVAL_METHODS,
-        disclosure=asdict(Disclosure.for_survey(survey)),
-        disclosure_fields=DISCLOSURE_FIELDS,
     )
 
 

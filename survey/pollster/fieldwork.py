@@ -1,7 +1,7 @@
 """The dashboard of a pollster's surveys, each survey's fieldwork, opening and closing it."""
 from __future__ import annotations
 
-from flask import Response, flash, redirect, render_template, url_for
+from flask import Response, flash, redirect, render_template, stream_with_context, url_for
 
 from survey.accounts.ownership import owned_survey_or_404, owned_surveys
 from survey.extensions import db
@@ -9,10 +9,12 @@ from survey.models import Survey, SurveyStatus, utcnow
 from survey.pollster import bp
 from survey.pollster.forms import ActionForm, InvitationUploadForm
 from survey.reporting.charts import completions_chart
-from survey.reporting.fieldwork import fieldwork_summary
+from survey.reporting.fieldwork import fieldwork_summary, frequencies
+from survey.reporting.raw_data import raw_data_csv
 from survey.responses.invitations import create_invitations, invitations_csv
 from survey.responses.quality import FLAG_LABELS, ExclusionRules
 from survey.security import accepts_upload
+from survey.weighting.target_sets import default_target_set, target_sets
 
 
 @bp.get("/")
@@ -37,15 +39,32 @@ def fieldwork(slug: str):
 
 def _fieldwork_page(survey: Survey, upload_form: InvitationUploadForm) -> str:
     summary = fieldwork_summary(survey)
+    sets = target_sets(survey)
+    targets = sets[default_target_set(survey, sets)]
     return render_template(
         "pollster/fieldwork.html",
         survey=survey,
         summary=summary,
+        targets=targets,
+        composition=frequencies(survey, targets),
+        frequencies=frequencies(survey),
         chart=completions_chart(summary.completions_by_day) if summary.completions_by_day else None,
         flag_labels=FLAG_LABELS,
         default_exclusions=[FLAG_LABELS[flag].split(" (")[0].lower() for flag in ExclusionRules().exclude],
         action_form=ActionForm(),
         upload_form=upload_form,
+    )
+
+
+@bp.get("/surveys/<slug>/fieldwork/raw-data.csv")
+def raw_data(slug: str):
+    """Every response so far with its answers and paradata, unweighted; streamed."""
+    survey = owned_survey_or_404(slug)
+    filename = f"{survey.slug}-raw-unweighted-{utcnow():%Y%m%d-%H%M}.csv"
+    return Response(
+        stream_with_context(raw_data_csv(survey)),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
     )
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, FileSize
-from wtforms import PasswordField, SelectChoice, SelectField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms import DateField, PasswordField, SelectChoice, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from survey.accounts.passwords import MIN_PASSWORD_LENGTH
+from survey.reporting.methodology import FIELD_LABELS, SAMPLE_TYPE_CHOICES
 from survey.responses.invitations import read_panel_ids
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -68,3 +69,29 @@ class InvitationUploadForm(FlaskForm):
             self.panel_ids = read_panel_ids(field.data.read())
         except ValueError as error:
             raise ValidationError(str(error)) from error
+
+
+class MethodologyForm(FlaskForm):
+    """The disclosure items only the pollster knows; a field left empty is published as not stated."""
+
+    sample_type = SelectField(
+        "Sample type", choices=[SelectChoice(value, label) for value, label in (("", "Not stated"), *SAMPLE_TYPE_CHOICES.items())]
+    )
+    sponsor = StringField("Sponsor (who paid for the survey)", validators=[Optional(), Length(max=300)])
+    conducted_by = StringField("Conducted by (who collected the data)", validators=[Optional(), Length(max=300)])
+    sample_source = TextAreaField("Sample source (how respondents were recruited)", validators=[Optional(), Length(max=2000)])
+    mode = StringField("Mode", validators=[Optional(), Length(max=300)])
+    interview_languages = StringField("Languages of the interviews", validators=[Optional(), Length(max=200)])
+    fieldwork_start = DateField("Fieldwork start", validators=[Optional()])
+    fieldwork_end = DateField("Fieldwork end", validators=[Optional()])
+    submit = SubmitField("Save methodology")
+
+    def validate_fieldwork_end(self, field) -> None:
+        if field.data and self.fieldwork_start.data and field.data < self.fieldwork_start.data:
+            raise ValidationError("The fieldwork cannot end before it starts.")
+
+    def store(self, survey) -> None:
+        """Copy the answers onto ``survey``; blank text becomes not stated (None)."""
+        for name in FIELD_LABELS:
+            value = getattr(self, name).data
+            setattr(survey, name, (value.strip() or None) if isinstance(value, str) else value)

@@ -15,7 +15,8 @@ from survey.reporting.banners import BannerError, BannerOptions, banner_rows, bu
 from survey.reporting.charts import question_chart
 from survey.reporting.comparisons import comparisons_for
 from survey.reporting.nets import NetError, added_nets, net_parameter
-from survey.reporting.publication import send_download, survey_margin_of_error
+from survey.reporting.methodology import margin_of_error, run_snapshot
+from survey.reporting.publication import send_download
 from survey.reporting.tables import tables, view_problem
 from survey.responses.dataset import crossable, questions_of
 from survey.weighting.runs import compute, default_run, latest_run, new_responses_since, run_of
@@ -79,7 +80,7 @@ def results(slug: str):
         published_run=default_run(survey),
         computed=computed,
         tables=[(table, question_chart(table, f"chart-{table.question.code}")) for table in question_tables],
-        comparisons=comparisons_for(computed) if by is None else [],
+        comparisons=comparisons_for(computed, survey) if by is None else [],
         interval=interval,
         by=by,
         nets=request.args.getlist("net"),
@@ -141,6 +142,8 @@ def topline_report(slug: str, run_id: int):
         computed = compute(run, interval, nets=chosen_nets(questions))
     except WeightingError as error:
         abort(400, str(error))
-    moe, deff = survey_margin_of_error(computed)
+    # a margin of sampling error only for a probability sample (see survey.reporting.methodology)
+    moe = margin_of_error(computed) if run_snapshot(run, survey)[0].probability else None
     return render_template("pollster/topline_report.html", survey=survey, run=run, computed=computed,
-                           tables=tables(computed), interval=INTERVAL_METHODS[interval], moe=moe, deff=deff)
+                           tables=tables(computed), interval=INTERVAL_METHODS[interval], moe=moe,
+                           deff=run.diagnostics["design_effect"])

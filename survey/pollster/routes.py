@@ -14,6 +14,7 @@ from survey.pollster import (  # noqa: F401  (route groups attach themselves to 
     bp,
     downloads,
     fieldwork,
+    methodology,
     results,
     templating,
     tokens,

@@ -13,6 +13,7 @@ SURVEY_SECTIONS = (
     ("pollster.results", "Results"),
     ("pollster.banner", "Banner tables"),
     ("pollster.downloads", "Downloads"),
+    ("pollster.methodology", "Methodology"),
 )
 
 

@@ -22,6 +22,7 @@ from survey.pollster.auth import safe_next
 from survey.pollster.forms import ActionForm
 from survey.questionnaires.validation import UNIVERSE_MAX_LENGTH
 from survey.reporting import charts
+from survey.reporting.methodology import snapshot
 from survey.responses.quality import FLAG_LABELS, ExclusionRules
 from survey.security import accepts_upload
 from survey.weighting.requests import level_counts, plan_run
@@ -217,7 +218,8 @@ def run_weighting(slug: str):
         return _page(survey, weighting_form=form, problem="The form expired; send it again.", status=400)
     try:
         plan = plan_run(survey, form.choices())
-        run = create_run(survey, plan.settings, plan.rules, current_pollster(), name=plan.name)
+        run = create_run(survey, plan.settings, plan.rules, current_pollster(), name=plan.name,
+                         methodology=snapshot(survey))
     except RunRequestError as error:
         db.session.rollback()
         return _page(survey, weighting_form=form, problems=form.show_problems(error.problems), status=400)
@@ -259,7 +261,7 @@ def rerun_weighting(slug: str, run_id: int):
     try:
         check_rerun(old)
         run = create_run(survey, WeightingSettings.from_dict(old.settings),
-                         ExclusionRules.from_dict(old.exclusion_rules), current_pollster())
+                         ExclusionRules.from_dict(old.exclusion_rules), current_pollster(), methodology=snapshot(survey))
     except WeightingError as error:
         db.session.rollback()
         return _page(survey, problem=str(error), status=409 if old.locked else 400)

@@ -289,6 +289,7 @@ class Questionnaire:
     pages: tuple[Page, ...]
     document: dict[str, Any] = field(compare=False, repr=False)
     thank_you: dict[str, str] | None = None
+    methodology: dict[str, str] = field(default_factory=dict)  # initial disclosure items of the survey
     universe: str | None = None  # the population the survey samples, compared with the targets'
 
     @property

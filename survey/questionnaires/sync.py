@@ -55,6 +55,9 @@ def load_into_database(questionnaire: Questionnaire, session: sa.orm.Session) ->
                      for change in changes]
                 )
     survey.title = questionnaire.title
+    for item, value in questionnaire.methodology.items():  # the file proposes; the pollster's edits stay
+        if getattr(survey, item) is None:
+            setattr(survey, item, value)
     survey.universe = questionnaire.universe
     survey.definition = copy.deepcopy(questionnaire.document)
     survey.source_hash = source_hash

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from survey.models import SampleType
 from survey.questionnaires.model import (
     CHOICE_TYPES,
     DEFAULT_TEXT_LENGTH,
@@ -39,8 +40,9 @@ from survey.questionnaires.model import (
     Screener,
 )
 
-_TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "universe", "pages"}
+_TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "universe", "methodology", "pages"}
 UNIVERSE_MAX_LENGTH = 200
+METHODOLOGY_TEXT_KEYS = {"sponsor": 300, "conducted_by": 300, "sample_source": 2000, "mode": 300, "interview_languages": 200}
 _PAGE_KEYS = {"id", "title", "questions"}
 _OPTION_KEYS = {"code", "label", "anchored"}
 _COMMON_QUESTION_KEYS = {"code", "type", "text", "help", "required", "show_if", "base"}
@@ -165,6 +167,7 @@ def parse(document: Any) -> Questionnaire:
     title = check.texts(top["title"], "title") if "title" in top else None
     consent = check.texts(top["consent"], "consent") if "consent" in top else None
     thank_you = check.texts(top["thank_you"], "thank_you") if "thank_you" in top else None
+    methodology = _methodology(check, top["methodology"]) if "methodology" in top else {}
     universe = _universe(check, top["universe"]) if "universe" in top else None
     pages = _pages(check, top.get("pages"), "pages") if "pages" in top else ()
     if check.problems:
@@ -178,7 +181,31 @@ def parse(document: Any) -> Questionnaire:
         document=copy.deepcopy(dict(document)),
         thank_you=thank_you,
         universe=universe,
+        methodology=methodology,
     )
+
+
+def _methodology(check: _Checker, value: Any) -> dict[str, str]:
+    """Initial disclosure items (``survey.reporting.methodology``): the sample type and texts."""
+    items = check.mapping(value, "methodology", {"sample_type", *METHODOLOGY_TEXT_KEYS})
+    if items is None:
+        return {}
+    kept: dict[str, str] = {}
+    sample_types = [kind.value for kind in SampleType]
+    if "sample_type" in items:
+        if items["sample_type"] in sample_types:
+            kept["sample_type"] = items["sample_type"]
+        else:
+            check.add("methodology.sample_type", f"must be one of {', '.join(sample_types)}, not {_describe(items['sample_type'])}")
+    for key, longest in METHODOLOGY_TEXT_KEYS.items():
+        if key not in items:
+            continue
+        text = items[key]
+        if not isinstance(text, str) or not text.strip() or len(text.strip()) > longest:
+            check.add(f"methodology.{key}", f"must be text of 1 to {longest} characters, not {_describe(text)}")
+        else:
+            kept[key] = " ".join(text.split())
+    return kept
 
 
 def _universe(check: _Checker, value: Any) -> str | None:

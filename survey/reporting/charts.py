@@ -215,19 +215,48 @@ def question_chart(table: QuestionTable, chart_id: str) -> Optional[str]:
 
 
 def completions_chart(days: Sequence[tuple[date, int]]) -> str:
-    """Completions per day as SVG columns, with every day's count in ``<desc>`` for screen readers."""
-    width, height, left, right, top, bottom = 400, 170, 34, 8, 12, 30
+    """Completions per day as SVG columns on labelled axes (a count scale with gridlines, dated
+    ticks), with every day's count in ``<desc>`` for screen readers."""
+    width, height, left, right, top, bottom = 400, 200, 44, 10, 26, 34
     plot_width, plot_height = width - left - right, height - top - bottom
-    tallest = max(count for _, count in days) or 1
+    step = _count_step(max(count for _, count in days))
+    scale_top = step * max(1, math.ceil(max(count for _, count in days) / step))
     slot = plot_width / len(days)
-    columns = []
+    parts = [f'<text x="{left - 36}" y="{top - 12}" text-anchor="start" fill="{TEXT_COLOUR}">Completed per day</text>']
+    for value in range(0, scale_top + 1, step):
+        y = top + plot_height * (1 - value / scale_top)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="{GRID_COLOUR}"/>'
+                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>')
+    label_every = max(1, math.ceil(len(days) / 5))
     for index, (day, count) in enumerate(days):
-        column_height = plot_height * count / tallest
-        columns.append(
-            f'<rect x="{left + index * slot + slot * 0.1:.1f}" y="{top + plot_height - column_height:.1f}" '
+        column_height = plot_height * count / scale_top
+        x = left + index * slot
+        parts.append(
+            f'<rect x="{x + slot * 0.1:.1f}" y="{top + plot_height - column_height:.1f}" '
             f'width="{slot * 0.8:.1f}" height="{column_height:.1f}" fill="{BAR_COLOUR}">'
             f"<title>{day.isoformat()}: {count}</title></rect>"
         )
+        if index % label_every == 0:
+            parts.append(f'<text x="{x + slot / 2:.1f}" y="{height - bottom + 18}" text-anchor="middle">{day:%b} {day.day}</text>')
+    parts.append(f'<line x1="{left}" y1="{top + plot_height}" x2="{width - right}" y2="{top + plot_height}" stroke="{TEXT_COLOUR}"/>')
+    reading = "; ".join(f"{day.isoformat()}: {count}" for day, count in days)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="completions-title completions-desc" font-family={quoteattr(FONT)} font-size="13" '
+        f'fill="{TEXT_COLOUR}" class="chart columns">'
+        f'<title id="completions-title">Completed responses per day (UTC)</title>'
+        f'<desc id="completions-desc">{escape(reading)}.</desc>' + "".join(parts) + "</svg>"
+    )
+
+
+def _count_step(highest: int) -> int:
+    """A gridline step of 1, 2 or 5 times a power of ten giving at most five lines above zero."""
+    magnitude = 1
+    while True:
+        for multiple in (1, 2, 5):
+            if highest <= 5 * multiple * magnitude:
+                return multiple * magnitude
+        magnitude *= 10
     first, last = days[0][0], days[-1][0]
     axis = (
         f'<line x1="{left}" y1="{top + plot_height}" x2="{width - right}" y2="{top + plot_height}" stroke="{GRID_COLOUR}"/>'

@@ -2,8 +2,10 @@
 a Rao–Scott goodness-of-fit test of the whole answer distribution.
 
 A published figure comes with its population, dates, sample size and wording
-(``survey.weighting.reference_data.published_figures``), shown next to the test, because a difference
-from a poll of likely U.S. voters asked in other words is not a change in opinion.
+(``survey.weighting.reference_data.published_figures``); each comparison says how these differ
+from ours, because a difference from a poll of likely U.S. voters asked in other words is not
+a change in opinion. A figure without a primary source, or whose answers do not map onto ours,
+is shown as context only: no test, and never as a headline.
 """
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from typing import Any, Optional
 
 from analysis import proportion
 from analysis.inference import goodness_of_fit, test_against
+from survey.models import Survey
 from survey.weighting.reference_data import PublishedFigure, published_figures
 from survey.weighting.runs import ComputedRun, weighted_design
+from survey.weighting.spec import ID_COLUMN
 
 
 @dataclass(frozen=True)
@@ -40,20 +44,67 @@ class GoodnessOfFit:
 
 
 @dataclass(frozen=True)
+class Difference:
+    """One way the published poll differs from ours: ``aspect`` is population, mode, dates or wording."""
+
+    aspect: str
+    theirs: str
+    ours: str
+
+
+@dataclass(frozen=True)
 class Comparison:
     figure: PublishedFigure
     tests: list[FigureTest]
     goodness_of_fit: Optional[GoodnessOfFit]
     note: str = ""
+    differences: tuple[Difference, ...] = ()
+
+    @property
+    def context_only(self) -> bool:
+        """Shown beside our estimates without any test (no primary source, or other answer categories)."""
+        return not self.figure.testable
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "figure": self.figure.to_dict(),
+            "context_only": self.context_only,
             "tests": [asdict(test) for test in self.tests],
             "goodness_of_fit": asdict(self.goodness_of_fit) if self.goodness_of_fit else None,
+            "differences": [asdict(difference) for difference in self.differences],
             "note": self.note,
             "caveat": "Populations, dates and wordings differ between polls; a difference is not only a change in opinion.",
         }
+
+
+@dataclass(frozen=True)
+class OurPoll:
+    """What a comparison sets the published poll beside: this run's population, mode and dates."""
+
+    population: str
+    mode: str
+    dates: str
+
+    @classmethod
+    def of_run(cls, computed: ComputedRun, survey: Survey) -> "OurPoll":
+        completed = computed.data.paradata.loc[computed.frame[ID_COLUMN], "completed_at"]
+        first, last = completed.min(), completed.max()
+        return cls(
+            population=computed.settings.survey_universe or "not stated",
+            mode=survey.mode or "not stated",
+            dates=f"{first:%B} {first.day}, {first:%Y} to {last:%B} {last.day}, {last:%Y}" if len(completed) else "no interviews",
+        )
+
+
+def differences(figure: PublishedFigure, ours: OurPoll, our_wording: str) -> tuple[Difference, ...]:
+    """How ``figure``'s poll differs from ours, aspect by aspect, in the reader's words."""
+    wording = figure.wording + ("" if figure.wording_confirmed else " (exact wording not confirmed)")
+    return (
+        Difference("Population", figure.population, ours.population),
+        Difference("Mode", figure.mode or "not reported", ours.mode),
+        Difference("Dates", figure.field_dates, ours.dates),
+        Difference("Wording", wording, our_wording),
+    )
 
 
 def _number(value: Any) -> float:
@@ -61,23 +112,30 @@ def _number(value: Any) -> float:
     return value if math.isfinite(value) else math.nan
 
 
-def comparisons_for(computed: ComputedRun) -> list[Comparison]:
-    """Every published figure on a question of this run, tested against the run's estimates.
+def comparisons_for(computed: ComputedRun, survey: Survey) -> list[Comparison]:
+    """Every published figure on a question of this run, the tested ones first.
 
-    Each share (and each published combination such as "very or somewhat likely") gets a
-    design-based t test of H0: our population share equals the published one, treating the
-    published figure as fixed; when the figure gives the whole distribution, the Rao–Scott
-    goodness-of-fit test (R's ``svygofchisq``) tests all shares at once.
+    Each share (and each published combination such as "very or somewhat likely") of a
+    testable figure gets a design-based t test of H0: our population share equals the
+    published one, treating the published figure as fixed; when the figure gives the whole
+    distribution, the Rao–Scott goodness-of-fit test (R's ``svygofchisq``) tests all shares
+    at once. The other figures come back as context, without tests.
     """
     questions = {q.code: q for q in computed.data.questions if q.closed and not q.multiple}
-    figures = [figure for figure in published_figures() if figure.testable and figure.question in questions]
+    figures = sorted((figure for figure in published_figures() if figure.question in questions),
+                     key=lambda figure: not figure.testable)
     if not figures:
         return []
-    design = weighted_design(computed)
+    ours = OurPoll.of_run(computed, survey)
+    design = weighted_design(computed) if any(figure.testable for figure in figures) else None
     interval = next((e["ci"] for e in computed.spec["estimates"] if e["type"] == "proportion"), "logit")
     comparisons = []
     for figure in figures:
         question = questions[figure.question]
+        contrasts = differences(figure, ours, question.label())
+        if not figure.testable:
+            comparisons.append(Comparison(figure, [], None, figure.caveat, contrasts))
+            continue
         codes = {o.code for o in question.options}
         tests = []
         parts = [(code, [code], question.option_label(code), share) for code, share in figure.shares.items() if code in codes]
@@ -102,5 +160,5 @@ def comparisons_for(computed: ComputedRun) -> list[Comparison]:
                 fit = GoodnessOfFit(_number(gof.statistic / gof.scale), _number(gof.df), _number(gof.p_value))
             except ValueError as error:  # e.g. an answer nobody in this sample gave
                 note = f"{note} The whole distribution was not tested: {error}."
-        comparisons.append(Comparison(figure, tests, fit, note))
+        comparisons.append(Comparison(figure, tests, fit, note, contrasts))
     return comparisons

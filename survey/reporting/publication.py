@@ -7,22 +7,21 @@ pages and with ``python -m analysis run`` on the downloaded spec.
 """
 from __future__ import annotations
 
-import math
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Optional
 
 import pandas as pd
-from scipy import stats
 
 from analysis.export import Codebook, iter_csv, write_dta, write_parquet, write_sav, write_xlsx
 from survey.models import Survey
+from survey.reporting.methodology import methodology_markdown
 from survey.reporting.nets import NetError, added_nets
 from survey.reporting.tables import tables, tables_frame
 from survey.responses.dataset import OPTION_SEPARATOR, crossable, questions_of
 from survey.weighting.runs import ComputedRun, compute, replicate_weights, run_header
-from survey.weighting.settings import INTERVAL_METHODS, METHODS, WeightingError
+from survey.weighting.settings import INTERVAL_METHODS, WeightingError
 from survey.weighting.spec import ID_COLUMN, spec_yaml
 
 WEIGHT_COLUMN = "weight"
@@ -109,111 +108,8 @@ def codebook_table(computed: ComputedRun, frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-@dataclass(frozen=True)
-class Disclosure:
-    """What only the pollster knows; the rest of the statement comes from the run."""
-
-    sponsor: str = "Not stated — fill in before publishing"
-    conducted_by: str = "Not stated — fill in before publishing"
-    population: str = "Adults (18+) living in California who are registered to vote (screened at the start)"
-    mode: str = "Self-administered online questionnaire, in English or Spanish at the respondent's choice"
-    sample_source: str = "Not stated — describe how respondents were recruited (panel, invitation list, open link)"
-
-    @classmethod
-    def for_survey(cls, survey: Survey, overrides: Mapping[str, str] | None = None) -> "Disclosure":
-        stored = (survey.definition or {}).get("methodology") or {}
-        fields = {key: str(value) for key, value in {**stored, **(overrides or {})}.items()
-                  if key in cls.__dataclass_fields__ and str(value).strip()}
-        return cls(**fields)
-
-
-def survey_margin_of_error(computed: ComputedRun, level: float = 0.95) -> tuple[float, float]:
-    """(margin of error for a 50% estimate including the design effect of weighting, that design effect)."""
-    diagnostics = computed.run.diagnostics
-    n, deff = diagnostics["n"], diagnostics["design_effect"]
-    degf = computed.result["degf"]
-    t_value = stats.t.ppf(1 - (1 - level) / 2, degf) if degf and degf > 0 else math.nan
-    return float(t_value * math.sqrt(deff * 0.25 / n)), float(deff)
-
-
-def methodology(computed: ComputedRun, survey: Survey, disclosure: Disclosure) -> str:
-    """The methodology statement (Markdown), item by item as the AAPOR Transparency Initiative lists them."""
-    run, settings = computed.run, computed.settings
-    completed = computed.data.paradata.loc[computed.frame[ID_COLUMN], "completed_at"]
-    first, last = completed.min(), completed.max()
-    moe, deff = survey_margin_of_error(computed)
-    excluded = computed.data.flag_counts()
-    rules = run.exclusion_rules
-    prefix = f"{survey.slug}-run{run.id}"
-    interval = next((e["ci"] for e in computed.spec["estimates"] if e["type"] == "proportion"), "logit")
-    interval_text = INTERVAL_METHODS[interval].split(" (")[0]
-    lines = [
-        f"# Methodology: {survey.title.get('en') or survey.slug}",
-        "",
-        "Disclosure items of the AAPOR Transparency Initiative.",
-        "",
-        f"- **Sponsor:** {disclosure.sponsor}",
-        f"- **Conducted by:** {disclosure.conducted_by}",
-        f"- **Population:** {disclosure.population}",
-        f"- **Fieldwork dates:** {first:%B %-d, %Y} to {last:%B %-d, %Y} (completed interviews used)",
-        f"- **Mode:** {disclosure.mode}",
-        f"- **Sample:** {disclosure.sample_source}",
-        f"- **Sample size:** {len(computed.frame)} completed interviews after exclusions "
-        f"({excluded['complete']} complete; quality rules {', '.join(rules['exclude']) or 'none'} "
-        f"with speeders under {rules['speeder_share']:.0%} of the median time)",
-        f"- **Weighting:** {METHODS[settings.method].lower()} to the population shares below "
-        f"(weighting run {run.id}); design effect of weighting {deff:.2f}, effective sample size "
-        f"{run.diagnostics['effective_n']:.0f}",
-    ]
-    if settings.trim:
-        lines.append(f"  - weights trimmed to {settings.trim[0]}–{settings.trim[1]} times the mean weight")
-    for variable, levels in settings.targets.margins.items():
-        source = settings.targets.sources.get(variable) or "source not stated"
-        shares = ", ".join(f"{level} {share:.1%}" for level, share in levels.items())
-        lines.append(f"  - `{variable}`: {shares} — {source}")
-    lines += [
-        f"- **Margin of error:** ±{100 * moe:.1f} percentage points at the 95% confidence level for a "
-        f"50% estimate of the whole sample, including the design effect of {deff:.2f}. Each estimate's own "
-        "margin (design-based standard error) is given in the toplines; subgroups have larger margins.",
-        f"- **Intervals:** design-based ({VARIANCE_TEXT[settings.variance]}), with "
-        f"{computed.result['degf']} degrees of freedom; interval method in the toplines: {interval_text}.",
-        f"- **Reproducibility:** `{prefix}-spec.yaml` with `{computed.spec['data']}` reruns this weighting: "
-        f"`python -m analysis run {prefix}-spec.yaml --out result.json`.",
-        "",
-        "## Full question wording",
-        "",
-    ]
-    languages = list((survey.definition or {}).get("languages") or ["en"])
-    for question in survey.questions:  # every question, free text included, in the order asked
-        lines += _question_wording(question, languages)
-    return "\n".join(lines) + "\n"
-
-
-def _question_wording(question, languages: list[str]) -> list[str]:
-    lines = [f"### `{question.code}` ({question.type})", ""]
-    for language in languages:
-        lines.append(f"- **{language}:** {question.text.get(language, '(no text)')}")
-        if question.options:
-            lines.append(
-                "  " + "; ".join(f"`{o.code}` {o.label.get(language, o.code)}" for o in question.options)
-            )
-    lines.append("")
-    return lines
-
-
 # --------------------------------------------------------------------------- files
 
-VARIANCE_TEXT = {
-    "linearization": "Taylor linearization through the weighting step, as R's `survey`",
-    "jk1": "jackknife replicate weights, each replicate weighted again",
-}
-DISCLOSURE_FIELDS = (
-    ("sponsor", "Sponsor"),
-    ("conducted_by", "Conducted by"),
-    ("population", "Population"),
-    ("mode", "Mode"),
-    ("sample_source", "Sample source"),
-)
 RESPONDENT_FORMATS = {"csv", "sav", "dta", "parquet"}
 SPOOL_BYTES = 8 * 1024 * 1024  # a built file larger than this waits on disk, not in memory
 CHUNK_BYTES = 256 * 1024
@@ -255,7 +151,7 @@ FILE_NAMES = (
 
 def build_download(survey: Survey, run, name: str, args: Mapping[str, str]) -> Download:
     """The file ``name`` of ``run`` (one of ``FILE_NAMES``), shaped by ``args`` (``ci``, ``by``,
-    ``replicates`` and the methodology's disclosure fields)."""
+    ``replicates``)."""
     if name not in FILE_NAMES:
         raise DownloadError(f"there is no file {name!r}; the files are {', '.join(FILE_NAMES)}", status=404)
     stem, extension = name.rsplit(".", 1)
@@ -283,7 +179,7 @@ def build_download(survey: Survey, run, name: str, args: Mapping[str, str]) -> D
     if stem == "data":
         return Download(filename, mimetype, _in_chunks(computed.csv_bytes))
     if stem == "methodology":
-        return Download(filename, mimetype, methodology(computed, survey, Disclosure.for_survey(survey, args)).encode())
+        return Download(filename, mimetype, methodology_markdown(computed, survey).encode())
     if stem == "toplines" or stem == "crosstabs":
         table = tables_frame(tables(computed))
         notes = [f"Weighting run {run.id}; {INTERVAL_METHODS[interval]} intervals at 95%; margin of error = t x design-based SE.",

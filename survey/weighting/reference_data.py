@@ -154,7 +154,7 @@ class PublishedFigure:
 
     ``results`` are the figures in the pollster's own categories; ``shares`` the same figures on
     our option codes of ``question``, given only where the categories correspond, so only those
-    figures are tested (:attr:`testable`).
+    figures are tested (:attr:`testable`), and only when the figure is ``confirmed``.
     """
 
     id: str
@@ -180,8 +180,9 @@ class PublishedFigure:
 
     @property
     def testable(self) -> bool:
-        """Whether our estimate can be tested against it (its categories map onto ours)."""
-        return self.question is not None and bool(self.shares or self.groups)
+        """Whether our estimate can be tested against it: its numbers were read in a named source
+        (a figure with no primary source is context, never a test) and its categories map onto ours."""
+        return self.confirmed and self.question is not None and bool(self.shares or self.groups)
 
     @property
     def complete(self) -> bool:

@@ -72,9 +72,12 @@ class ComputedRun:
 
 def create_run(
     survey: Survey, settings: WeightingSettings, rules: ExclusionRules, pollster: Optional[Pollster],
-    name: Optional[str] = None,
+    name: Optional[str] = None, methodology: Optional[dict[str, Any]] = None,
 ) -> WeightingRun:
     """Weight the current included responses and store the run; the caller commits.
+
+    ``methodology`` is the survey's disclosure items and dispositions at this moment
+    (``survey.reporting.methodology.snapshot``), kept with the run for its statement.
 
     Raises ``WeightingError`` (the analysis module's message) if the targets do not fit.
     """
@@ -95,6 +98,7 @@ def create_run(
         response_ids=frame[ID_COLUMN].astype("int64").tolist(),
         data_hash=hashlib.sha256(csv_bytes).hexdigest(),
         diagnostics=summary,
+        methodology=methodology,
         created_by_id=pollster.id if pollster else None,
         name=name,
     )

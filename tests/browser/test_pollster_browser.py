@@ -54,9 +54,9 @@ def make_pollster_for():
     return make
 
 
-def _shoot(page, name: str) -> None:
+def _shoot(page, name: str, widths: dict[str, tuple[int, int]] = WIDTHS) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    for label, (width, height) in WIDTHS.items():
+    for label, (width, height) in widths.items():
         page.set_viewport_size({"width": width, "height": height})
         page.screenshot(path=str(ARTIFACTS / f"pollster-{name}-{label}.png"), full_page=True)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -101,6 +101,43 @@ def test_pollster_weights_reads_results_and_downloads(live_site, chromium, tmp_p
     with saved.open(encoding="utf-8") as handle:
         header = next(csv.reader(handle))
     assert "weight" in header and "calexit" in header
+
+
+STATEMENT_WIDTHS = {"phone": (390, 844), "desktop": (1280, 900)}
+
+
+def test_pollster_states_the_methodology_and_watches_the_fieldwork(live_site, chromium):
+    """Fieldwork before any weighting, the disclosure form, a run's print-ready statement."""
+    base, slug = live_site
+    page = chromium.new_page()
+    page.goto(f"{base}/pollster/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit], input[type=submit]")
+    page.goto(f"{base}/pollster/surveys/{slug}/fieldwork")
+    assert "Unweighted" in page.inner_text("#frequencies-heading + p")
+    assert page.locator(".composition table").count() >= 3
+    _shoot(page, "fieldwork", STATEMENT_WIDTHS)
+
+    page.goto(f"{base}/pollster/surveys/{slug}/methodology")
+    page.fill("input[name=sponsor]", "Golden State Institute")
+    page.fill("input[name=conducted_by]", "Example Research")
+    page.click("text=Save methodology")
+    page.wait_for_selector("text=Methodology saved")
+    _shoot(page, "methodology", STATEMENT_WIDTHS)
+
+    page.goto(f"{base}/pollster/surveys/{slug}/weighting")
+    page.click("text=Run weighting")
+    page.wait_for_selector("#diagnostics-heading")
+    page.goto(f"{base}/pollster/surveys/{slug}/methodology")
+    page.click("text=print-ready page")
+    page.wait_for_selector("article.statement h1")
+    text = page.inner_text("article.statement")
+    assert "Golden State Institute" in text and "Opt-in sample" in text and "±" not in text
+    _shoot(page, "statement", STATEMENT_WIDTHS)
+    page.emulate_media(media="print")
+    assert page.locator(".pollster-bar").is_hidden() and page.locator(".tabs").is_hidden()
+    page.pdf(path=str(ARTIFACTS / "pollster-statement.pdf"))
 
 
 def test_banner_page_at_desktop_and_phone_width(live_site, chromium):

@@ -19,7 +19,8 @@ DAY_ONE = NOW - timedelta(days=2)
 
 def seed_responses(survey: Survey) -> None:
     """6 complete (2 on day one, 4 two days later; one a speeder, one failing the attention check),
-    2 screened out, 3 in progress (2 idle for hours), 4 invitations of which 3 are used."""
+    2 screened out, 3 in progress (past the screening page and idle for hours: a break-off; idle on
+    the screening page: unknown eligibility; past it and active), 4 invitations of which 3 are used."""
     (check, accepted), = attention_checks(survey).items()
     invitations = [Invitation(survey_id=survey.id, panel_id=f"p{i}", token_hash=f"{i:064d}") for i in range(4)]
     db.session.add_all(invitations)
@@ -39,10 +40,9 @@ def seed_responses(survey: Survey) -> None:
     db.session.add_all(
         Response(survey_id=survey.id, resume_token_hash=f"s{i}", status="screened_out", screened_out_by="age") for i in range(2)
     )
-    for i, idle in enumerate([timedelta(hours=3), timedelta(hours=2), timedelta(minutes=5)]):
-        db.session.add(
-            Response(survey_id=survey.id, resume_token_hash=f"p{i}", started_at=NOW - idle, updated_at=NOW - idle)
-        )
+    for i, (idle, page) in enumerate([(timedelta(hours=3), 2), (timedelta(hours=2), 0), (timedelta(minutes=5), 1)]):
+        db.session.add(Response(survey_id=survey.id, resume_token_hash=f"p{i}", started_at=NOW - idle,
+                                updated_at=NOW - idle, current_page=page))
     db.session.commit()
 
 
@@ -59,10 +59,11 @@ def test_fieldwork_counts_for_seeded_responses(app, seeded):
         survey = db.session.scalar(sa.select(Survey).where(Survey.slug == seeded))
         summary = fieldwork_summary(survey, now=NOW)
     assert (summary.started, summary.completed, summary.screened_out, summary.in_progress) == (11, 6, 2, 3)
-    assert summary.broken_off == 2
-    assert summary.eligible == 9
-    assert summary.completion_rate == pytest.approx(6 / 9)
-    assert summary.breakoff_rate == pytest.approx(2 / 9)
+    assert (summary.broken_off, summary.left_at_screener, summary.in_progress_eligible) == (1, 1, 1)
+    assert summary.screened_out_by == {"age": 2}
+    assert summary.eligible == 8  # 6 completes, 1 break-off, 1 eligible still answering
+    assert summary.completion_rate == pytest.approx(6 / 8)
+    assert summary.breakoff_rate == pytest.approx(1 / 8)
     assert (summary.invitations, summary.invitations_used, summary.invitations_unused) == (4, 3, 1)
     assert summary.completions_by_day == ((DAY_ONE.date(), 2), ((DAY_ONE + timedelta(days=1)).date(), 0), (NOW.date(), 4))
     assert summary.quality_flags["speeder"] == 1
@@ -77,11 +78,27 @@ def test_fieldwork_page_shows_the_counts_and_a_chart(client, seeded, sign_in):
     assert "<dt>Screened out</dt><dd>2</dd>" in page
     assert "<dt>Partial (in progress)</dt><dd>3</dd>" in page
     assert "<dt>Excluded by quality rules</dt><dd>2</dd>" in page
-    assert "<dt>Completion rate</dt><dd>66.7%</dd>" in page
-    assert "<dt>Break-off rate</dt><dd>22.2%</dd>" in page
+    assert "<dt>Completion rate</dt><dd>75.0%</dd>" in page
+    assert "<dt>Break-off rate</dt><dd>12.5%</dd>" in page
     assert "<dt>Unused</dt><dd>1</dd>" in page
     assert f"<title>{NOW.date().isoformat()}: 4</title>" in page
     assert "<script" not in page.split("</head>")[1]  # the chart needs no JavaScript
+
+
+def test_stopping_on_the_screening_page_is_not_a_break_off(app, default_survey):
+    """AAPOR: a break-off is an eligible case that began the interview. Counting everyone idle as
+    broken off (and everyone not screened out as eligible) made a screener that people abandon
+    look like a questionnaire they abandon: 3 idle on the screener gave a 75% break-off rate."""
+    with app.app_context():
+        survey = db.session.scalar(sa.select(Survey).where(Survey.slug == default_survey))
+        idle = NOW - timedelta(hours=2)
+        db.session.add(Response(survey_id=survey.id, resume_token_hash="done", status="complete", completed_at=NOW))
+        db.session.add_all(Response(survey_id=survey.id, resume_token_hash=f"idle{i}", started_at=idle, updated_at=idle,
+                                    current_page=0) for i in range(3))
+        db.session.commit()
+        summary = fieldwork_summary(survey, quality=False, now=NOW)
+    assert (summary.broken_off, summary.left_at_screener, summary.eligible) == (0, 3, 1)
+    assert summary.breakoff_rate == 0
 
 
 def test_dashboard_lists_only_owned_surveys(app, client, seeded, make_pollster, sign_in):

@@ -119,6 +119,8 @@ def test_the_print_ready_topline_report(client, banner_owner):
     assert re.search(r'<tr class="net">\s*<th scope="row">Very or somewhat likely</th>\s*<td>\d+</td><td>[\d.]+</td>', html)
     assert "Base: Asked of those who would vote for California to leave the United States (n = " in html
     assert "weighted to target" in html
+    # the default poll is an opt-in sample: no margin of sampling error for the whole sample
+    assert "no margin of sampling error" in html and "margin of sampling error ±" not in html
 
 
 def test_chart_labels_wrap_instead_of_being_cut():

@@ -115,6 +115,7 @@ def test_secession_figures_are_honest_about_what_they_are():
     fourteen = by_id["california_secession_14_percent"]
     assert fourteen.confirmed is False and dict(fourteen.shares) == {"yes": 0.14}
     assert "NO PRIMARY SOURCE" in fourteen.caveat
+    assert not fourteen.testable  # no primary source: shown as context, never tested
     assert not by_id["ici_yougov_initiative_2025"].testable  # another question: shown, not tested
     assert by_id["kpix_surveyusa_calexit_2016"].complete
 
