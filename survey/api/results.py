@@ -5,104 +5,17 @@ The numbers are those of the pollster pages: both call ``survey.weighting.runs.c
 """
 from __future__ import annotations
 
-from flask import abort, jsonify, request
+from flask import abort
 
 from survey.accounts.ownership import owned_survey_or_404
 from survey.api import bp
-from survey.api.openapi import component, documented
+from survey.api.schemas import FileQuerySchema, ResultsSchema, ViewQuerySchema, WeightingRunListSchema
 from survey.reporting.comparisons import comparisons_for
 from survey.reporting.publication import download_response
-from survey.reporting.tables import finite_or_none, tables, tables_frame, view_problem
+from survey.reporting.tables import tables, tables_frame, view_problem
 from survey.responses.dataset import questions_of
 from survey.weighting.runs import compute, latest_run, run_of, runs_of
-from survey.weighting.settings import INTERVAL_METHODS, WeightingError
-
-_NUMBER = {"type": "number"}
-_NULLABLE_NUMBER = {"type": ["number", "null"]}
-
-RUN = component(
-    "WeightingRun",
-    {
-        "type": "object",
-        "required": ["id", "created_at", "method", "respondents", "data_hash", "diagnostics", "exclusion_rules", "settings"],
-        "properties": {
-            "id": {"type": "integer"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "method": {"type": "string", "enum": ["rake", "poststratify", "calibrate"]},
-            "respondents": {"type": "integer", "description": "number of responses the run used"},
-            "data_hash": {"type": "string", "description": "SHA-256 of the run's data file"},
-            "settings": {"type": "object", "description": "targets, method and options"},
-            "exclusion_rules": {"type": "object", "description": "quality rules that chose the respondents"},
-            "diagnostics": {
-                "type": "object",
-                "description": "design effect, effective n, weight range, convergence, achieved vs target margins",
-            },
-        },
-    },
-)
-
-ROW = component(
-    "ResultRow",
-    {
-        "type": "object",
-        "required": ["estimate_id", "question", "answer", "estimate", "se", "ci_low", "ci_high", "margin_of_error",
-                     "unweighted_n", "effective_n", "deff", "domain_variable", "domain"],
-        "properties": {
-            "estimate_id": {"type": "string"},
-            "question": {"type": "string"},
-            "question_text": {"type": "string"},
-            "answer": {"type": "string", "description": "option code, or 'mean'"},
-            "answer_label": {"type": "string"},
-            "kind": {"type": "string", "enum": ["proportion", "mean"]},
-            "domain_variable": {"type": ["string", "null"]},
-            "domain": {"type": ["string", "null"]},
-            "domain_label": {"type": ["string", "null"]},
-            "estimate": _NUMBER,
-            "se": _NUMBER,
-            "ci_low": _NUMBER,
-            "ci_high": _NUMBER,
-            "margin_of_error": {"type": "number", "description": "t × design-based SE (includes the design effect)"},
-            "deff": _NULLABLE_NUMBER,
-            "unweighted_n": {"type": "integer"},
-            "effective_n": _NULLABLE_NUMBER,
-        },
-    },
-)
-
-RESULTS = component(
-    "Results",
-    {
-        "type": "object",
-        "required": ["run", "interval", "by", "degf", "rows", "comparisons"],
-        "properties": {
-            "run": RUN,
-            "interval": {"type": "string", "enum": list(INTERVAL_METHODS)},
-            "by": {"type": ["string", "null"]},
-            "degf": {"type": "integer", "description": "degrees of freedom of the design"},
-            "rows": {"type": "array", "items": ROW},
-            "comparisons": {"type": "array", "items": {"type": "object"},
-                            "description": "tests against published figures (toplines only)"},
-        },
-    },
-)
-
-_VIEW_QUERY = {
-    "ci": {"type": "string", "enum": list(INTERVAL_METHODS), "description": "interval method (default logit)"},
-    "by": {"type": "string", "description": "question code to cross by (a single-choice question); omit for toplines"},
-}
-
-
-def run_json(run) -> dict:
-    return {
-        "id": run.id,
-        "created_at": run.created_at.isoformat(),
-        "method": run.settings["method"],
-        "respondents": len(run.response_ids),
-        "data_hash": run.data_hash,
-        "settings": run.settings,
-        "exclusion_rules": run.exclusion_rules,
-        "diagnostics": run.diagnostics,
-    }
+from survey.weighting.settings import WeightingError
 
 
 def _run(survey, run_id: int):
@@ -112,41 +25,35 @@ def _run(survey, run_id: int):
     return run
 
 
-@bp.get("/surveys/<slug>/runs")
-@documented({"type": "object", "required": ["runs"], "properties": {"runs": {"type": "array", "items": RUN}}},
-            tags=("results",))
+@bp.route("/surveys/<slug>/runs", tags=["results"])
+@bp.response(200, WeightingRunListSchema)
 def weighting_runs(slug: str):
     """Every weighting run of the survey, newest first, with its settings and diagnostics."""
-    survey = owned_survey_or_404(slug)
-    return jsonify({"runs": [run_json(run) for run in runs_of(survey)]})
+    return {"runs": runs_of(owned_survey_or_404(slug))}
 
 
-def _results(survey, run):
-    interval = request.args.get("ci", "logit")
-    by = request.args.get("by") or None
-    problem = view_problem(interval, by, questions_of(survey))
+def _results(survey, run, ci: str, by: str | None) -> dict:
+    problem = view_problem(ci, by, questions_of(survey))
     if problem:
         abort(400, problem)
     try:
-        computed = compute(run, interval, by)
+        computed = compute(run, ci, by)
     except WeightingError as error:
         abort(400, str(error))
-    frame = tables_frame(tables(computed))
-    rows = [{key: finite_or_none(value) if isinstance(value, float) else value for key, value in row.items()}
-            for row in frame.to_dict("records")]
-    return jsonify({
-        "run": run_json(run),
-        "interval": interval,
+    return {
+        "run": run,
+        "interval": ci,
         "by": by,
         "degf": computed.result["degf"],
-        "rows": rows,
+        "rows": tables_frame(tables(computed)).to_dict("records"),
         "comparisons": [c.to_dict() for c in comparisons_for(computed)] if by is None else [],
-    })
+    }
 
 
-@bp.get("/surveys/<slug>/results")
-@documented(RESULTS, tags=("results",), query=_VIEW_QUERY)
-def latest_results(slug: str):
+@bp.route("/surveys/<slug>/results", tags=["results"])
+@bp.arguments(ViewQuerySchema, location="query", as_kwargs=True)
+@bp.response(200, ResultsSchema)
+def latest_results(slug: str, ci: str, by: str | None):
     """Weighted toplines (or a crosstab with ``by``) of the latest weighting run.
 
     Each row is one answer's weighted share (or a mean) with its interval, margin of error,
@@ -156,28 +63,22 @@ def latest_results(slug: str):
     run = latest_run(survey)
     if run is None:
         abort(404, f"survey {survey.slug} has not been weighted yet")
-    return _results(survey, run)
+    return _results(survey, run, ci, by)
 
 
-@bp.get("/surveys/<slug>/runs/<int:run_id>/results")
-@documented(RESULTS, tags=("results",), query=_VIEW_QUERY)
-def run_results(slug: str, run_id: int):
+@bp.route("/surveys/<slug>/runs/<int:run_id>/results", tags=["results"])
+@bp.arguments(ViewQuerySchema, location="query", as_kwargs=True)
+@bp.response(200, ResultsSchema)
+def run_results(slug: str, run_id: int, ci: str, by: str | None):
     """Weighted toplines (or a crosstab with ``by``) of one weighting run."""
     survey = owned_survey_or_404(slug)
-    return _results(survey, _run(survey, run_id))
+    return _results(survey, _run(survey, run_id), ci, by)
 
 
-@bp.get("/surveys/<slug>/runs/<int:run_id>/files/<name>")
-@documented(
-    {"type": "string", "format": "binary"},
-    content_type="application/octet-stream",
-    tags=("downloads",),
-    query={
-        **_VIEW_QUERY,
-        "replicates": {"type": "string", "enum": ["jk1"], "description": "add replicate weights (respondent files)"},
-    },
-)
-def run_file(slug: str, run_id: int, name: str):
+@bp.route("/surveys/<slug>/runs/<int:run_id>/files/<name>", tags=["downloads"])
+@bp.arguments(FileQuerySchema, location="query")
+@bp.response(200, {"type": "string", "format": "binary"}, content_type="application/octet-stream")
+def run_file(options: dict, slug: str, run_id: int, name: str):
     """A file of the run: ``name`` is one of spec.yaml, data.csv, respondents.csv|sav|dta|parquet,
     toplines.csv|xlsx, crosstabs.csv|xlsx (with ``by``), codebook.csv|xlsx, methodology.md.
 
@@ -185,5 +86,4 @@ def run_file(slug: str, run_id: int, name: str):
     carry final weights and no personal data.
     """
     survey = owned_survey_or_404(slug)
-    return download_response(survey, _run(survey, run_id), name, request.args)
-
+    return download_response(survey, _run(survey, run_id), name, options)

@@ -1,0 +1,171 @@
+"""What the API accepts and answers, declared once: these schemas parse the query, serialise the
+response and, through flask-smorest, are the OpenAPI document (``openapi.py``)."""
+from __future__ import annotations
+
+import math
+
+from marshmallow import Schema, fields, post_load
+from marshmallow.validate import OneOf, Range
+
+from survey.models import as_utc
+from survey.reporting.publication import REPLICATE_CHOICES, Disclosure
+from survey.responses.quality import FLAGS
+from survey.weighting.settings import INTERVAL_METHODS, METHODS
+
+
+def _count(description: str | None = None, **options) -> fields.Integer:
+    return fields.Integer(validate=Range(min=0), metadata={"description": description} if description else {}, **options)
+
+
+class FiniteFloat(fields.Float):
+    """A number sent as JSON: NaN and infinities (nothing to estimate) become null."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None or not math.isfinite(float(value)):
+            return None
+        return float(value)
+
+
+class UtcDateTime(fields.DateTime):
+    """A stored moment (UTC, naive on SQLite) sent with its offset, as RFC 3339 requires."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else super()._serialize(as_utc(value), attr, obj, **kwargs)
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.Integer(required=True, metadata={"description": "the HTTP status"})
+    title = fields.String(required=True)
+    message = fields.String(required=True, metadata={"description": "what went wrong, for the person who can fix it"})
+
+
+class ErrorSchema(Schema):
+    """Every error of the API (``survey.errors``)."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+class SurveySchema(Schema):
+    slug = fields.String(required=True)
+    title = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                        metadata={"description": "by language code"})
+    status = fields.String(required=True, validate=OneOf(["draft", "open", "closed"]))
+    opened_at = UtcDateTime(required=True, allow_none=True)
+    closed_at = UtcDateTime(required=True, allow_none=True)
+
+
+class SurveyListSchema(Schema):
+    surveys = fields.List(fields.Nested(SurveySchema), required=True)
+
+
+class DayCountSchema(Schema):
+    date = fields.String(required=True, metadata={"format": "date"})
+    completed = _count(required=True)
+
+
+QualityFlagsSchema = Schema.from_dict(
+    {name: _count(required=True) for name in (*FLAGS, "excluded")}, name="QualityFlags"
+)
+
+
+def _rate() -> FiniteFloat:
+    return FiniteFloat(required=True, allow_none=True, validate=Range(min=0, max=1),
+                       metadata={"description": "share of eligible starts; null before any"})
+
+
+class FieldworkSchema(Schema):
+    survey = fields.Nested(SurveySchema, required=True)
+    started = _count(required=True)
+    completed = _count(required=True)
+    screened_out = _count(required=True)
+    in_progress = _count(required=True)
+    broken_off = _count("in progress and idle for over an hour", required=True)
+    excluded_by_quality = _count("complete responses the default quality rules leave out", required=True)
+    quality_flags = fields.Nested(QualityFlagsSchema, required=True, metadata={
+        "description": "complete responses carrying each quality flag, and how many are excluded"})
+    simulated = _count()
+    eligible = _count("started minus screened out", required=True)
+    completion_rate = _rate()
+    breakoff_rate = _rate()
+    invitations = _count(required=True)
+    invitations_used = _count(required=True)
+    invitations_unused = _count(required=True)
+    completions_by_day = fields.List(fields.Nested(DayCountSchema), required=True)
+
+
+class WeightingRunSchema(Schema):
+    id = fields.Integer(required=True)
+    created_at = UtcDateTime(required=True)
+    method = fields.Function(lambda run: run.settings["method"], required=True,
+                             metadata={"type": "string", "enum": list(METHODS)})
+    respondents = fields.Function(lambda run: len(run.response_ids), required=True,
+                                  metadata={"type": "integer", "description": "number of responses the run used"})
+    data_hash = fields.String(required=True, metadata={"description": "SHA-256 of the run's data file"})
+    settings = fields.Dict(required=True, metadata={"description": "targets, method and options"})
+    exclusion_rules = fields.Dict(required=True, metadata={"description": "quality rules that chose the respondents"})
+    diagnostics = fields.Dict(required=True, metadata={
+        "description": "design effect, effective n, weight range, convergence, achieved vs target margins"})
+
+
+class WeightingRunListSchema(Schema):
+    runs = fields.List(fields.Nested(WeightingRunSchema), required=True)
+
+
+def _number(description: str = "null when there is nothing to estimate") -> FiniteFloat:
+    return FiniteFloat(required=True, allow_none=True, metadata={"description": description})
+
+
+class ResultRowSchema(Schema):
+    estimate_id = fields.String(required=True)
+    question = fields.String(required=True)
+    question_text = fields.String()
+    answer = fields.String(required=True, metadata={"description": "option code, or 'mean'"})
+    answer_label = fields.String()
+    kind = fields.String(validate=OneOf(["proportion", "mean"]))
+    domain_variable = fields.String(required=True, allow_none=True)
+    domain = fields.String(required=True, allow_none=True)
+    domain_label = fields.String(allow_none=True)
+    estimate = _number()
+    se = _number()
+    ci_low = _number()
+    ci_high = _number()
+    margin_of_error = _number("t × design-based SE (includes the design effect)")
+    deff = _number()
+    unweighted_n = fields.Integer(required=True)
+    effective_n = _number()
+
+
+class ResultsSchema(Schema):
+    run = fields.Nested(WeightingRunSchema, required=True)
+    interval = fields.String(required=True, validate=OneOf(list(INTERVAL_METHODS)))
+    by = fields.String(required=True, allow_none=True)
+    degf = fields.Integer(required=True, metadata={"description": "degrees of freedom of the design"})
+    rows = fields.List(fields.Nested(ResultRowSchema), required=True)
+    comparisons = fields.List(fields.Dict(), required=True,
+                              metadata={"description": "tests against published figures (toplines only)"})
+
+
+class ViewQuerySchema(Schema):
+    """How the tables are computed: the interval method and the question to cross by."""
+
+    ci = fields.String(load_default="logit", validate=OneOf(list(INTERVAL_METHODS)),
+                       metadata={"description": "interval method (default logit)"})
+    by = fields.String(metadata={
+        "description": "question code to cross by (a single-choice question); omit for toplines"})
+
+    @post_load
+    def _no_empty_by(self, data, **kwargs):
+        return {**data, "by": data.get("by") or None}
+
+
+FileQuerySchema = Schema.from_dict(
+    {
+        "ci": fields.String(validate=OneOf(list(INTERVAL_METHODS)), metadata={"description": "interval method (default logit)"}),
+        "by": fields.String(metadata={"description": "question code to cross by (crosstabs and spec.yaml)"}),
+        "replicates": fields.String(validate=OneOf(sorted(REPLICATE_CHOICES)),
+                                    metadata={"description": "add replicate weights (respondent files)"}),
+        **{name: fields.String(metadata={"description": f"methodology.md: the disclosure item {name}"})
+           for name in Disclosure.__dataclass_fields__},
+    },
+    name="FileQuery",
+)  # no defaults: only the options sent are passed on, so the file's own defaults apply
