@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Literal, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ LonelyPSU = Literal["adjust", "certainty", "fail"]
 ReplicateMethod = Literal["jk1", "jkn", "bootstrap"]
 LONELY_PSU_CHOICES = ("adjust", "certainty", "fail")
 REPLICATE_METHODS = ("jk1", "jkn", "bootstrap")
+CELL_SEPARATOR = "|"  # joins the levels of a weighting cell or of a crossed domain
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +64,8 @@ class SurveyDesign:
         One row per respondent.
     weights : str, array-like or None
         Design (base) weights: a column name, an array in row order, or None for all 1.
-        Must be positive.
+        Zero marks a row out of scope: it stays in the design (its unit and stratum) but
+        is out of every domain and every weighting total, as in R.
     strata : str or None
         Column holding the stratum of each row.
     cluster : str or None
@@ -106,6 +108,8 @@ class SurveyDesign:
         self.steps: tuple[WeightingStep, ...] = ()
         self.replicates: Optional[ReplicateScheme] = None
         self.replicate_weights: Optional[np.ndarray] = None
+        self._domains: dict = {}
+        self.unconverged_replicates = 0  # replicates whose weighting step did not converge
 
     # --- sizes and degrees of freedom -------------------------------------------------
     @property
@@ -135,12 +139,18 @@ class SurveyDesign:
     def degf(self) -> int:
         """Design degrees of freedom, as R's ``degf()``.
 
-        Linearization: first-stage units minus strata. Replicate designs: the rank of the
-        replicate-weight matrix built from the design weights (before weighting) minus one.
+        Linearization: first-stage units minus strata, counting those with a row of non-zero
+        weight. Replicate designs: the rank of the replicate-weight matrix minus one, counted
+        when the replicates are made and again after post-stratification or linear calibration
+        without bounds (see :meth:`with_weighting`).
         """
         if self.replicates is not None:
             return self.replicates.degf
-        return self.n_units - self.n_strata
+        return self._linearization_degf
+
+    @cached_property
+    def _linearization_degf(self) -> int:
+        return self.domain_degf(self.design_weights != 0)
 
     def domain_degf(self, rows: np.ndarray) -> int:
         """Units with at least one of ``rows`` (a boolean mask) minus their strata."""
@@ -167,10 +177,15 @@ class SurveyDesign:
         n = self.n
         return sp.csr_matrix((np.ones(n), (self.psu_codes, np.arange(n))), shape=(self.n_units, n))
 
-    @cached_property
-    def domain_cache(self) -> dict:
-        """Domain codes per `by` variable, filled by the estimates (the data never change)."""
-        return {}
+    def domains(self, by: tuple[str, ...], compute: Callable) -> tuple[tuple, np.ndarray]:
+        """``compute(data, by)``, the domains of ``by`` and each row's domain, memoized.
+
+        The data never change, so a results page that asks for the same domains for every
+        question computes them once; weighted copies of the design share the memo.
+        """
+        if by not in self._domains:
+            self._domains[by] = compute(self.data, by)
+        return self._domains[by]
 
     @cached_property
     def stratum_matrix(self) -> Optional[sp.csr_matrix]:
@@ -186,26 +201,21 @@ class SurveyDesign:
         """Weighting diagnostics of this design (see :func:`analysis.weighting_diagnostics`)."""
         return weighting_diagnostics(self)
 
-    def with_weighting(
-        self,
-        step: "WeightingStep",
-        weights: np.ndarray,
-        replicate_weights: Optional[np.ndarray],
-        recount_degf: bool = False,
-    ) -> "SurveyDesign":
-        """A new design with ``step`` appended and the weights it produced.
+    def with_weighting(self, step: "WeightingStep", weights: np.ndarray) -> "SurveyDesign":
+        """A new design with ``step`` appended, its ``weights``, and the step applied to every replicate.
 
-        ``recount_degf``: the replicate degrees of freedom become the rank of the new
-        replicate weights minus one (R's ``postStratify`` on a replicate design does this;
-        calibration keeps the design's).
+        After a step that R recounts after (``postStratify``; ``regcalibrate``, linear
+        calibration without bounds) the replicate degrees of freedom become the rank of the
+        new replicate weights minus one; other steps keep the design's.
         """
         new = copy.copy(self)
-        new.__dict__.pop("domain_cache", None)
-        if recount_degf and self.replicates is not None and replicate_weights is not None:
-            new.replicates = dataclasses.replace(self.replicates, degf=replicate_rank(replicate_weights) - 1)
         new.steps = self.steps + (step,)
         new.weights = weights
-        new.replicate_weights = replicate_weights
+        if self.replicate_weights is not None:
+            new.replicate_weights, failed = step.reweight(self.replicate_weights)
+            new.unconverged_replicates = self.unconverged_replicates + failed
+            if step.recounts_degf:
+                new.replicates = dataclasses.replace(self.replicates, degf=replicate_rank(new.replicate_weights) - 1)
         return new
 
     def with_replicates(
@@ -237,10 +247,10 @@ class SurveyDesign:
         scheme = _replicate_scheme(self, method, replicates, seed)
         new = copy.copy(self)
         new.replicates = scheme
-        weights = self.design_weights[:, None] * scheme.factors[self.psu_codes]
+        new.replicate_weights = self.design_weights[:, None] * scheme.factors[self.psu_codes]
+        new.steps, new.unconverged_replicates = (), 0
         for step in self.steps:
-            weights = step.reweight(weights)
-        new.replicate_weights = weights
+            new = new.with_weighting(step, step.output_weights)
         return new
 
     def replicate_weights_frame(self) -> pd.DataFrame:
@@ -302,10 +312,12 @@ def _design_weights(data: pd.DataFrame, weights) -> np.ndarray:
         name = "design weights"
         if values.shape != (len(data),):
             raise ValueError(f"{name} have {values.size} values for {len(data)} rows")
-    bad = ~np.isfinite(values) | (values <= 0)
+    bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         rows = ", ".join(str(r) for r in data.index[bad][:5])
-        raise ValueError(f"{name} must be positive numbers; {int(bad.sum())} are not (rows {rows})")
+        raise ValueError(f"{name} must be numbers of at least 0; {int(bad.sum())} are not (rows {rows})")
+    if not values.any():
+        raise ValueError(f"{name} are all zero: no row is in scope")
     return values
 
 
@@ -344,6 +356,11 @@ def _replicate_scheme(design: SurveyDesign, method: str, replicates, seed) -> Re
             "matrix; give the design clusters or use method='bootstrap'"
         )
     if method == "jk1":
+        if design.strata_column is not None:
+            raise ValueError(
+                "jk1 ignores strata, and this design has strata "
+                f"(`{design.strata_column}`); use jkn, the stratified jackknife"
+            )
         if n_units < 2:
             raise ValueError("jk1 needs at least two first-stage units")
         factors = np.full((n_units, n_units), n_units / (n_units - 1))

@@ -33,6 +33,9 @@ class WeightingDiagnostics:
     ``effective_n`` = (Σw)² / Σw²; ``weighting_efficiency`` = effective_n / n. g-weights are
     final weights over the input weights of the first weighting step (scaled to the
     population when one was given), as the ``bounds`` of R's ``calibrate()`` see them.
+    ``converged``: every step met its targets (a full-sample step that cannot raises
+    ``WeightingError``, so False means some replicates, counted in ``unconverged_replicates``,
+    kept their last weights, as R's do).
     """
 
     method: str
@@ -47,6 +50,7 @@ class WeightingDiagnostics:
     g_weight_max: float
     iterations: Optional[int]
     converged: bool
+    unconverged_replicates: int
     margins: tuple[MarginCheck, ...]
 
     @property
@@ -69,6 +73,22 @@ class WeightingDiagnostics:
         )
 
 
+def kish_effective_n(weights: np.ndarray) -> float:
+    """Kish's effective sample size (Σw)² / Σw²: the n of a simple random sample as precise.
+
+    Kish (1965), *Survey Sampling*, section 11.7. 0 for no weights.
+    """
+    w = np.asarray(weights, dtype=float)
+    total_sq = float(np.square(w).sum())
+    return float(w.sum()) ** 2 / total_sq if total_sq > 0 else 0.0
+
+
+def kish_design_effect(weights: np.ndarray) -> float:
+    """Kish's design effect of unequal weighting, n Σw² / (Σw)² = 1 + CV² = n / effective n."""
+    effective_n = kish_effective_n(weights)
+    return len(weights) / effective_n if effective_n else float("nan")
+
+
 def weighting_diagnostics(design: "SurveyDesign") -> WeightingDiagnostics:
     """Diagnostics of ``design``'s weights and of the weighting steps that made them.
 
@@ -86,23 +106,22 @@ def weighting_diagnostics(design: "SurveyDesign") -> WeightingDiagnostics:
     """
     w = design.weights
     n = len(w)
-    total, total_sq = float(w.sum()), float(np.square(w).sum())
-    effective_n = total * total / total_sq
+    effective_n = kish_effective_n(w)
     if design.steps:
         first = design.steps[0]
         g = w / first.input_weights
         targeted = [s for s in design.steps if s.has_targets]
         margins = targeted[-1].achieved_margins(w) if targeted else ()
         iterations = sum(s.iterations or 0 for s in design.steps)
-        converged = all(s.converged for s in design.steps)
+        converged = all(s.converged for s in design.steps) and design.unconverged_replicates == 0
         method = " -> ".join(s.method for s in design.steps)
     else:
         g, margins, iterations, converged, method = np.ones(n), (), None, True, "none"
     return WeightingDiagnostics(
         method=method,
         n=n,
-        population_size=total,
-        design_effect=n * total_sq / (total * total),
+        population_size=float(w.sum()),
+        design_effect=kish_design_effect(w),
         effective_n=effective_n,
         weighting_efficiency=effective_n / n,
         weight_min=float(w.min()),
@@ -111,5 +130,6 @@ def weighting_diagnostics(design: "SurveyDesign") -> WeightingDiagnostics:
         g_weight_max=float(g.max()),
         iterations=iterations,
         converged=converged,
+        unconverged_replicates=design.unconverged_replicates,
         margins=tuple(margins),
     )

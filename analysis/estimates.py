@@ -6,6 +6,8 @@ residuals are those of the whole sample (R's ``svymean(~y, subset(design, by == 
 """
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal, Optional, Union
@@ -17,23 +19,30 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis._checks import check_choice, check_level, column
-from analysis.design import SurveyDesign, replicate_rank
+from analysis._text import r_text, text_codes
+from analysis.design import CELL_SEPARATOR, SurveyDesign, replicate_rank
+from analysis.exceptions import CategoryWarning
 from analysis.variance import domain_covariance, replicate_covariance
 
 CIMethod = Literal["logit", "beta", "mean", "xlogit", "asin", "wilson"]
 PROPORTION_CI = ("logit", "beta", "mean", "xlogit", "asin", "wilson")
 MEAN_CI = ("mean",)
 Categories = Union[str, int, float, Sequence[Union[str, int, float]]]
+By = Union[None, str, Sequence[str]]
 
 
 @dataclass(frozen=True)
 class Estimate:
     """One estimate with its design-based uncertainty.
 
-    ``n`` is the unweighted number of rows behind the estimate; ``effective_n`` the weighted
-    population variance over the design variance (p(1-p)/var for a proportion); ``deff`` the
-    design effect against simple random sampling (None when the weights were never scaled to
-    a population, as R); ``df`` the design degrees of freedom used by the interval.
+    ``n`` is the unweighted number of rows behind the estimate (rows of the domain with an
+    answer, whatever their weight); ``effective_n`` the weighted population variance over the
+    design variance (p(1-p)/var for a proportion); ``deff`` the design effect against simple
+    random sampling (None when the weights were never scaled to a population, as R, and for
+    ratios and quantiles); ``df`` the design degrees of freedom used by the interval. ``by``
+    names the domain variables (several joined by ``|``); ``domain`` is the level (crossed:
+    the levels as text joined by ``|``); ``statistic`` is proportion, mean, total, ratio or
+    ``quantile 0.5``.
     """
 
     variable: str
@@ -94,45 +103,45 @@ class DomainEstimates:
 # the values behind an estimate
 # --------------------------------------------------------------------------------------
 def _categories(categories: Categories) -> tuple[str, ...]:
-    if isinstance(categories, (str, int, float)):
+    if isinstance(categories, (str, int, float, bool, np.bool_)):
         categories = [categories]
-    cats = tuple(str(c) for c in categories)
+    cats = tuple(r_text(c) for c in categories)
     if not cats:
         raise ValueError("categories must name at least one answer")
     return cats
 
 
-def _as_text(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Answers as text: (code of each row, -1 when missing; the distinct answers as text).
-
-    Integer-valued float codes (read from CSV as 1.0, 2.0) become "1", "2". Each distinct
-    answer is converted once, so a million rows cost one hash pass.
-    """
-    codes, uniques = pd.factorize(series)
-    values = np.asarray(uniques, dtype=object)
-    if pd.api.types.is_float_dtype(series) and all(float(v).is_integer() for v in values):
-        texts = np.array([str(int(v)) for v in values], dtype=object)
-    else:
-        texts = np.array([str(v) for v in values], dtype=object)
-    return codes, texts
-
-
 def text_values(series: pd.Series) -> pd.Series:
-    """The answers of ``series`` as text (missing stays missing), e.g. for model predictors."""
-    codes, texts = _as_text(series)
+    """The answers of ``series`` as text, as R writes them (missing stays missing)."""
+    codes, texts, _ = text_codes(series)
     out = np.full(len(series), None, dtype=object)
     out[codes >= 0] = texts[codes[codes >= 0]]
     return pd.Series(out, index=series.index)
 
 
 def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tuple[str, ...]]) -> np.ndarray:
-    """The analysis variable as floats: 1/0 for membership of ``categories``, NaN when missing."""
+    """The analysis variable as floats: 1/0 for membership of ``categories``, NaN when missing.
+
+    A text category that matches no answer at all warns (``CategoryWarning``), naming the
+    answers that exist: it is nearly always a typo, or YAML reading an unquoted ``yes`` as
+    true. A number among numeric answers (a 0/1 option, a scale point) that nobody chose is
+    a plain 0 and does not warn.
+    """
     series = column(design.data, variable, "variable")
-    present = series.notna().to_numpy()
     if categories is not None:
-        codes, texts = _as_text(series)
+        codes, texts, _ = text_codes(series)
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        unmatched = [c for c in categories if c not in set(texts) and not (numeric and _is_number(c))]
+        if unmatched:
+            shown = ", ".join(sorted(texts)[:20]) or "none"
+            hint = " (YAML reads an unquoted yes/no/on/off as true/false: quote it)" if set(unmatched) & {"TRUE", "FALSE"} else ""
+            warnings.warn(
+                f"`{variable}`: no answer is {', '.join(f'`{c}`' for c in unmatched)}{hint}; its answers are {shown}",
+                CategoryWarning, stacklevel=3,
+            )
         hit = np.isin(texts, list(categories)).astype(float)
         return np.where(codes >= 0, hit[np.maximum(codes, 0)] if len(hit) else 0.0, np.nan)
+    present = series.notna().to_numpy()
     values = pd.to_numeric(series, errors="coerce").to_numpy(float)
     bad = present & np.isnan(values)
     if bad.any():
@@ -141,23 +150,59 @@ def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tup
     return values
 
 
-def domain_levels(design: SurveyDesign, by: str) -> tuple[list, np.ndarray]:
-    """Sorted levels of ``by`` among rows, and the level code of each row (-1 when missing).
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
-    Cached on the design (which never changes): a results page asks for the same domains
-    for every question.
+
+def by_variables(by: By) -> Optional[tuple[str, ...]]:
+    """``by`` as a tuple of variable names (None: the whole sample)."""
+    if by is None:
+        return None
+    names = (by,) if isinstance(by, str) else tuple(str(b) for b in by)
+    if not names:
+        raise ValueError("by must name at least one variable")
+    return names
+
+
+def domain_codes(data: pd.DataFrame, by: tuple[str, ...]) -> tuple[tuple, np.ndarray]:
+    """The domains of ``by`` present in ``data`` and the domain of every row (-1: a `by` missing).
+
+    One variable: its levels sorted, as the data has them (a number stays a number). Several:
+    every combination present, named by the levels as R writes them joined by ``|``
+    (``"dem|18-29"``), sorted by the levels of the first variable, then the second...
     """
-    cache = design.domain_cache
-    if by not in cache:
-        codes, uniques = pd.factorize(column(design.data, by, "`by` variable"), sort=True)
-        cache[by] = (list(uniques), codes)
-    return cache[by]
+    per_variable = [text_codes(column(data, b, "`by` variable"), sort=True) for b in by]
+    if len(by) == 1:
+        codes, _, values = per_variable[0]
+        return tuple(_domain_label(v) for v in values), codes.astype(np.int64)
+    key = np.zeros(len(data), dtype=np.int64)
+    missing = np.zeros(len(data), dtype=bool)
+    for codes, texts, _ in per_variable:
+        key = key * len(texts) + np.maximum(codes, 0)
+        missing |= codes < 0
+    keys, inverse = np.unique(key[~missing], return_inverse=True)
+    codes = np.full(len(data), -1, dtype=np.int64)
+    codes[~missing] = inverse
+    labels = []
+    for k in keys:
+        parts = []
+        for _, texts, _ in reversed(per_variable):
+            parts.append(texts[k % len(texts)])
+            k //= len(texts)
+        labels.append(CELL_SEPARATOR.join(reversed(parts)))
+    return tuple(labels), codes
 
 
 def _domain_label(value):
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
     if isinstance(value, (np.integer,)):
         return int(value)
-    if isinstance(value, (np.floating,)):
+    if isinstance(value, (np.floating, float)):
         return int(value) if float(value).is_integer() else float(value)
     return value
 
@@ -168,12 +213,14 @@ class _Columns:
 
     ``code[i]`` is the domain of row i among rows with a value (-1: missing value or no
     domain); ``by_code`` the domain of every row whatever its value (-1: ``by`` missing).
+    ``denominator`` (ratios) is the value the numerator is divided by; None: 1 (means).
     """
 
     values: np.ndarray
     code: np.ndarray
     by_code: np.ndarray
     domains: tuple
+    denominator: Optional[np.ndarray] = None
 
     @property
     def k(self) -> int:
@@ -188,17 +235,21 @@ class _Columns:
         inside = np.flatnonzero(self.code >= 0)
         return sp.csr_matrix((per_row[inside], (self.code[inside], inside)), shape=(self.k, len(per_row)))
 
+    def counts(self) -> np.ndarray:
+        """Rows with a value per domain, whatever their weight: the ``n`` of each estimate."""
+        return np.bincount(self.code[self.code >= 0], minlength=self.k)
 
-def _columns(design: SurveyDesign, values: np.ndarray, by: Optional[str]) -> _Columns:
-    valid = ~np.isnan(values)
+
+def _columns(design: SurveyDesign, values: np.ndarray, by: By, denominator: Optional[np.ndarray] = None) -> _Columns:
+    by = by_variables(by)
+    valid = ~np.isnan(values) if denominator is None else ~np.isnan(values) & ~np.isnan(denominator)
     if by is None:
         by_code = np.zeros(design.n, dtype=np.int64)
         domains: tuple = (None,)
     else:
-        levels, by_code = domain_levels(design, by)
-        domains = tuple(_domain_label(v) for v in levels)
+        domains, by_code = design.domains(by, domain_codes)
     code = np.where(valid, by_code, -1)
-    return _Columns(values, code, by_code, domains)
+    return _Columns(values, code, by_code, domains, denominator)
 
 
 @dataclass(frozen=True)
@@ -214,22 +265,24 @@ class _Moments:
 
 
 def _moments(design: SurveyDesign, cols: _Columns, statistic: str) -> _Moments:
-    """Ratio (mean, proportion) or total estimates per domain, with their covariance.
+    """Ratio (mean, proportion, ratio) or total estimates per domain, with their covariance.
 
-    Linearization: influence values w(y − ȳ)/N̂ (ratio) or w·y (total) in each domain's column,
-    zero outside it; replicates: the estimate recomputed with every replicate's weights.
+    Linearization: influence values w(y − R̂·x)/X̂ (ratio of totals of y and x, x = 1 for a
+    mean) or w·y (total) in each domain's column, zero outside it; replicates: the estimate
+    recomputed with every replicate's weights.
     """
     w = design.weights
     inside = cols.code >= 0
     code, k = cols.code[inside], cols.k
     y = np.where(inside, cols.values, 0.0)
-    population = np.bincount(code, weights=w[inside], minlength=k)
+    x = np.ones(design.n) if cols.denominator is None else np.where(inside, cols.denominator, 0.0)
+    population = np.bincount(code, weights=(w * x)[inside], minlength=k)
     numerator = np.bincount(code, weights=(w * y)[inside], minlength=k)
     counts = np.bincount(code[w[inside] != 0], minlength=k)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = numerator / population
         estimate = numerator if statistic == "total" else mean
-        centred = y - mean[np.maximum(cols.code, 0)]
+        centred = y - mean[np.maximum(cols.code, 0)] * x
         population_variance = np.bincount(code, weights=(w * centred**2)[inside], minlength=k) / population
         if design.replicates is None:
             if statistic == "total":
@@ -242,7 +295,7 @@ def _moments(design: SurveyDesign, cols: _Columns, statistic: str) -> _Moments:
             rw = design.replicate_weights
             rep_num = cols.indicator(y) @ rw
             if statistic != "total":
-                rep_num = rep_num / (cols.indicator(np.ones(design.n)) @ rw)
+                rep_num = rep_num / (cols.indicator(x) @ rw)
             replicates = np.asarray(rep_num).T
             covariance = replicate_covariance(design, replicates)
     return _Moments(estimate, covariance, replicates, population, counts, population_variance)
@@ -311,8 +364,7 @@ def _beta_rows_and_df(design: SurveyDesign, rows: np.ndarray, whole: bool) -> tu
     return n_rows, design.domain_degf(rows & (design.weights != 0))
 
 
-def _results(design, variable, statistic, categories, by, ci, level) -> list[Estimate]:
-    cols = _columns(design, outcome_values(design, variable, categories), by)
+def _results(design, cols: _Columns, variable, statistic, categories, by, ci, level) -> list[Estimate]:
     m = _moments(design, cols, statistic)
     variance = np.diag(m.covariance)
     with np.errstate(divide="ignore", invalid="ignore"):  # p = 0 or 1: infinite logits
@@ -321,6 +373,7 @@ def _results(design, variable, statistic, categories, by, ci, level) -> list[Est
         else:
             logit_variance = variance / (m.estimate * (1 - m.estimate)) ** 2
     df = design.degf
+    rows_with_value = cols.counts()
     results = []
     for k, domain in enumerate(cols.domains):
         n_k, big_n = int(m.counts[k]), float(m.population[k])
@@ -330,9 +383,9 @@ def _results(design, variable, statistic, categories, by, ci, level) -> list[Est
         s2 = float(m.population_variance[k])
         scale_total = big_n**2 if statistic == "total" else 1.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            # None where R's deff is NaN/Inf: one respondent, or no spread (p = 0 or 1)
+            # None where R's deff is NaN/Inf: one respondent, or no spread (p = 0 or 1); a ratio has none
             srs = s2 * (big_n - n_k) / (n_k - 1) / big_n * scale_total if big_n > n_k > 1 else 0.0
-            deff = float(variance[k] / srs) if srs > 0 else None
+            deff = float(variance[k] / srs) if srs > 0 and statistic != "ratio" else None
             effective_n = float(s2 * scale_total / variance[k]) if variance[k] > 0 else float("inf")
             if not s2 > 0 and not variance[k] > 0:
                 effective_n = np.nan  # 0/0: no spread and no variance
@@ -340,18 +393,28 @@ def _results(design, variable, statistic, categories, by, ci, level) -> list[Est
         low, high = _interval(ci, est, se, df, level, float(np.sqrt(logit_variance[k])), n_rows, domain_df)
         results.append(
             Estimate(
-                variable=variable, statistic=statistic, categories=categories, by=by, domain=domain,
+                variable=variable, statistic=statistic, categories=categories, by=_by_name(by), domain=domain,
                 estimate=est, se=se, ci_low=float(low), ci_high=float(high), level=level, ci_method=ci,
-                df=df, deff=deff, n=n_k, effective_n=effective_n,
+                df=df, deff=deff, n=int(rows_with_value[k]), effective_n=effective_n,
             )
         )
     return results
 
 
+def _by_name(by: Optional[tuple[str, ...]]) -> Optional[str]:
+    return None if by is None else CELL_SEPARATOR.join(by)
+
+
 def _wrap(results: list[Estimate], variable, statistic, by) -> Union[Estimate, DomainEstimates]:
     if by is None:
         return results[0]
-    return DomainEstimates(variable, statistic, by, tuple(results))
+    return DomainEstimates(variable, statistic, _by_name(by), tuple(results))
+
+
+def _estimates(design, variable, statistic, categories, by, ci, level) -> Union[Estimate, DomainEstimates]:
+    by = by_variables(by)
+    cols = _columns(design, outcome_values(design, variable, categories), by)
+    return _wrap(_results(design, cols, variable, statistic, categories, by, ci, level), variable, statistic, by)
 
 
 def proportion(
@@ -359,7 +422,7 @@ def proportion(
     variable: str,
     categories: Categories,
     *,
-    by: Optional[str] = None,
+    by: By = None,
     ci: CIMethod = "logit",
     level: float = 0.95,
 ) -> Union[Estimate, DomainEstimates]:
@@ -370,9 +433,12 @@ def proportion(
     design : SurveyDesign
     variable : str
     categories : str or list
-        One answer code or several counted together (e.g. very + somewhat likely).
-    by : str, optional
-        Estimate within every level of this variable (domains), inside the whole design.
+        One answer or several counted together (e.g. very + somewhat likely), spelled as R
+        writes them (``TRUE`` for a logical column, ``1`` for a whole number). One that
+        matches no answer warns ``CategoryWarning``.
+    by : str or list of str, optional
+        Estimate within every level of this variable (domains), inside the whole design;
+        a list crosses the variables (domains named ``"dem|18-29"``).
     ci : {"logit", "beta", "mean", "xlogit", "asin", "wilson"}
         Interval: "logit" (Wald on the logit scale of a quasi-binomial intercept model;
         with replicates the logit's variance comes from the replicate logits), "beta"
@@ -393,15 +459,14 @@ def proportion(
     """
     check_choice("ci", ci, PROPORTION_CI)
     level = check_level(level)
-    cats = _categories(categories)
-    return _wrap(_results(design, variable, "proportion", cats, by, ci, level), variable, "proportion", by)
+    return _estimates(design, variable, "proportion", _categories(categories), by, ci, level)
 
 
 def mean(
     design: SurveyDesign,
     variable: str,
     *,
-    by: Optional[str] = None,
+    by: By = None,
     ci: Literal["mean"] = "mean",
     level: float = 0.95,
 ) -> Union[Estimate, DomainEstimates]:
@@ -414,7 +479,7 @@ def mean(
     """
     check_choice("ci", ci, MEAN_CI)
     level = check_level(level)
-    return _wrap(_results(design, variable, "mean", None, by, ci, level), variable, "mean", by)
+    return _estimates(design, variable, "mean", None, by, ci, level)
 
 
 def total(
@@ -422,17 +487,159 @@ def total(
     variable: str,
     categories: Optional[Categories] = None,
     *,
-    by: Optional[str] = None,
+    by: By = None,
     ci: Literal["mean"] = "mean",
     level: float = 0.95,
 ) -> Union[Estimate, DomainEstimates]:
-    """Weighted total of a numeric variable, or of the count of ``categories`` answers.
+    """Weighted total of a numeric variable, or the estimated number of people in ``categories``.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+    variable : str
+    categories : str or list, optional
+        Count the answers in these categories (1/0); omitted: the total of a numeric variable.
+    by : str or list of str, optional
+        Domains, as for :func:`proportion`.
+    ci : {"mean"}
+        Interval estimate ± t·se, t with the design's degrees of freedom.
+    level : float
+
+    Returns
+    -------
+    Estimate, or DomainEstimates when ``by`` is given.
 
     Notes
     -----
-    Horvitz-Thompson-type total Σw·y. Matches R's ``svytotal(~y, design, na.rm = TRUE)``.
+    Σw·y over the domain's rows with an answer, variance from the influence values w·y.
+    Matches R's ``svytotal(~y, design, na.rm = TRUE, deff = TRUE)``; its ``deff`` includes
+    the randomness of a domain's size.
     """
     check_choice("ci", ci, MEAN_CI)
     level = check_level(level)
     cats = None if categories is None else _categories(categories)
-    return _wrap(_results(design, variable, "total", cats, by, ci, level), variable, "total", by)
+    return _estimates(design, variable, "total", cats, by, ci, level)
+
+
+def ratio(
+    design: SurveyDesign,
+    numerator: str,
+    denominator: str,
+    *,
+    by: By = None,
+    level: float = 0.95,
+) -> Union[Estimate, DomainEstimates]:
+    """Ratio of two totals, Σw·numerator / Σw·denominator, over rows with both present.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+    numerator, denominator : str
+        Numeric columns (e.g. housing costs and income: the share of income spent on housing).
+    by : str or list of str, optional
+        Domains, as for :func:`proportion`.
+    level : float
+        Interval estimate ± t·se, t with the design's degrees of freedom.
+
+    Returns
+    -------
+    Estimate (``variable`` is ``"numerator/denominator"``, ``deff`` None), or DomainEstimates.
+
+    Notes
+    -----
+    Linearization uses the influence values w·(num − R̂·den)/Σw·den; replicate weights the
+    ratio of every replicate's totals. Matches R's ``svyratio(~num, ~den, design, na.rm = TRUE)``.
+    """
+    level = check_level(level)
+    by = by_variables(by)
+    num = outcome_values(design, numerator, None)
+    den = outcome_values(design, denominator, None)
+    cols = _columns(design, num, by, denominator=den)
+    name = f"{numerator}/{denominator}"
+    return _wrap(_results(design, cols, name, "ratio", None, by, "mean", level), name, "ratio", by)
+
+
+def quantile_rule(values: np.ndarray, weights: np.ndarray, p: float) -> float:
+    """R's ``qrule_math``: the smallest value whose weighted share at or below it reaches ``p``.
+
+    Values sorted (ties keep their order), c_k the cumulative weights, W their sum; pos the
+    last k with c_k ≤ p·W (the first if none); x_pos when p − c_pos/W is exactly 0, else
+    x_pos+1. So when p·W is below the first weight the result is the second smallest value,
+    as in R 4.1-1.
+    """
+    order = np.argsort(values, kind="stable")
+    x, c = values[order], np.cumsum(weights[order])
+    total_weight = c[-1]
+    pos = max(int(np.searchsorted(c, p * total_weight, side="right")) - 1, 0)
+    if p - c[pos] / total_weight == 0 or pos == len(x) - 1:
+        return float(x[pos])
+    return float(x[pos + 1])
+
+
+def quantile(
+    design: SurveyDesign,
+    variable: str,
+    q: float,
+    *,
+    by: By = None,
+    level: float = 0.95,
+) -> Union[Estimate, DomainEstimates]:
+    """Quantile ``q`` (0.5: the median) of a numeric variable, with Woodruff's interval.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+    variable : str
+    q : float
+        The probability, between 0 and 1.
+    by : str or list of str, optional
+        Domains, as for :func:`proportion`.
+    level : float
+        Confidence level of the interval.
+
+    Returns
+    -------
+    Estimate, or DomainEstimates. ``deff`` is None; ``ci_low``/``ci_high`` are NaN where the
+    interval of the proportion leaves [0, 1], and ``se`` = (ci_high − ci_low)/(2t) is then NaN.
+
+    Notes
+    -----
+    Matches R's ``svyquantile(~y, design, q, ci = TRUE, df = degf(design))`` with survey
+    4.1-1's defaults (``qrule = "math"``, ``interval.type = "mean"``): the estimate by
+    :func:`quantile_rule`; p̂ the estimated share of the domain at or below it, with its
+    design se (calibration residuals or replicates); the limits the quantiles at
+    p̂ ∓ t·se (Woodruff 1952), t from Student's t with the whole design's degrees of freedom.
+    """
+    from scipy.special import stdtrit  # Student t quantile, without importing scipy.stats
+
+    level = check_level(level)
+    if not 0 < q < 1:
+        raise ValueError(f"q={q!r} must be between 0 and 1 (0.5 for the median)")
+    by = by_variables(by)
+    values = outcome_values(design, variable, None)
+    cols = _columns(design, values, by)
+    w = design.weights
+    used = (cols.code >= 0) & (w != 0)
+    estimates = np.full(cols.k, np.nan)
+    for k in range(cols.k):
+        rows = used & (cols.code == k)
+        if rows.any():
+            estimates[k] = quantile_rule(values[rows], w[rows], q)
+    with np.errstate(invalid="ignore"):
+        below = np.where(cols.code >= 0, values <= estimates[np.maximum(cols.code, 0)], np.nan)
+    shares = _moments(design, dataclasses.replace(cols, values=below), "mean")
+    t = float(stdtrit(design.degf, 1 - (1 - level) / 2))
+    counts = cols.counts()
+    results = []
+    for k, domain in enumerate(cols.domains):
+        rows = used & (cols.code == k)
+        half = t * np.sqrt(shares.covariance[k, k])
+        low_p, high_p = shares.estimate[k] - half, shares.estimate[k] + half
+        low = quantile_rule(values[rows], w[rows], low_p) if rows.any() and low_p >= 0 else np.nan
+        high = quantile_rule(values[rows], w[rows], high_p) if rows.any() and high_p <= 1 else np.nan
+        results.append(Estimate(
+            variable=variable, statistic=f"quantile {q:g}", categories=None, by=_by_name(by), domain=domain,
+            estimate=float(estimates[k]), se=float((high - low) / (2 * t)), ci_low=float(low), ci_high=float(high),
+            level=level, ci_method="woodruff", df=design.degf, deff=None, n=int(counts[k]), effective_n=np.nan,
+        ))
+    return _wrap(results, variable, "quantile", by)

@@ -12,3 +12,11 @@ class NegativeWeightsWarning(UserWarning):
 
 class SpecError(ValueError):
     """An analysis spec file is malformed: an unknown key, a missing key or a bad value."""
+
+
+class CategoryWarning(UserWarning):
+    """A category names no answer of its variable: its share is 0, which is rarely what was meant."""
+
+
+class WeightingError(ValueError):
+    """A weighting step cannot reach its targets (R: "Calibration failed"); there is no result."""

@@ -1,5 +1,6 @@
 """Design-based tests: an estimate against a published figure, two domains against each other,
-and a whole answer distribution against published shares (Rao-Scott).
+every pair of domains (banner tables' significance letters), the independence of a crosstab and
+a whole answer distribution against published shares (Rao-Scott).
 
 ``test_against`` and ``test_difference`` are named for the pollster; ``__test__ = False`` keeps
 pytest from collecting them when a test module imports them.
@@ -7,15 +8,20 @@ pytest from collecting them when a test module imports them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
-from analysis._checks import check_choice, check_level, column
-from analysis.design import SurveyDesign
-from analysis.estimates import Categories, Estimate, _categories, _columns, _moments, outcome_values, text_values
+from analysis._checks import check_choice, check_level
+from analysis._checks import column as data_column
+from analysis._text import r_text, text_codes
+from analysis.design import SurveyDesign, replicate_rank
+from analysis.estimates import (
+    Categories, Estimate, _categories, _columns, _moments, by_variables, outcome_values, text_values,
+)
 from analysis.variance import linearized_covariance, replicate_covariance
 
 Alternative = Literal["two-sided", "greater", "less"]
@@ -30,8 +36,16 @@ def _p_value(statistic: float, df: float, alternative: str) -> float:
     return float(2 * stats.t.sf(abs(statistic), df))
 
 
+class _OneRow:
+    """``to_frame()`` for a test result: one row with every field (tuples as text)."""
+
+    def to_frame(self) -> pd.DataFrame:
+        row = {k: (", ".join(map(str, v)) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        return pd.DataFrame([row])
+
+
 @dataclass(frozen=True)
-class WaldTest:
+class WaldTest(_OneRow):
     """A design-based t test of one estimate against a fixed value."""
 
     estimate: float
@@ -44,7 +58,9 @@ class WaldTest:
     alternative: str
 
 
-def test_against(estimate: Estimate, value: float, alternative: Alternative = "two-sided") -> WaldTest:
+def test_against(
+    estimate: Estimate, value: float, alternative: Alternative = "two-sided", *, df: Optional[int] = None
+) -> WaldTest:
     """Test H0: the population value equals ``value`` (e.g. a published 41%).
 
     Parameters
@@ -54,6 +70,10 @@ def test_against(estimate: Estimate, value: float, alternative: Alternative = "t
     value : float
         The published figure, on the estimate's scale (a share as 0.41).
     alternative : {"two-sided", "greater", "less"}
+    df : int, optional
+        Degrees of freedom of the t distribution; default the design's minus one, as R's
+        one-sample ``svyttest``. The spec's ``against`` test passes the design's own, as
+        ``svycontrast`` of ``svymean`` does.
 
     Returns
     -------
@@ -61,13 +81,12 @@ def test_against(estimate: Estimate, value: float, alternative: Alternative = "t
 
     Notes
     -----
-    t = (estimate − value) / se with the design's degrees of freedom minus one, as R's
-    one-sample ``svyttest(I(y - value) ~ 0, design)``.
+    t = (estimate − value) / se, as R's one-sample ``svyttest(I(y - value) ~ 0, design)``.
     """
     check_choice("alternative", alternative, ALTERNATIVES)
     if not isinstance(estimate, Estimate):
         raise ValueError("test_against needs one Estimate; pick a domain first, e.g. results['dem']")
-    df = estimate.df - 1
+    df = estimate.df - 1 if df is None else int(df)
     difference = estimate.estimate - float(value)
     statistic = difference / estimate.se
     return WaldTest(estimate.estimate, float(value), difference, estimate.se, statistic, df,
@@ -78,7 +97,7 @@ test_against.__test__ = False  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
-class DifferenceTest:
+class DifferenceTest(_OneRow):
     """Difference between two domains (second minus first) with its design-based test."""
 
     variable: str
@@ -130,8 +149,9 @@ def test_difference(
     -----
     Both domains are estimated inside the whole design; the covariance of the two estimates
     comes from the design (linearization or replicates). The degrees of freedom are those of
-    the first-stage units with a row in either domain minus their strata, minus one, as R's
-    ``svyttest(y ~ by, subset(design, by %in% domains))``.
+    the two domains' subset minus one, as R's ``svyttest(y ~ by, subset(design, by %in%
+    domains))``: first-stage units with a row in either domain minus their strata, or with
+    replicate weights the rank of the subset's replicate weights minus one.
     """
     check_choice("alternative", alternative, ALTERNATIVES)
     level = check_level(level)
@@ -153,11 +173,11 @@ def test_difference(
     difference = float(m.estimate[b] - m.estimate[a])
     variance = m.covariance[a, a] + m.covariance[b, b] - 2 * m.covariance[a, b]
     se = float(np.sqrt(variance))
+    used = np.isin(cols.code, [a, b]) & (design.weights != 0)
     if design.replicates is None:
-        used = np.isin(cols.code, [a, b]) & (design.weights != 0)
         df = design.domain_degf(used) - 1
-    else:
-        df = design.degf - 1
+    else:  # the rank of the subset's replicate weights, as R's degf() of subset(design, ...)
+        df = replicate_rank(design.replicate_weights[used]) - 2
     statistic = difference / se
     t = stats.t.ppf(1 - (1 - level) / 2, df)
     return DifferenceTest(
@@ -171,7 +191,7 @@ test_difference.__test__ = False  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
-class GoodnessOfFit:
+class GoodnessOfFit(_OneRow):
     """Rao-Scott test of an answer distribution against target shares."""
 
     variable: str
@@ -207,10 +227,10 @@ def goodness_of_fit(design: SurveyDesign, variable: str, target_shares: Mapping[
     -----
     Rao & Scott (1981, 1984). Matches R's ``svygofchisq(~variable, p, design)``.
     """
-    series = column(design.data, variable, "variable")
+    series = data_column(design.data, variable, "variable")
     if not isinstance(target_shares, Mapping) or not target_shares:
         raise ValueError("target_shares must map each answer to its share")
-    levels = tuple(str(k) for k in target_shares)
+    levels = tuple(r_text(k) for k in target_shares)
     shares = np.array([float(v) for v in target_shares.values()])
     if np.any(~np.isfinite(shares)) or np.any(shares <= 0):
         raise ValueError(f"target shares for `{variable}` must be positive numbers")
@@ -218,9 +238,6 @@ def goodness_of_fit(design: SurveyDesign, variable: str, target_shares: Mapping[
     answers = set(text.dropna())
     for answer in sorted(answers - set(levels)):
         raise ValueError(f"`{variable}` = `{answer}` has respondents but no target share")
-    for level in levels:
-        if level not in answers:
-            raise ValueError(f"target level `{level}` of `{variable}` has no respondents")
     p = shares / shares.sum()
     present = text.notna().to_numpy()
     indicators = np.column_stack([(text == level).to_numpy() & present for level in levels]).astype(float)
@@ -245,3 +262,183 @@ def goodness_of_fit(design: SurveyDesign, variable: str, target_shares: Mapping[
         statistic, scale, df, float(stats.chi2.sf(statistic / scale, df)), tuple(float(e) for e in eigenvalues),
     )
 
+
+
+@dataclass(frozen=True)
+class PairDifference(_OneRow):
+    """Domain ``a`` minus domain ``b``, with its design-based t test."""
+
+    a: str
+    b: str
+    difference: float
+    se: float
+    statistic: float
+    df: int
+    p_value: float
+
+
+@dataclass(frozen=True)
+class PairwiseTests:
+    """Every pair of domains of ``by`` compared on one proportion or mean."""
+
+    variable: str
+    categories: Optional[tuple[str, ...]]
+    by: str
+    domains: tuple[str, ...]
+    estimates: tuple[float, ...]
+    pairs: tuple[PairDifference, ...]
+    covariance: np.ndarray
+
+    def __iter__(self):
+        return iter(self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per pair (``a``, ``b``, ``difference``, ``se``, ``statistic``, ``df``, ``p_value``)."""
+        columns = ["a", "b", "difference", "se", "statistic", "df", "p_value"]
+        return pd.DataFrame([asdict(p) for p in self.pairs], columns=columns)
+
+
+def pairwise(
+    design: SurveyDesign,
+    variable: str,
+    by: str,
+    categories: Optional[Categories] = None,
+) -> PairwiseTests:
+    """Compare every pair of levels of ``by`` on a proportion (``categories``) or a mean.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+    variable : str
+    by : str
+        The variable whose levels are the domains (a banner's columns).
+    categories : str or list, optional
+        Answers counted as the proportion; omitted: the mean of a numeric variable.
+
+    Returns
+    -------
+    PairwiseTests
+        The domains as text in byte order, their estimates and covariance, and for every pair
+        a < b the difference estimate(a) − estimate(b), its se, t and two-sided p-value
+        (Student's t with the design's degrees of freedom).
+
+    Notes
+    -----
+    Every domain is estimated inside the whole design and the covariance between domains is
+    kept: linearization takes the joint variance of the domains' influence values, replicate
+    weights the replicate differences. Matches R's ``svyby(~y, ~by, design, svymean,
+    covmat = TRUE)`` followed by ``svycontrast`` for each pair (survey 4.5's alignment of
+    the influence values; 4.1-1's ``covmat`` fails on calibrated designs).
+    """
+    by_names = by_variables(by)
+    if len(by_names) != 1:
+        raise ValueError("pairwise compares the levels of one `by` variable")
+    cats = None if categories is None else _categories(categories)
+    cols = _columns(design, outcome_values(design, variable, cats), by_names)
+    m = _moments(design, cols, "proportion" if cats is not None else "mean")
+    names = [r_text(d) for d in cols.domains]
+    order = sorted(range(cols.k), key=lambda i: names[i].encode())
+    df = design.degf
+    pairs = []
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            difference = float(m.estimate[a] - m.estimate[b])
+            se = float(np.sqrt(m.covariance[a, a] + m.covariance[b, b] - 2 * m.covariance[a, b]))
+            statistic = difference / se
+            pairs.append(PairDifference(names[a], names[b], difference, se, statistic, df,
+                                        _p_value(statistic, df, "two-sided")))
+    return PairwiseTests(
+        variable, cats, by_names[0], tuple(names[i] for i in order), tuple(float(m.estimate[i]) for i in order),
+        tuple(pairs), m.covariance[np.ix_(order, order)],
+    )
+
+
+@dataclass(frozen=True)
+class IndependenceTest(_OneRow):
+    """Rao-Scott test of independence of a crosstab's rows and columns."""
+
+    row: str
+    column: str
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    pearson: float
+    statistic: float
+    ndf: float
+    ddf: float
+    p_value: float
+
+
+def _mean_vector(design: SurveyDesign, indicators: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Means of the columns of ``indicators`` over the ``present`` rows, and their covariance."""
+    w = np.where(present, design.weights, 0.0)
+    means = (w @ indicators) / w.sum()
+    if design.replicates is None:
+        influence = (w / w.sum())[:, None] * (indicators - means[None, :]) * present[:, None]
+        return means, linearized_covariance(design, influence)
+    rw = design.replicate_weights * present[:, None]
+    replicates = (indicators.T @ rw) / rw.sum(axis=0)
+    return means, replicate_covariance(design, replicates.T)
+
+
+def independence(design: SurveyDesign, row: str, column: str) -> IndependenceTest:
+    """Test whether two answers are independent (a crosstab), with Rao and Scott's correction.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+    row, column : str
+        The two variables; rows missing either answer drop out.
+
+    Returns
+    -------
+    IndependenceTest
+        ``pearson`` is Pearson's X² on the estimated cell shares (per respondent);
+        ``statistic`` = X² / tr(Δ) referred to F(``ndf``, ``ddf``) with ndf = tr(Δ)²/tr(Δ²)
+        and ddf = ndf · design degrees of freedom.
+
+    Notes
+    -----
+    Rao & Scott (1984), the second-order correction. Δ = (CᵀD⁻¹C)⁻¹(CᵀD⁻¹VD⁻¹C), with V the
+    design covariance of the cell shares, D their diagonal and C the interaction contrasts of
+    the saturated cell model. Matches R's ``svychisq(~row + column, design, statistic = "F")``.
+    """
+    from scipy.special import fdtrc  # the F tail, without importing scipy.stats
+
+    row_codes, row_levels, _ = text_codes(data_column(design.data, row, "row variable"), sort=True)
+    col_codes, col_levels, _ = text_codes(data_column(design.data, column, "column variable"), sort=True)
+    present = (row_codes >= 0) & (col_codes >= 0) & (design.weights != 0)
+    used_rows, used_cols = np.unique(row_codes[present]), np.unique(col_codes[present])
+    r, c = len(used_rows), len(used_cols)
+    if r < 2 or c < 2:
+        raise ValueError(f"`{row}` and `{column}` need two answers each among respondents who gave both")
+    ri = np.searchsorted(used_rows, row_codes)
+    ci = np.searchsorted(used_cols, col_codes)
+    cell = np.where(present, ri + r * ci, -1)  # rows vary fastest, as R's interaction()
+    indicators = np.zeros((design.n, r * c))
+    indicators[np.flatnonzero(present), cell[present]] = 1.0
+    p, v = _mean_vector(design, indicators, present)
+    grid_r, grid_c = np.tile(np.arange(r), c), np.repeat(np.arange(c), r)
+    row_dummies = (grid_r[:, None] == np.arange(1, r)[None, :]).astype(float)
+    col_dummies = (grid_c[:, None] == np.arange(1, c)[None, :]).astype(float)
+    main = np.column_stack([np.ones(r * c), row_dummies, col_dummies])
+    interaction = (row_dummies[:, :, None] * col_dummies[:, None, :]).reshape(r * c, -1)
+    contrasts = interaction - main @ np.linalg.lstsq(main, interaction, rcond=None)[0]
+    inverse_d = np.where(p > 0, 1 / np.where(p > 0, p, 1), 0.0)
+    weighted = contrasts * inverse_d[:, None]
+    delta = np.linalg.solve(contrasts.T @ weighted, weighted.T @ v @ weighted)
+    margin_r = p.reshape(c, r).sum(axis=0)
+    margin_c = p.reshape(c, r).sum(axis=1)
+    expected = np.outer(margin_c, margin_r).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pearson = float(np.sum(np.where(expected > 0, (p - expected) ** 2 / expected, 0.0)))
+    trace = float(np.trace(delta))
+    ndf = trace**2 / float(np.trace(delta @ delta))
+    ddf = ndf * design.degf
+    statistic = pearson / trace
+    return IndependenceTest(
+        row, column, tuple(row_levels[used_rows]), tuple(col_levels[used_cols]), pearson, statistic, ndf, ddf,
+        float(fdtrc(ndf, ddf, statistic)),
+    )

@@ -153,14 +153,27 @@ def _refit_replicates(x, y, weights, start, family) -> np.ndarray:
         score = (x.T @ (weights * y[:, None])).T
         return np.linalg.solve(information, score[:, :, None])[:, :, 0]
     beta = np.repeat(start[None, :], weights.shape[1], axis=0)
+    converged = np.zeros(weights.shape[1], dtype=bool)
     for _ in range(NEWTON_MAX_ITER):
-        mu = 1 / (1 + np.exp(-(x @ beta.T)))
+        with np.errstate(over="ignore"):
+            mu = 1 / (1 + np.exp(-(x @ beta.T)))
         score = (x.T @ (weights * (y[:, None] - mu))).T
         information = (outer.T @ (weights * mu * (1 - mu))).T.reshape(-1, p, p)
-        step = np.linalg.solve(information, score[:, :, None])[:, :, 0]
-        beta = beta + step
-        if np.max(np.abs(step)) < NEWTON_TOLERANCE:
+        try:
+            step = np.linalg.solve(information, score[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # a replicate whose fitted values all reached 0 or 1
             break
+        beta = beta + step
+        converged = np.max(np.abs(step), axis=1) < NEWTON_TOLERANCE
+        if converged.all():
+            break
+    if not converged.all():
+        warnings.warn(
+            f"the logistic model did not converge in {int(np.sum(~converged))} of {len(converged)} replicates "
+            f"({NEWTON_MAX_ITER} Newton steps); an outcome category may be (nearly) separated by a predictor "
+            "in some replicates, so the standard errors are unreliable",
+            ConvergenceWarning, stacklevel=3,
+        )
     return beta
 
 

@@ -13,21 +13,28 @@ from typing import Any, Optional, Union
 import pandas as pd
 import yaml
 
+from analysis._text import r_text
 from analysis.design import REPLICATE_METHODS, SurveyDesign
-from analysis.estimates import MEAN_CI, PROPORTION_CI, mean, proportion, total
-from analysis.exceptions import SpecError
+from analysis.estimates import MEAN_CI, PROPORTION_CI, mean, proportion, quantile, ratio, total
+from analysis.exceptions import SpecError, WeightingError
+from analysis.inference import goodness_of_fit, independence, pairwise, test_against
 from analysis.models import FAMILIES, svyglm
-from analysis.weighting import CALFUNS, calibrate, poststratify, rake, trim
+from analysis.weighting import CALFUNS, METHODS, calibrate, poststratify, rake, trim
 
-TOP_KEYS = {"data", "design", "weighting", "variance", "estimates", "models"}
+TOP_KEYS = {"data", "design", "weighting", "variance", "estimates", "tests", "models"}
 DESIGN_KEYS = {"weights", "strata", "cluster", "lonely_psu"}
-WEIGHTING_KEYS = {"method", "population", "margins", "by", "cells", "calfun", "bounds", "trim", "tol", "max_iter"}
 VARIANCE_KEYS = {"method", "replicates", "seed"}
-ESTIMATE_KEYS = {"id", "variable", "type", "categories", "ci", "level", "by"}
+ESTIMATE_KEYS = {"id", "variable", "type", "categories", "ci", "level", "by", "numerator", "denominator", "quantile"}
 MODEL_KEYS = {"id", "family", "outcome", "categories", "predictors", "reference", "level"}
-WEIGHTING_METHODS = ("rake", "poststratify", "calibrate")
 VARIANCE_METHODS = ("linearization",) + REPLICATE_METHODS
-ESTIMATE_TYPES = ("proportion", "mean", "total")
+ESTIMATE_TYPES = ("proportion", "mean", "total", "ratio", "quantile")
+#: per test type: (required keys, optional keys)
+TEST_KEYS = {
+    "independence": ({"row", "column"}, set()),
+    "pairwise": ({"variable", "by"}, {"categories"}),
+    "against": ({"variable", "value"}, {"categories"}),
+    "goodness_of_fit": ({"variable", "shares"}, set()),
+}
 
 
 def _mapping(value: Any, where: str) -> dict:
@@ -63,10 +70,11 @@ def _level(value: Any, where: str) -> float:
 
 
 def _strings(value: Any, key: str, where: str) -> list[str]:
+    """A value or a list of values, as text spelled as R writes it (``TRUE``, ``1``)."""
     items = value if isinstance(value, list) else [value]
     if not items or any(isinstance(i, (list, dict)) or i is None for i in items):
         raise SpecError(f"{where}: `{key}` must be a value or a list of values")
-    return [str(i) for i in items]
+    return [r_text(i) for i in items]
 
 
 def validate_spec(spec: Mapping) -> dict:
@@ -80,13 +88,13 @@ def validate_spec(spec: Mapping) -> dict:
 
     weighting = _mapping(spec.get("weighting"), "weighting")
     if weighting:
-        _known(weighting, WEIGHTING_KEYS, "weighting")
-        method = _one_of(_required(weighting, "method", "weighting"), WEIGHTING_METHODS, "method", "weighting")
-        if method in ("rake", "calibrate"):
-            _mapping(_required(weighting, "margins", f"weighting ({method})"), "weighting.margins")
-        if method == "poststratify":
-            _required(weighting, "by", "weighting (poststratify)")
-            _mapping(_required(weighting, "cells", "weighting (poststratify)"), "weighting.cells")
+        method = _one_of(_required(weighting, "method", "weighting"), tuple(METHODS), "method", "weighting")
+        _known(weighting, {"method", *METHODS[method].options}, f"weighting ({method})")
+        for key in METHODS[method].required:
+            _required(weighting, key, f"weighting ({method})")
+        for key in ("margins", "cells"):
+            if key in weighting:
+                _mapping(weighting[key], f"weighting.{key}")
         if method == "calibrate":
             weighting["calfun"] = _one_of(weighting.get("calfun", "linear"), CALFUNS, "calfun", "weighting")
         for key in ("bounds", "trim"):
@@ -102,10 +110,12 @@ def validate_spec(spec: Mapping) -> dict:
     out["variance"] = variance
 
     out["estimates"] = [_estimate(e, i) for i, e in enumerate(spec.get("estimates") or [])]
+    out["tests"] = [_test(t, i) for i, t in enumerate(spec.get("tests") or [])]
     out["models"] = [_model(m, i) for i, m in enumerate(spec.get("models") or [])]
-    ids = [e["id"] for e in out["estimates"]]
-    if len(set(ids)) != len(ids):
-        raise SpecError("estimate ids must be unique")
+    for section in ("estimates", "tests", "models"):
+        ids = [e["id"] for e in out[section]]
+        if len(set(ids)) != len(ids):
+            raise SpecError(f"{section[:-1]} ids must be unique")
     return out
 
 
@@ -113,19 +123,53 @@ def _estimate(entry: Any, position: int) -> dict:
     e = _mapping(entry, f"estimates[{position}]")
     where = f"estimate `{e.get('id', position)}`"
     _known(e, ESTIMATE_KEYS, where)
-    for key in ("id", "variable", "type"):
+    for key in ("id", "type"):
         _required(e, key, where)
     e["id"] = str(e["id"])
-    _one_of(e["type"], ESTIMATE_TYPES, "type", where)
-    if e["type"] == "proportion":
-        e["categories"] = _strings(_required(e, "categories", where), "categories", where)
+    kind = _one_of(e["type"], ESTIMATE_TYPES, "type", where)
+    needed = {"proportion": ("variable", "categories"), "ratio": ("numerator", "denominator"),
+              "quantile": ("variable", "quantile")}.get(kind, ("variable",))
+    for key in needed:
+        _required(e, key, where)
+    allowed = set(needed) | {"id", "type", "level", "by"}
+    allowed |= {"proportion": {"ci"}, "mean": {"ci"}, "total": {"categories"}}.get(kind, set())
+    for key in e:
+        if key not in allowed:
+            raise SpecError(f"{where}: `{key}` does not apply to type `{kind}`")
+    if "categories" in e:
+        e["categories"] = _strings(e["categories"], "categories", where)
+    if kind == "proportion":
         e["ci"] = _one_of(e.get("ci", "logit"), PROPORTION_CI, "ci", where)
-    else:
-        if "categories" in e and e["type"] == "mean":
-            raise SpecError(f"{where}: `categories` does not apply to type `mean`")
+    elif kind == "mean":
         e["ci"] = _one_of(e.get("ci", "mean"), MEAN_CI, "ci", where)
+    if kind == "quantile" and not (isinstance(e["quantile"], (int, float)) and 0 < e["quantile"] < 1):
+        raise SpecError(f"{where}: `quantile: {e['quantile']}` must be a probability between 0 and 1 (0.5: the median)")
+    if e.get("by") is not None:
+        e["by"] = [str(b) for b in _strings(e["by"], "by", where)]
     e["level"] = _level(e.get("level", 0.95), where)
     return e
+
+
+def _test(entry: Any, position: int) -> dict:
+    t = _mapping(entry, f"tests[{position}]")
+    where = f"test `{t.get('id', position)}`"
+    for key in ("id", "type"):
+        _required(t, key, where)
+    t["id"] = str(t["id"])
+    kind = _one_of(t["type"], tuple(TEST_KEYS), "type", where)
+    required, optional = TEST_KEYS[kind]
+    _known(t, {"id", "type"} | required | optional, where)
+    for key in sorted(required):
+        _required(t, key, where)
+    if "categories" in t:
+        t["categories"] = _strings(t["categories"], "categories", where)
+    if kind == "pairwise" and not isinstance(t["by"], str):
+        raise SpecError(f"{where}: `by` must name one variable")
+    if kind == "against" and (isinstance(t["value"], bool) or not isinstance(t["value"], (int, float))):
+        raise SpecError(f"{where}: `value: {t['value']}` must be a number (a share as 0.41)")
+    if kind == "goodness_of_fit":
+        t["shares"] = _mapping(t["shares"], f"{where}.shares")
+    return t
 
 
 def _model(entry: Any, position: int) -> dict:
@@ -170,20 +214,26 @@ def build_design(spec: Mapping, data: pd.DataFrame) -> SurveyDesign:
     w = spec["weighting"]
     if not w:
         return design
-    options = {k: w[k] for k in ("tol", "max_iter") if k in w}
-    if w["method"] == "rake" and w.get("bounds") is None:
-        design = rake(design, w["margins"], population=w.get("population"), **options)
-    elif w["method"] == "rake":  # bounded raking is calibration with the raking distance
-        design = calibrate(design, w["margins"], calfun="raking", bounds=w["bounds"],
-                           population=w.get("population"), **options)
-    elif w["method"] == "calibrate":
-        design = calibrate(design, w["margins"], calfun=w["calfun"], bounds=w.get("bounds"),
-                           population=w.get("population"), **options)
-    else:
-        design = poststratify(design, w["by"], w["cells"], population=w.get("population"))
+    try:
+        design = _weight(design, w)
+    except ValueError as error:  # the targets cannot be reached: no result, as R's "Calibration failed"
+        raise WeightingError(f"weighting ({w['method']}): {error}") from error
     if w.get("trim") is not None:
         design = trim(design, *w["trim"])
     return design
+
+
+def _weight(design: SurveyDesign, w: Mapping) -> SurveyDesign:
+    options = {k: w[k] for k in ("tol", "max_iter") if k in w}
+    if w["method"] == "rake" and w.get("bounds") is None:
+        return rake(design, w["margins"], population=w.get("population"), **options)
+    if w["method"] == "rake":  # bounded raking is calibration with the raking distance
+        return calibrate(design, w["margins"], calfun="raking", bounds=w["bounds"],
+                         population=w.get("population"), **options)
+    if w["method"] == "calibrate":
+        return calibrate(design, w["margins"], calfun=w["calfun"], bounds=w.get("bounds"),
+                         population=w.get("population"), **options)
+    return poststratify(design, w["by"], w["cells"], population=w.get("population"))
 
 
 def _number(value: Optional[float]) -> Optional[float]:
@@ -193,31 +243,59 @@ def _number(value: Optional[float]) -> Optional[float]:
 def run_spec(spec: Mapping, base_dir: Union[str, Path] = ".") -> dict:
     """Run a spec (a mapping as parsed from YAML); ``data`` is relative to ``base_dir``.
 
-    Returns the result as README describes: ``degf``, ``weights`` (data row order),
-    ``estimates`` (one per estimate and domain) and, when the spec has models, ``models``.
+    Returns the result as README describes: ``degf``, ``converged`` (False when some
+    replicates' weighting did not converge; see ``WeightingDiagnostics``), ``weights`` (data row order),
+    ``estimates`` (one per estimate and domain) and, when the spec has them, ``tests`` and
+    ``models``. A weighting step that cannot reach its targets raises ``WeightingError``.
     """
     spec = validate_spec(spec)
     data = read_data(Path(base_dir) / spec["data"])
     design = build_design(spec, data)
     estimates = []
     for e in spec["estimates"]:
-        common = dict(by=e.get("by"), ci=e["ci"], level=e["level"])
-        if e["type"] == "proportion":
-            result = proportion(design, e["variable"], e["categories"], **common)
-        elif e["type"] == "mean":
-            result = mean(design, e["variable"], **common)
-        else:
-            result = total(design, e["variable"], e.get("categories"), **common)
+        result = _estimate_result(design, e)
         for r in ([result] if e.get("by") is None else list(result)):
             estimates.append({
                 "id": e["id"], "domain": r.domain, "estimate": _number(r.estimate), "se": _number(r.se),
-                "ci_low": _number(r.ci_low), "ci_high": _number(r.ci_high), "deff": _number(r.deff),
+                "ci_low": _number(r.ci_low), "ci_high": _number(r.ci_high), "deff": _number(r.deff), "n": r.n,
             })
-    out: dict[str, Any] = {"degf": int(design.degf), "weights": [float(w) for w in design.weights],
-                           "estimates": estimates}
+    out: dict[str, Any] = {"degf": int(design.degf), "converged": design.diagnostics.converged,
+                           "weights": [float(w) for w in design.weights], "estimates": estimates}
+    if spec["tests"]:
+        out["tests"] = [row for t in spec["tests"] for row in _test_results(design, t)]
     if spec["models"]:
         out["models"] = [_run_model(design, m) for m in spec["models"]]
     return out
+
+
+def _estimate_result(design: SurveyDesign, e: Mapping):
+    common = dict(by=e.get("by"), level=e["level"])
+    if e["type"] == "proportion":
+        return proportion(design, e["variable"], e["categories"], ci=e["ci"], **common)
+    if e["type"] == "mean":
+        return mean(design, e["variable"], **common)
+    if e["type"] == "total":
+        return total(design, e["variable"], e.get("categories"), **common)
+    if e["type"] == "ratio":
+        return ratio(design, e["numerator"], e["denominator"], **common)
+    return quantile(design, e["variable"], e["quantile"], **common)
+
+
+def _test_results(design: SurveyDesign, t: Mapping) -> list[dict]:
+    """The result rows of one test (pairwise: one per pair of domains)."""
+    if t["type"] == "independence":
+        r = independence(design, t["row"], t["column"])
+        return [{"id": t["id"], "statistic": r.statistic, "ndf": r.ndf, "ddf": r.ddf, "p_value": r.p_value}]
+    if t["type"] == "pairwise":
+        return [{"id": t["id"], "a": p.a, "b": p.b, "difference": _number(p.difference), "se": _number(p.se),
+                 "p_value": _number(p.p_value)} for p in pairwise(design, t["variable"], t["by"], t.get("categories"))]
+    if t["type"] == "against":
+        cats = t.get("categories")
+        estimate = mean(design, t["variable"]) if cats is None else proportion(design, t["variable"], cats)
+        r = test_against(estimate, t["value"], df=design.degf)
+        return [{"id": t["id"], "difference": _number(r.difference), "se": _number(r.se), "p_value": _number(r.p_value)}]
+    r = goodness_of_fit(design, t["variable"], t["shares"])
+    return [{"id": t["id"], "statistic": r.statistic, "df": r.df, "p_value": r.p_value}]
 
 
 def _run_model(design: SurveyDesign, m: Mapping) -> dict:

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 from typing import Callable, Literal, Optional, Union
 
 import numpy as np
@@ -26,16 +27,16 @@ import scipy.sparse as sp
 from scipy import special
 
 from analysis._checks import check_choice, column
-from analysis.design import SurveyDesign
+from analysis._text import r_text, text_codes
+from analysis.design import CELL_SEPARATOR, SurveyDesign
 from analysis.diagnostics import MarginCheck
-from analysis.exceptions import ConvergenceWarning, NegativeWeightsWarning
+from analysis.exceptions import ConvergenceWarning, NegativeWeightsWarning, WeightingError
 
 logger = logging.getLogger(__name__)
 
 Calfun = Literal["linear", "raking", "logit"]
 CALFUNS = ("linear", "raking", "logit")
 SHARE_TOLERANCE = 1e-6
-CELL_SEPARATOR = "|"
 
 TargetMargins = Mapping[str, Mapping[object, float]]
 
@@ -95,12 +96,9 @@ def _level_codes(series: pd.Series, variable: str, levels: Sequence[str]) -> np.
             f"weighting variable `{variable}` has {missing} missing values; "
             "give them a level with a target or impute them before weighting"
         )
-    values = series
-    if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
-        values = series.astype(str)
     # Hash every row once (factorize), then match only the few distinct values to the levels:
     # pd.Categorical(values, categories=levels) is 5-10x slower on a million text answers.
-    row_codes, present = pd.factorize(values)
+    row_codes, present, _ = text_codes(series)
     position = pd.Index(list(levels)).get_indexer(present).astype(np.int64)
     unmatched = np.flatnonzero(position < 0)
     if len(unmatched):
@@ -142,7 +140,7 @@ def _target_shares(variable: str, shares: Mapping[object, float]) -> tuple[tuple
     """Validated (levels, shares) of one variable; shares scaled to sum exactly 1."""
     if not isinstance(shares, Mapping) or not shares:
         raise ValueError(f"targets for `{variable}` must be a mapping of level -> share")
-    levels = tuple(str(level) for level in shares)
+    levels = tuple(r_text(level) for level in shares)
     try:
         values = np.array([float(s) for s in shares.values()])
     except (TypeError, ValueError):
@@ -163,9 +161,9 @@ def _check_levels_present(cells: Cells, variable_index: int) -> None:
     counts = np.bincount(cells.codes[:, variable_index], minlength=len(cells.levels[variable_index]))
     for level, count in zip(cells.levels[variable_index], counts):
         if count == 0:
-            raise ValueError(
-                f"target level `{level}` of `{cells.variables[variable_index]}` has no respondents; "
-                "drop it or merge it with a neighbouring level"
+            raise WeightingError(
+                f"target level `{level}` of `{cells.variables[variable_index]}` has no respondents, so no "
+                "weights can reach its share; drop it or merge it with a neighbouring level"
             )
 
 
@@ -195,8 +193,10 @@ class WeightingStep:
 
     has_targets = False
     residualizes = False
+    recounts_degf = False  # R counts the replicate degrees of freedom again after this step
 
-    def reweight(self, weights: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    def reweight(self, weights: np.ndarray) -> tuple[np.ndarray, int]:  # pragma: no cover - abstract
+        """The step applied to every column of ``weights``: (new weights, columns that did not converge)."""
         raise NotImplementedError
 
     def residualize(self, influence: np.ndarray) -> np.ndarray:
@@ -224,16 +224,13 @@ class CalibrationStep(WeightingStep):
 
     @property
     def g_weights(self) -> np.ndarray:
-        return self.output_weights / self.input_weights
+        """Final over input weights; 1 for an out-of-scope row (weight 0 before and after)."""
+        return _ratio(self.output_weights, self.input_weights)
 
     @cached_property
     def model_matrix(self) -> np.ndarray:
         """Calibration model matrix per cell: intercept, then indicators of non-first levels."""
-        columns = [np.ones(self.cells.size)]
-        for v, levels in enumerate(self.cells.levels):
-            for k in range(1, len(levels)):
-                columns.append((self.cells.codes[:, v] == k).astype(float))
-        return np.column_stack(columns)
+        return _model_matrix(self.cells)
 
     @cached_property
     def totals(self) -> np.ndarray:
@@ -266,7 +263,12 @@ class CalibrationStep(WeightingStep):
         sums = _cell_domain_sums(self.cells, z / self.g_weights, code, k)
         return self.model_matrix @ (self._projection @ (self.model_matrix.T @ sums))
 
-    def reweight(self, weights: np.ndarray) -> np.ndarray:
+    @property
+    def recounts_degf(self) -> bool:
+        """Linear calibration without bounds: R's ``regcalibrate``, which recounts degf."""
+        return self.method == "calibrate" and self.calfun == "linear" and not np.isfinite(self.bounds).any()
+
+    def reweight(self, weights: np.ndarray) -> tuple[np.ndarray, int]:
         inputs = weights * self.scale
         cell_inputs = self.cells.sum(inputs)
         if self.method == "rake":
@@ -275,13 +277,14 @@ class CalibrationStep(WeightingStep):
             g, _, converged = _calibrate_cells(
                 self.model_matrix, cell_inputs, self.totals, self.calfun, self.bounds, self.tol, self.max_iter
             )
-        if not np.all(converged):
+        failed = int(np.sum(~converged))
+        if failed:  # R keeps a replicate's last weights too; only the full sample must converge
             warnings.warn(
-                f"{self.method}: {int(np.sum(~converged))} replicates did not converge in {self.max_iter} iterations",
+                f"{self.method}: {failed} replicates did not converge in {self.max_iter} iterations",
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        return inputs * g[self.cells.index]
+        return inputs * g[self.cells.index], failed
 
     def achieved_margins(self, weights: np.ndarray) -> tuple[MarginCheck, ...]:
         per_cell = self.cells.sum(weights)
@@ -303,11 +306,12 @@ class PostStratificationStep(WeightingStep):
 
     has_targets = True
     residualizes = True
+    recounts_degf = True
 
     def domain_correction(self, z: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
         """F (cells x k) with residuals e = Z − w·F[cell] (see ``CalibrationStep``)."""
         old = self.input_weights
-        sums = _cell_domain_sums(self.cells, z * old / self.output_weights, code, k)
+        sums = _cell_domain_sums(self.cells, z * _ratio(old, self.output_weights), code, k)
         return sums / self.cells.sum(old)[:, None]
 
     def residualize(self, influence: np.ndarray) -> np.ndarray:
@@ -316,14 +320,14 @@ class PostStratificationStep(WeightingStep):
         R's ``svyrecvar`` for ordinary post-strata (``psmeans`` with ``oldweights``).
         """
         w, old = self.output_weights, self.input_weights
-        means = self.cells.sum(influence * (old / w)[:, None]) / self.cells.sum(old)[:, None]
+        means = self.cells.sum(influence * _ratio(old, w)[:, None]) / self.cells.sum(old)[:, None]
         return influence - w[:, None] * means[self.cells.index]
 
-    def reweight(self, weights: np.ndarray) -> np.ndarray:
+    def reweight(self, weights: np.ndarray) -> tuple[np.ndarray, int]:
         sums = self.cells.sum(weights)
         with np.errstate(divide="ignore", invalid="ignore"):
             g = np.where(sums > 0, self.cell_totals[:, None] / sums, 1.0)
-        return weights * g[self.cells.index]
+        return weights * g[self.cells.index], 0
 
     def achieved_margins(self, weights: np.ndarray) -> tuple[MarginCheck, ...]:
         achieved = self.cells.sum(weights) / weights.sum()
@@ -342,8 +346,13 @@ class TrimStep(WeightingStep):
     lower: float
     upper: float
 
-    def reweight(self, weights: np.ndarray) -> np.ndarray:
-        return _trim_columns(weights, self.lower, self.upper, skip_zero=True)
+    def reweight(self, weights: np.ndarray) -> tuple[np.ndarray, int]:
+        return _trim_columns(weights, self.lower, self.upper), 0
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 1 where the denominator is 0 (rows with zero weight)."""
+    return np.divide(numerator, denominator, out=np.ones_like(numerator, dtype=float), where=denominator != 0)
 
 
 def _cell_domain_sums(cells: Cells, values: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
@@ -357,14 +366,20 @@ def _cell_domain_sums(cells: Cells, values: np.ndarray, code: np.ndarray, k: int
 # solvers on cells (columns = full sample or replicates)
 # --------------------------------------------------------------------------------------
 def _ipf(cell_inputs, cells: Cells, shares, population_total, tol, max_iter):
-    """Iterative proportional fitting on cells; returns (g per cell, iterations, converged).
+    """Iterative proportional fitting on cells, finished by Newton; (g per cell, iterations, converged).
 
-    Converged when every margin is within ``tol`` (relative) of its target.
+    IPF sweeps until every margin is within ``tol`` (relative) of its target (at most
+    ``max_iter`` sweeps); converged means Newton's misfit test then passed. Its g-weights are
+    exp(Xλ) for the calibration model X (a product of one factor per level), so λ is read off
+    the accumulated factors and the raking calibration equations are finished by Newton's
+    method from there, as R's ``calibrate(calfun = "raking")`` (a last step after the
+    tolerance is met): the weights then agree with R's to rounding, not only to ``tol``.
     """
     w = cell_inputs.astype(float, copy=True)
     targets = [share * population_total for share in shares]
     is_matrix = w.ndim == 2
-    converged = np.zeros(w.shape[1] if is_matrix else 1, dtype=bool)
+    columns = w.shape[1] if is_matrix else 1
+    log_factors = [np.zeros((len(levels), columns)) for levels in cells.levels]
     iterations = 0
     for iterations in range(1, max_iter + 1):
         for v, target in enumerate(targets):
@@ -373,17 +388,30 @@ def _ipf(cell_inputs, cells: Cells, shares, population_total, tol, max_iter):
             with np.errstate(divide="ignore", invalid="ignore"):
                 factor = np.where(sums > 0, t / sums, 1.0)
             w *= factor[cells.codes[:, v]]
-        error = np.zeros_like(converged, dtype=float)
+            log_factors[v] += np.log(factor).reshape(len(factor), -1)
+        error = np.zeros(columns)
         for v, target in enumerate(targets):
             sums = cells.level_sums(w, v)
             t = target[:, None] if is_matrix else target
             error = np.maximum(error, np.max(np.abs(sums - t) / t, axis=0))
-        converged = error < tol
-        if converged.all():
+        if np.all(error < tol):
             break
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g = np.where(cell_inputs > 0, w / cell_inputs, 1.0)
-    return g, iterations, converged
+    start = np.vstack([sum(f[0] for f in log_factors)[None, :]] + [f[1:] - f[0] for f in log_factors])
+    x = _model_matrix(cells)
+    totals = np.concatenate([[population_total]] + [share[1:] * population_total for share in shares])
+    g, newton_iterations, newton_converged = _calibrate_cells(
+        x, cell_inputs, totals, "raking", (-np.inf, np.inf), tol, max_iter, start=start,
+    )
+    return g, iterations + newton_iterations, newton_converged
+
+
+def _model_matrix(cells: Cells) -> np.ndarray:
+    """Calibration model matrix per cell: intercept, then indicators of non-first levels."""
+    columns = [np.ones(cells.size)]
+    for v, levels in enumerate(cells.levels):
+        for k in range(1, len(levels)):
+            columns.append((cells.codes[:, v] == k).astype(float))
+    return np.column_stack(columns)
 
 
 def _distance(calfun: str, bounds: tuple[float, float]) -> tuple[Callable, Callable, Callable]:
@@ -425,7 +453,7 @@ def _distance(calfun: str, bounds: tuple[float, float]) -> tuple[Callable, Calla
     )
 
 
-def _calibrate_cells(x, cell_inputs, totals, calfun, bounds, tol, max_iter):
+def _calibrate_cells(x, cell_inputs, totals, calfun, bounds, tol, max_iter, start=None):
     """Newton's method for the calibration equations Σ d x F(x'λ) = T, on cells.
 
     As R's ``grake`` (survey::calibrate): converged when max |misfit| / (1 + |T|) < tol; the
@@ -439,11 +467,12 @@ def _calibrate_cells(x, cell_inputs, totals, calfun, bounds, tol, max_iter):
     Φ(λ) = Σ d G(x'λ) − λ'T, so each step is the regularized Newton step
     (X'DF'X + μI)⁻¹·misfit, μ = ‖misfit‖ (Li, Fukushima & Qi), halved until Φ decreases:
     μ → 0 at the solution (Newton's quadratic convergence), and the same weights as R's,
-    since g is unique at any solution of a convex problem.
+    since g is unique at any solution of a convex problem. ``start``: λ to start from
+    (default 0, g = 1).
     """
     f, df, antiderivative = _distance(calfun, bounds)
     d = cell_inputs if cell_inputs.ndim == 2 else cell_inputs[:, None]
-    lam = np.zeros((x.shape[1], d.shape[1]))
+    lam = np.zeros((x.shape[1], d.shape[1])) if start is None else start
     identity = np.eye(x.shape[1])
 
     def objective(lam):
@@ -479,10 +508,11 @@ def _calibrate_cells(x, cell_inputs, totals, calfun, bounds, tol, max_iter):
     return (g if cell_inputs.ndim == 2 else g[:, 0]), iterations, converged
 
 
-def _trim_columns(weights: np.ndarray, lower: float, upper: float, skip_zero: bool) -> np.ndarray:
-    """R's ``trimWeights`` (one pass) on a vector or on each column of a matrix."""
+def _trim_columns(weights: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    """R's ``trimWeights`` (one pass) on a vector or on each column of a matrix, among the
+    non-zero weights: a row out of scope (or deleted in a replicate) stays at 0."""
     w = weights if weights.ndim == 2 else weights[:, None]
-    counted = w != 0 if skip_zero else np.ones_like(w, dtype=bool)
+    counted = w != 0
     clipped = np.where(counted, np.clip(w, lower, upper), w)
     outside = counted & ((w < lower) | (w > upper))
     inside = counted & ~outside
@@ -523,33 +553,23 @@ def _calibration_design(design, target_margins, population, calfun, bounds, tol,
     )
     if method == "rake":
         g, iterations, converged = _ipf(cell_inputs, cells, shares, total, tol, int(max_iter))
-        converged = bool(converged[0])
-        if not converged:
-            warnings.warn(
-                f"raking did not converge in {max_iter} iterations (tol={tol:g}); "
-                "check for margins that contradict each other or raise max_iter",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
     else:
         probe = CalibrationStep("calibrate", inputs, inputs, None, True, **step_args)
         _check_bounds_feasible(cells, cell_inputs, probe.totals, shares, total, bounds)
-        g, iterations, converged_columns = _calibrate_cells(
+        g, iterations, converged = _calibrate_cells(
             probe.model_matrix, cell_inputs, probe.totals, calfun, bounds, tol, int(max_iter)
         )
-        converged = bool(converged_columns[0])
-        if not converged:
-            if np.isfinite(bounds).any():
-                raise ValueError(
-                    f"calibration cannot meet every target with g-weights within bounds "
-                    f"[{bounds[0]:g}, {bounds[1]:g}] (no solution after {max_iter} iterations); widen the bounds"
-                )
-            warnings.warn(
-                f"calibration did not converge in {max_iter} iterations (tol={tol:g})",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
     weights = inputs * g[cells.index]
+    if not converged[0]:
+        worst = max(CalibrationStep(method, inputs, weights, iterations, False, **step_args).achieved_margins(weights),
+                    key=lambda m: abs(m.difference) / m.target_share)
+        within = f" with g-weights within bounds [{bounds[0]:g}, {bounds[1]:g}]" if np.isfinite(bounds).any() else ""
+        raise WeightingError(
+            f"{'raking' if method == 'rake' else 'calibration'} cannot meet every target{within}: after "
+            f"{iterations} iterations `{worst.variable}` = `{worst.level}` is at {worst.achieved_share:.6g} "
+            f"against a target of {worst.target_share:.6g}; check that margin (its levels, and whether it "
+            "contradicts the others)" + ("; or widen the bounds" if within else "")
+        )
     if calfun == "linear":
         negative = int(np.sum(weights <= 0))
         if negative:
@@ -559,10 +579,9 @@ def _calibration_design(design, target_margins, population, calfun, bounds, tol,
                 NegativeWeightsWarning,
                 stacklevel=3,
             )
-    step = CalibrationStep(method, inputs, weights, iterations, converged, **step_args)
-    replicate = None if design.replicate_weights is None else step.reweight(design.replicate_weights)
+    step = CalibrationStep(method, inputs, weights, iterations, True, **step_args)
     logger.debug("%s: %d cells, %d iterations", method, cells.size, iterations)
-    return design.with_weighting(step, weights, replicate)
+    return design.with_weighting(step, weights)
 
 
 def _check_bounds_feasible(cells, cell_inputs, totals, shares, total, bounds) -> None:
@@ -575,7 +594,7 @@ def _check_bounds_feasible(cells, cell_inputs, totals, shares, total, bounds) ->
         checks += [(f"`{variable}`", f" = `{lvl}`", s, share * total) for lvl, s, share in zip(cells.levels[v], sums, shares[v])]
     for what, level, achievable, target in checks:
         if not (lower * achievable <= target <= upper * achievable):
-            raise ValueError(
+            raise WeightingError(
                 f"calibration bounds [{lower:g}, {upper:g}] are infeasible for {what}{level}: "
                 f"its target {target:.6g} is outside [{lower * achievable:.6g}, {upper * achievable:.6g}]; widen the bounds"
             )
@@ -601,7 +620,8 @@ def rake(
     tol : float
         Converged when every margin is within ``tol`` (relative) of its target.
     max_iter : int
-        Maximum number of sweeps over the margins; reaching it warns ``ConvergenceWarning``.
+        Maximum number of sweeps over the margins; reaching it raises ``WeightingError``
+        naming the margin furthest from its target (R: "Calibration failed").
 
     Returns
     -------
@@ -653,8 +673,8 @@ def calibrate(
     Notes
     -----
     Deville & Särndal (1992), "Calibration estimators in survey sampling", JASA 87. Matches
-    R's ``survey::calibrate(design, ~x1 + x2, population, calfun, bounds)``. Bounds that
-    cannot be met raise ValueError; negative weights from linear calibration warn
+    R's ``survey::calibrate(design, ~x1 + x2, population, calfun, bounds)``. Targets that
+    cannot be met (within the bounds) raise ``WeightingError``; negative weights from linear calibration warn
     ``NegativeWeightsWarning`` with their count.
     """
     check_choice("calfun", calfun, CALFUNS)
@@ -668,10 +688,10 @@ def calibrate(
 
 def _cell_key(key: Union[str, Sequence[str]], n_variables: int) -> tuple[str, ...]:
     if isinstance(key, str):
-        parts = tuple(key.split(CELL_SEPARATOR)) if n_variables > 1 else (key,)
-    else:
-        parts = tuple(str(k) for k in key)
-    return parts
+        return tuple(key.split(CELL_SEPARATOR)) if n_variables > 1 else (key,)
+    if isinstance(key, tuple):
+        return tuple(r_text(k) for k in key)
+    return (r_text(key),)
 
 
 def poststratify(
@@ -724,15 +744,15 @@ def poststratify(
             raise ValueError(f"cell `{CELL_SEPARATOR.join(key)}` of {name} has {count} respondents but no target")
     for key in keys:
         if key not in present:
-            raise ValueError(f"target cell `{CELL_SEPARATOR.join(key)}` of {name} has no respondents")
+            raise WeightingError(f"target cell `{CELL_SEPARATOR.join(key)}` of {name} has no respondents; "
+                                 "merge it with a neighbouring cell")
     total, _ = _scaled_inputs(design, population)
     order = [target_of_key[tuple(cells.levels[v][c] for v, c in enumerate(code))] for code in cells.codes]
     cell_totals = np.asarray(order) * total
     inputs = design.weights
     weights = inputs * (cell_totals / cells.sum(inputs))[cells.index]
     step = PostStratificationStep("poststratify", inputs, weights, None, True, cells=cells, cell_totals=cell_totals)
-    replicate = None if design.replicate_weights is None else step.reweight(design.replicate_weights)
-    return design.with_weighting(step, weights, replicate, recount_degf=True)
+    return design.with_weighting(step, weights)
 
 
 def trim(design: SurveyDesign, lower: Optional[float] = None, upper: Optional[float] = None) -> SurveyDesign:
@@ -761,27 +781,34 @@ def trim(design: SurveyDesign, lower: Optional[float] = None, upper: Optional[fl
     if not lo < hi:
         raise ValueError(f"trim bounds [{lo:g}, {hi:g}]: lower must be below upper")
     inputs = design.weights
-    if np.all((inputs < lo) | (inputs > hi)):
+    if np.all(((inputs < lo) | (inputs > hi))[inputs != 0]):
         raise ValueError(f"every weight is outside [{lo:g}, {hi:g}]; nothing is left to absorb the trimming")
-    weights = _trim_columns(inputs, lo, hi, skip_zero=False)
+    weights = _trim_columns(inputs, lo, hi)
     step = TrimStep("trim", inputs, weights, None, True, lower=lo, upper=hi)
-    replicate = None if design.replicate_weights is None else step.reweight(design.replicate_weights)
-    return design.with_weighting(step, weights, replicate)
+    return design.with_weighting(step, weights)
 
 
-WEIGHTING_METHODS: dict[str, Callable[..., SurveyDesign]] = {
-    "rake": rake,
-    "poststratify": poststratify,
-    "calibrate": calibrate,
-    "trim": trim,
-}
+@dataclass(frozen=True)
+class WeightingMethod:
+    """One weighting method as a spec, the site and the API name it.
 
-
-def weight(design: SurveyDesign, method: str, options: Optional[Mapping[str, object]] = None) -> SurveyDesign:
-    """Weight ``design`` with the method named ``method`` (a key of ``WEIGHTING_METHODS``).
-
-    ``options`` are that method's keyword arguments, e.g.
-    ``weight(design, "rake", {"target_margins": margins, "population": 30e6})``.
+    ``options`` are the spec's ``weighting:`` keys the method reads (``required`` among
+    them); ``function`` the public function that does it.
     """
-    check_choice("method", method, WEIGHTING_METHODS)
-    return WEIGHTING_METHODS[method](design, **dict(options or {}))
+
+    name: str
+    label: str
+    function: Callable[..., SurveyDesign]
+    required: tuple[str, ...]
+    options: tuple[str, ...]
+
+
+#: The weighting methods, by name: the one list the spec validation, the site and the API read.
+METHODS: Mapping[str, WeightingMethod] = MappingProxyType({
+    "rake": WeightingMethod("rake", "Raking", rake, ("margins",),
+                            ("population", "margins", "bounds", "trim", "tol", "max_iter")),
+    "poststratify": WeightingMethod("poststratify", "Post-stratification", poststratify, ("by", "cells"),
+                                    ("population", "by", "cells", "trim")),
+    "calibrate": WeightingMethod("calibrate", "Calibration with bounds", calibrate, ("margins",),
+                                 ("population", "margins", "calfun", "bounds", "trim", "tol", "max_iter")),
+})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -124,11 +125,9 @@ def check_targets(survey: Survey, targets: Targets) -> None:
 
 
 def _placeholder_frame(targets: Targets) -> pd.DataFrame:
-    """Before any response: one row per level of every variable, so the analysis can still check the shares."""
-    width = max(len(levels) for levels in targets.margins.values())
-    return pd.DataFrame(
-        {variable: [list(levels)[i % len(levels)] for i in range(width)] for variable, levels in targets.margins.items()}
-    )
+    """Before any response: every combination of levels once, so the analysis can still check the shares
+    (raking such a frame always converges; fewer rows can contradict the margins, which is an error)."""
+    return pd.DataFrame(list(itertools.product(*map(list, targets.margins.values()))), columns=list(targets.margins))
 
 
 def runs_of(survey: Survey) -> list[WeightingRun]:

@@ -7,7 +7,10 @@ import pytest
 from numpy.testing import assert_allclose
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis import DomainEstimates, Estimate, SurveyDesign, mean, proportion, svyglm, total
+from analysis import DomainEstimates, Estimate, SurveyDesign, mean, proportion, rake, ratio, svyglm, total
+from analysis.estimates import quantile_rule
+
+from .conftest import MARGINS
 
 
 def test_an_estimate_is_a_small_frozen_result(raked):
@@ -143,3 +146,22 @@ def test_means_and_totals_of_tiny_domains_match_r():
     assert_allclose([means["d"].estimate, means["d"].se, means["d"].deff, means["d"].ci_low, means["d"].ci_high],
                     [3.060606, 0.4903347, 0.7319343, 1.981387, 4.139825], rtol=1e-6)
     assert_allclose([totals["d"].estimate, totals["d"].se, totals["d"].deff], [1010, 566.6087, 8.974815], rtol=1e-6)
+
+
+def test_quantile_rule_is_r_qrule_math():
+    x, w = np.array([3.0, 1.0, 2.0, 2.0]), np.ones(4)
+    assert quantile_rule(x, w, 0.5) == 2.0  # the cumulative share reaches 0.5 exactly at 2
+    assert quantile_rule(x, w, 0.51) == 2.0 and quantile_rule(x, w, 0.76) == 3.0
+    assert quantile_rule(x, w, 0.1) == 2.0  # R's quirk: below the first weight, the second value
+    assert quantile_rule(x, w, 0.99) == 3.0
+
+
+def test_ratio_is_a_ratio_of_totals_over_rows_with_both(raked):
+    data = raked.data.assign(num=raked.data["trust"], den=np.where(raked.data["sex"] == "male", np.nan, 2.0))
+    design = rake(SurveyDesign(data, weights="base_weight", strata="stratum", cluster="psu"),
+                  {"age_group": MARGINS["age_group"]})
+    result = ratio(design, "num", "den")
+    both = data["num"].notna() & data["den"].notna()
+    w = design.weights[both.to_numpy()]
+    assert_allclose(result.estimate, (w * data.loc[both, "num"]).sum() / (w * 2.0).sum())
+    assert result.n == both.sum() and result.deff is None and result.ci_low < result.estimate < result.ci_high

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from numpy.testing import assert_allclose
 
-from analysis import proportion
-from analysis.inference import goodness_of_fit, test_against, test_difference
+from analysis import SurveyDesign, proportion
+from analysis.inference import goodness_of_fit, independence, pairwise, test_against, test_difference
 
 
 def test_against_a_published_figure_matches_svyttest(raked):
@@ -61,3 +61,37 @@ def test_goodness_of_fit_matches_svygofchisq(raked):
 def test_goodness_of_fit_needs_every_answer(raked):
     with pytest.raises(ValueError, match="`party` = `rep` has respondents but no target share"):
         goodness_of_fit(raked, "party", {"dem": 0.5, "npp": 0.3, "other": 0.2})
+
+
+def test_pairwise_keeps_the_covariance_between_domains(raked):
+    pairs = pairwise(raked, "calexit", "party", categories="yes")
+    assert pairs.domains == ("dem", "npp", "other", "rep") and len(pairs) == 6
+    dem_rep = next(p for p in pairs if (p.a, p.b) == ("dem", "rep"))
+    single = test_difference(raked, "calexit", "party", ("dem", "rep"), categories=["yes"])
+    assert_allclose([dem_rep.difference, dem_rep.se], [-single.difference, single.se], rtol=1e-12)
+    assert dem_rep.df == raked.degf and dem_rep.p_value < 1e-6
+    frame = pairs.to_frame()
+    assert list(frame.columns) == ["a", "b", "difference", "se", "statistic", "df", "p_value"] and len(frame) == 6
+
+
+def test_independence_of_a_two_by_two_table_has_one_numerator_df(poll):
+    design = SurveyDesign(poll.assign(yes=poll["calexit"] == "yes"), weights="base_weight", strata="stratum",
+                          cluster="psu")
+    result = independence(design, "yes", "sex")
+    assert result.rows == ("FALSE", "TRUE") and result.columns == ("female", "male")
+    assert_allclose(result.ndf, 1.0) and result.ddf == design.degf
+    larger = independence(design, "party", "calexit")
+    assert 1 < larger.ndf <= 6 and 0 <= larger.p_value <= 1
+
+
+def test_every_test_result_has_to_frame(raked):
+    likely = proportion(raked, "civil_war_5yr", ["very_likely", "somewhat_likely"])
+    results = [
+        test_against(likely, 0.41),
+        test_difference(raked, "trust", "sex", ("female", "male")),
+        goodness_of_fit(raked, "party", {"dem": 0.45, "npp": 0.22, "other": 0.08, "rep": 0.25}),
+        independence(raked, "calexit", "party"),
+    ]
+    for result in results:
+        frame = result.to_frame()
+        assert len(frame) == 1 and frame.loc[0, "p_value"] == result.p_value

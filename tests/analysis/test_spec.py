@@ -38,6 +38,17 @@ def _spec(**changes) -> dict:
         (_spec(weighting={"method": "rake", "margins": MARGINS, "bounds": 3}), "`bounds` must be a list"),
         (_spec(variance={"method": "jk1", "seed": 3}), "`seed` apply to method `bootstrap` only"),
         ({"design": {}}, "the spec needs `data`"),
+        (_spec(estimates=[{"id": "a", "variable": "x", "type": "total", "ci": "logit"}]),
+         "estimate `a`: `ci` does not apply to type `total`"),
+        (_spec(estimates=[{"id": "a", "type": "ratio", "numerator": "x"}]), "estimate `a` needs `denominator`"),
+        (_spec(estimates=[{"id": "a", "variable": "x", "type": "quantile", "quantile": 50}]),
+         "`quantile: 50` must be a probability between 0 and 1"),
+        (_spec(tests=[{"id": "t", "type": "anova", "variable": "x"}]), "test `t`: `type: anova` is not one of"),
+        (_spec(tests=[{"id": "t", "type": "pairwise", "variable": "x", "by": ["a", "b"]}]),
+         "test `t`: `by` must name one variable"),
+        (_spec(tests=[{"id": "t", "type": "against", "variable": "x", "value": "41%"}]), "`value: 41%` must be a number"),
+        (_spec(tests=[{"id": "t", "type": "independence", "row": "x"}]), "test `t` needs `column`"),
+        (_spec(tests=[{"id": "t", "type": "independence", "row": "x", "column": "y"}] * 2), "test ids must be unique"),
     ],
 )
 def test_spec_errors_name_the_key(spec, message):

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 from analysis import (
-    WEIGHTING_METHODS, ConvergenceWarning, NegativeWeightsWarning, SurveyDesign, calibrate, poststratify,
-    proportion, rake, trim, weight, weighting_diagnostics,
+    METHODS, ConvergenceWarning, NegativeWeightsWarning, SpecError, SurveyDesign, WeightingError, calibrate, mean,
+    kish_design_effect, kish_effective_n, poststratify, proportion, rake, trim, validate_spec, weighting_diagnostics,
 )
 
 from .conftest import MARGINS
@@ -72,19 +72,19 @@ def test_poststratification_equals_raking_on_one_variable(sample):
     raked = rake(design, margins, population=500.0)
     post = poststratify(design, "v0", margins["v0"], population=500.0)
     assert_allclose(post.weights, raked.weights, rtol=1e-9)
-    a, b = proportion(raked, "y", "1"), proportion(post, "y", "1")
+    a, b = mean(raked, "y"), mean(post, "y")
     assert_allclose([a.estimate, a.se], [b.estimate, b.se], rtol=1e-8, atol=1e-12)
 
 
 def test_replicates_are_raked_again(clustered):
-    replicated = rake(clustered.with_replicates("jk1"), MARGINS, population=30_000_000)
+    replicated = rake(clustered.with_replicates("jkn"), MARGINS, population=30_000_000)
     frame = replicated.replicate_weights_frame()
     assert frame.shape == (clustered.n, clustered.n_units)
     female = (clustered.data["sex"] == "female").to_numpy()
     assert_allclose(frame.sum().to_numpy(), 30_000_000, rtol=1e-8)
     assert_allclose(frame[female].sum().to_numpy(), 0.505 * 30_000_000, rtol=1e-8)
     # a replicate design made after weighting replays the weighting on its replicates
-    late = rake(clustered, MARGINS, population=30_000_000).with_replicates("jk1")
+    late = rake(clustered, MARGINS, population=30_000_000).with_replicates("jkn")
     assert_allclose(late.replicate_weights, replicated.replicate_weights, rtol=1e-9)
 
 
@@ -117,13 +117,15 @@ def test_diagnostics_describe_the_weights(raked):
     assert table["effective_n"] == diagnostics.effective_n
 
 
-def test_registry_chooses_methods_by_name(clustered):
-    assert set(WEIGHTING_METHODS) == {"rake", "poststratify", "calibrate", "trim"}
-    by_name = weight(clustered, "calibrate", {"target_margins": MARGINS, "calfun": "raking", "population": 3e7})
-    direct = rake(clustered, MARGINS, population=3e7)
-    assert_allclose(by_name.weights, direct.weights, rtol=1e-8)
-    with pytest.raises(ValueError, match="method='weightit' is not one of"):
-        weight(clustered, "weightit")
+def test_one_registry_names_the_methods_and_spec_validation_reads_it(clustered):
+    assert set(METHODS) == {"rake", "poststratify", "calibrate"}
+    assert METHODS["rake"].function is rake and METHODS["poststratify"].label == "Post-stratification"
+    by_registry = METHODS["calibrate"].function(clustered, MARGINS, calfun="raking", population=3e7)
+    assert_allclose(by_registry.weights, rake(clustered, MARGINS, population=3e7).weights, rtol=1e-8)
+    with pytest.raises(SpecError, match="`method: weightit` is not one of rake, poststratify, calibrate"):
+        validate_spec({"data": "x.csv", "weighting": {"method": "weightit"}})
+    with pytest.raises(SpecError, match=r"unknown key `calfun` in weighting \(rake\)"):
+        validate_spec({"data": "x.csv", "weighting": {"method": "rake", "margins": {}, "calfun": "linear"}})
 
 
 def test_trim_clips_and_spreads_once(raked):
@@ -137,10 +139,11 @@ def test_trim_clips_and_spreads_once(raked):
     assert trimmed.steps[-1].method == "trim" and len(trimmed.steps) == 2
 
 
-def test_non_convergence_warns(clustered):
-    with pytest.warns(ConvergenceWarning, match="raking did not converge in 2 iterations"):
-        result = rake(clustered, MARGINS, max_iter=2)
-    assert not result.diagnostics.converged
+def test_a_rake_that_cannot_converge_is_an_error_naming_the_margin():
+    # a and b always agree, so no weights give a 50/50 and b 30/70 (R: "Calibration failed")
+    frame = pd.DataFrame({"a": ["x"] * 10 + ["y"] * 10, "b": ["p"] * 10 + ["q"] * 10})
+    with pytest.raises(WeightingError, match=r"raking cannot meet every target: after \d+ iterations `[ab]` = "):
+        rake(SurveyDesign(frame), {"a": {"x": 0.5, "y": 0.5}, "b": {"p": 0.3, "q": 0.7}}, max_iter=200)
 
 
 # --- bad input ------------------------------------------------------------------------
@@ -180,11 +183,11 @@ def test_missing_values_in_a_weighting_variable_are_refused():
         rake(SurveyDesign(frame, weights="w"), {"sex": SEX})
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.0, np.nan])
-def test_non_positive_design_weights_are_refused(bad):
+@pytest.mark.parametrize("bad", [-1.0, np.nan])
+def test_negative_or_missing_design_weights_are_refused(bad):
     frame = _frame()
     frame.loc[3, "w"] = bad
-    with pytest.raises(ValueError, match=r"design weights `w` must be positive numbers; 1 are not \(rows 3\)"):
+    with pytest.raises(ValueError, match=r"design weights `w` must be numbers of at least 0; 1 are not \(rows 3\)"):
         SurveyDesign(frame, weights="w")
 
 
@@ -277,3 +280,28 @@ def test_wider_bounds_are_never_harder_than_narrower_ones(calfun):
         g = w.diagnostics
         assert g.converged and bounds[0] - 1e-9 <= g.g_weight_min and g.g_weight_max <= bounds[1] + 1e-9
         assert max(abs(m.achieved_share - m.target_share) for m in g.margins) < 1e-8
+
+
+def test_replicates_that_cannot_converge_are_counted_not_searched_for_in_warnings():
+    # the single `z` row: the JK1 replicate that deletes it has nobody left to carry z's share
+    frame = pd.DataFrame({"g": ["x"] * 12 + ["y"] * 7 + ["z"], "v": np.arange(20.0)})
+    design = SurveyDesign(frame).with_replicates("jk1")
+    with pytest.warns(ConvergenceWarning, match="1 replicates did not converge"):
+        raked = rake(design, {"g": {"x": 0.5, "y": 0.4, "z": 0.1}}, max_iter=50)
+    diagnostics = raked.diagnostics
+    assert not diagnostics.converged and diagnostics.unconverged_replicates == 1
+    assert rake(SurveyDesign(frame), {"g": {"x": 0.5, "y": 0.4, "z": 0.1}}).diagnostics.converged
+
+
+def test_replicates_made_after_weighting_recount_degf_as_before(clustered):
+    cells = {"female": 0.505, "male": 0.495}
+    early = poststratify(clustered.with_replicates("jkn"), "sex", cells)
+    late = poststratify(clustered, "sex", cells).with_replicates("jkn")
+    assert early.degf == late.degf != clustered.with_replicates("jkn").degf
+    assert_allclose(late.replicate_weights, early.replicate_weights)
+
+
+def test_kish_effective_n_and_design_effect_are_defined_once():
+    assert kish_effective_n(np.ones(10)) == 10 and kish_design_effect(np.ones(10)) == 1
+    w = np.array([1.0, 3.0])
+    assert_allclose([kish_effective_n(w), kish_design_effect(w)], [16 / 10, 2 / 1.6])
