@@ -4,6 +4,10 @@ Charts are plain SVG text so they show without JavaScript, pass a strict Content
 Policy (presentation attributes only, no ``style``), and download as images. Each chart
 carries a ``<title>`` and ``<desc>`` and is an ``img`` for screen readers, whose text gives
 every bar's estimate and interval, so nothing is only visible.
+
+The functions here lay a chart out (scales, positions, the text read aloud); the SVG itself is
+written by the Jinja templates in ``survey/templates/charts/`` (``chart.svg`` is every chart's
+frame), which escape every label. They render without a Flask app, so a download can draw them.
 """
 from __future__ import annotations
 
@@ -12,14 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Optional
-from xml.sax.saxutils import escape, quoteattr
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader
 
 from survey.reporting.tables import QuestionTable
 
-BAR_COLOUR = "#3b6ea8"
-WHISKER_COLOUR = "#1d1d1d"
-GRID_COLOUR = "#d0d0d0"
-TEXT_COLOUR = "#1d1d1d"
+COLOURS = {"bar": "#3b6ea8", "whisker": "#1d1d1d", "grid": "#d0d0d0", "text": "#1d1d1d"}
 FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
 
 WIDTH = 360  # narrow enough that 14px text stays legible when a phone shrinks the chart
@@ -46,6 +49,17 @@ class Bar:
 
 def _percent(value: float) -> str:
     return f"{100 * value:.0f}%"
+
+
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates" / "charts"),
+    autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+)
+_TEMPLATES.filters.update(px=lambda value: f"{value:.1f}", percent=_percent, g3=lambda value: f"{value:.3g}")
+
+
+def _render(template: str, **layout) -> str:
+    return _TEMPLATES.get_template(template).render(colours=COLOURS, font=FONT, **layout)
 
 
 def _describe(bars: Sequence[Bar]) -> str:
@@ -88,54 +102,32 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: 
     def x(value: float) -> float:
         return LEFT + plot_width * max(0.0, min(value, top_value)) / top_value
 
-    body: list[str] = []
+    rows = []
     y = TOP
     previous_group = None
     for bar in bars:
+        group_y = None
         if bar.group is not None and bar.group != previous_group:
-            body.append(f'<text x="{LEFT}" y="{y + GROUP_HEIGHT - 10}" font-weight="700">{escape(_truncate(bar.group, 40))}</text>')
+            group_y = y + GROUP_HEIGHT - 10
             y += GROUP_HEIGHT
         previous_group = bar.group
-        body.append(f'<text x="{LEFT}" y="{y + LABEL_HEIGHT - 5}">{escape(_truncate(bar.label, 44))}</text>')
         bar_top = y + LABEL_HEIGHT
-        middle = bar_top + BAR_HEIGHT / 2
-        body.append(
-            f'<rect x="{LEFT}" y="{bar_top}" width="{x(bar.estimate) - LEFT:.1f}" height="{BAR_HEIGHT}" fill="{BAR_COLOUR}"/>'
-        )
-        if bar.ci_low is not None and bar.ci_high is not None:
-            low, high = x(bar.ci_low), x(bar.ci_high)
-            body.append(
-                f'<path d="M{low:.1f} {middle:.1f}H{high:.1f}M{low:.1f} {middle - 7:.1f}V{middle + 7:.1f}'
-                f'M{high:.1f} {middle - 7:.1f}V{middle + 7:.1f}" stroke="{WHISKER_COLOUR}" stroke-width="1.5" fill="none"/>'
-            )
-        value_x = max(x(bar.estimate), x(bar.ci_high) if bar.ci_high is not None else 0) + 6
-        body.append(f'<text x="{value_x:.1f}" y="{middle + 5:.1f}" font-weight="600">{_percent(bar.estimate)}</text>')
+        has_interval = bar.ci_low is not None and bar.ci_high is not None
+        rows.append({
+            "group": _truncate(bar.group or "", 40), "group_y": group_y,
+            "label": _truncate(bar.label, 44), "label_y": y + LABEL_HEIGHT - 5,
+            "top": bar_top, "middle": bar_top + BAR_HEIGHT / 2, "width": x(bar.estimate) - LEFT,
+            "whisker": {"low": x(bar.ci_low), "high": x(bar.ci_high)} if has_interval else None,
+            "value_x": max(x(bar.estimate), x(bar.ci_high) if bar.ci_high is not None else 0) + 6,
+            "estimate": bar.estimate,
+        })
         y = bar_top + BAR_HEIGHT + ROW_GAP
-
-    plot_bottom = y
-    ticks = []
     steps = int(round(top_value * 10))
-    stride = 1 if steps <= 5 else 2
-    for step in range(0, steps + 1, stride):
-        value = step / 10
-        tick_x = x(value)
-        anchor = "start" if step == 0 else "middle"
-        ticks.append(
-            f'<line x1="{tick_x:.1f}" y1="{TOP}" x2="{tick_x:.1f}" y2="{plot_bottom}" stroke="{GRID_COLOUR}"/>'
-            f'<text x="{tick_x:.1f}" y="{plot_bottom + 18}" text-anchor="{anchor}" fill="#555" font-size="12">{_percent(value)}</text>'
-        )
-    height = plot_bottom + BOTTOM
-    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
-    full_description = (description + " " if description else "") + _describe(bars)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
-        f'role="img" aria-labelledby={quoteattr(title_id + " " + desc_id)} font-family={quoteattr(FONT)} '
-        f'font-size="14" fill="{TEXT_COLOUR}" class="chart">'
-        f'<title id={quoteattr(title_id)}>{escape(title)}</title>'
-        f'<desc id={quoteattr(desc_id)}>{escape(full_description)}</desc>'
-        + "".join(ticks)
-        + "".join(body)
-        + "</svg>"
+    ticks = [{"x": x(step / 10), "value": step / 10} for step in range(0, steps + 1, 1 if steps <= 5 else 2)]
+    return _render(
+        "bars.svg", title=title, description=(description + " " if description else "") + _describe(bars),
+        chart_id=chart_id, width=WIDTH, height=y + BOTTOM, sized=True, font_size=14, css_class="chart",
+        rows=rows, ticks=ticks, top=TOP, plot_bottom=y, left=LEFT, bar_height=BAR_HEIGHT,
     )
 
 
@@ -154,34 +146,18 @@ def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str
     plot_width, plot_height = width - left - 12, height - bottom - top
     tallest = max(counts)
     bar_width = plot_width / bins
-    body = []
-    for index, count in enumerate(counts):
-        bar_height = plot_height * count / tallest
-        body.append(
-            f'<rect x="{left + index * bar_width + 1:.1f}" y="{top + plot_height - bar_height:.1f}" '
-            f'width="{bar_width - 2:.1f}" height="{bar_height:.1f}" fill="{BAR_COLOUR}"/>'
-        )
-    axis = (
-        f'<line x1="{left}" y1="{top + plot_height}" x2="{width - 12}" y2="{top + plot_height}" stroke="{GRID_COLOUR}"/>'
-        f'<text x="{left}" y="{height - 12}" text-anchor="start">{low:.3g}{escape(unit)}</text>'
-        f'<text x="{width - 12}" y="{height - 12}" text-anchor="end">{high:.3g}{escape(unit)}</text>'
-        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{tallest}</text>'
-        f'<text x="{left - 6}" y="{top + plot_height}" text-anchor="end">0</text>'
-    )
+    layout = [
+        {"x": left + index * bar_width + 1, "y": top + plot_height - plot_height * count / tallest,
+         "width": bar_width - 2, "height": plot_height * count / tallest}
+        for index, count in enumerate(counts)
+    ]
     edges = [low + span * i / bins for i in range(bins + 1)]
-    reading = "; ".join(
-        f"{edges[i]:.3g} to {edges[i + 1]:.3g}: {count}" for i, count in enumerate(counts) if count
-    )
-    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-labelledby={quoteattr(title_id + " " + desc_id)} font-family={quoteattr(FONT)} '
-        f'font-size="14" fill="{TEXT_COLOUR}" class="chart">'
-        f'<title id={quoteattr(title_id)}>{escape(title)}</title>'
-        f'<desc id={quoteattr(desc_id)}>{len(finite)} weights from {low:.3g} to {high:.3g}; counts per bin: {escape(reading)}.</desc>'
-        + "".join(body)
-        + axis
-        + "</svg>"
+    reading = "; ".join(f"{edges[i]:.3g} to {edges[i + 1]:.3g}: {count}" for i, count in enumerate(counts) if count)
+    return _render(
+        "histogram.svg", title=title, description=f"{len(finite)} weights from {low:.3g} to {high:.3g}; counts per bin: {reading}.",
+        chart_id=chart_id, width=width, height=height, sized=True, font_size=14, css_class="chart",
+        bins=layout, left=left, right=width - 12, top=top, axis_y=top + plot_height, low=low, high=high,
+        tallest=tallest, unit=unit,
     )
 
 
@@ -205,27 +181,15 @@ def completions_chart(days: Sequence[tuple[date, int]]) -> str:
     plot_width, plot_height = width - left - right, height - top - bottom
     tallest = max(count for _, count in days) or 1
     slot = plot_width / len(days)
-    columns = []
-    for index, (day, count) in enumerate(days):
-        column_height = plot_height * count / tallest
-        columns.append(
-            f'<rect x="{left + index * slot + slot * 0.1:.1f}" y="{top + plot_height - column_height:.1f}" '
-            f'width="{slot * 0.8:.1f}" height="{column_height:.1f}" fill="{BAR_COLOUR}">'
-            f"<title>{day.isoformat()}: {count}</title></rect>"
-        )
-    first, last = days[0][0], days[-1][0]
-    axis = (
-        f'<line x1="{left}" y1="{top + plot_height}" x2="{width - right}" y2="{top + plot_height}" stroke="{GRID_COLOUR}"/>'
-        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{tallest}</text>'
-        f'<text x="{left - 6}" y="{top + plot_height}" text-anchor="end">0</text>'
-        f'<text x="{left}" y="{height - 10}" text-anchor="start">{first:%d %b}</text>'
-        + (f'<text x="{width - right}" y="{height - 10}" text-anchor="end">{last:%d %b}</text>' if last != first else "")
-    )
+    columns = [
+        {"x": left + index * slot + slot * 0.1, "y": top + plot_height - plot_height * count / tallest,
+         "width": slot * 0.8, "height": plot_height * count / tallest, "day": day, "count": count}
+        for index, (day, count) in enumerate(days)
+    ]
     reading = "; ".join(f"{day.isoformat()}: {count}" for day, count in days)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="completions-title completions-desc" font-family={quoteattr(FONT)} font-size="13" '
-        f'fill="{TEXT_COLOUR}" class="chart columns">'
-        f'<title id="completions-title">Completed responses per day</title>'
-        f'<desc id="completions-desc">{escape(reading)}.</desc>' + "".join(columns) + axis + "</svg>"
+    return _render(
+        "columns.svg", title="Completed responses per day", description=f"{reading}.", chart_id="completions",
+        width=width, height=height, sized=False, font_size=13, css_class="chart columns",
+        columns=columns, left=left, right=width - right, top=top, axis_y=top + plot_height, tallest=tallest,
+        first=days[0][0], last=days[-1][0],
     )
