@@ -9,7 +9,6 @@ algorithm is followed step by step (norms downdated as in the Fortran).
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 SAFETY = 100.0  # LAPACK shortcut only when every column is this far above dqrdc2's threshold
 
@@ -21,6 +20,8 @@ def qr_rank(matrix: np.ndarray, tol: float = 1e-5) -> int:
     QR, so LAPACK's QR handles the leading columns and the algorithm runs step by step only
     from the first column that might be moved, on what is left of the others.
     """
+    import scipy.linalg  # here: only replicate designs need it, so plain runs skip its import
+
     x = np.array(matrix, dtype=float, copy=True)
     n, p = x.shape
     if n == 0 or p == 0:

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Callable, Literal, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from analysis._checks import check_choice, column
 from analysis._rank import qr_rank
 from analysis.diagnostics import WeightingDiagnostics, weighting_diagnostics
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
+
     from analysis.weighting import WeightingStep
 
 logger = logging.getLogger(__name__)
@@ -174,6 +175,8 @@ class SurveyDesign:
         """Sparse (units x rows) indicator that sums rows into unit totals; None if rows are units."""
         if self.cluster_column is None:
             return None
+        import scipy.sparse as sp  # on first use: plain designs never need it
+
         n = self.n
         return sp.csr_matrix((np.ones(n), (self.psu_codes, np.arange(n))), shape=(self.n_units, n))
 
@@ -192,6 +195,8 @@ class SurveyDesign:
         """Sparse (strata x units) indicator; None for an unstratified design."""
         if self.strata_column is None:
             return None
+        import scipy.sparse as sp
+
         units = self.n_units
         return sp.csr_matrix((np.ones(units), (self.unit_stratum, np.arange(units))), shape=(self.n_strata, units))
 

@@ -10,19 +10,20 @@ import dataclasses
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal, Optional, Union
+from typing import TYPE_CHECKING, Literal, Optional, Union
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
+from scipy import special
 
 from analysis._checks import check_choice, check_level, column
 from analysis._text import r_text, text_codes
 from analysis.design import CELL_SEPARATOR, SurveyDesign, replicate_rank
 from analysis.exceptions import CategoryWarning
 from analysis.variance import domain_covariance, replicate_covariance
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 CIMethod = Literal["logit", "beta", "mean", "xlogit", "asin", "wilson"]
 PROPORTION_CI = ("logit", "beta", "mean", "xlogit", "asin", "wilson")
@@ -232,6 +233,8 @@ class _Columns:
 
     def indicator(self, per_row: np.ndarray) -> sp.csr_matrix:
         """Sparse (k x n) matrix with ``per_row`` at (domain, row): sums any column per domain."""
+        import scipy.sparse as sp  # replicate designs only
+
         inside = np.flatnonzero(self.code >= 0)
         return sp.csr_matrix((per_row[inside], (self.code[inside], inside)), shape=(self.k, len(per_row)))
 
@@ -316,7 +319,7 @@ def _logit(p):
 def _interval(method, p, se, df, level, logit_se, n_rows, domain_df):
     """(low, high) of one estimate; R's ``svyciprop`` / ``confint(svymean)``."""
     alpha = 1 - level
-    t = stats.t.ppf(1 - alpha / 2, df)
+    t = special.stdtrit(df, 1 - alpha / 2)  # scipy.stats.t.ppf's own kernel, without importing scipy.stats
     p, se = np.float64(p), np.float64(se)  # 0 and 1 give infinite logits, not ZeroDivisionError
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "mean":
@@ -336,9 +339,13 @@ def _interval(method, p, se, df, level, logit_se, n_rows, domain_df):
         if not np.isfinite(n_eff) or n_eff <= 0:
             return float(p), float(p)
         if method == "wilson":
+            from statsmodels.stats.proportion import proportion_confint
+
             low, high = proportion_confint(p * n_eff, n_eff, alpha=alpha, method="wilson")
             return float(low), float(high)
         # beta: Korn & Graubard (1998), as svyciprop(method = "beta")
+        from scipy import stats
+
         n_eff = n_eff * (stats.t.ppf(alpha / 2, n_rows - 1) / stats.t.ppf(alpha / 2, domain_df)) ** 2
         low = 0.0 if p <= 0 else stats.beta.ppf(alpha / 2, n_eff * p, n_eff * (1 - p) + 1)
         high = 1.0 if p >= 1 else stats.beta.ppf(1 - alpha / 2, n_eff * p + 1, n_eff * (1 - p))

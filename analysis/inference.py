@@ -13,8 +13,6 @@ from typing import Literal, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
 from analysis._checks import check_choice, check_level
 from analysis._checks import column as data_column
 from analysis._text import r_text, text_codes
@@ -29,6 +27,8 @@ ALTERNATIVES = ("two-sided", "greater", "less")
 
 
 def _p_value(statistic: float, df: float, alternative: str) -> float:
+    from scipy import stats  # loaded only when a test is asked for
+
     if alternative == "greater":
         return float(stats.t.sf(statistic, df))
     if alternative == "less":
@@ -179,6 +179,8 @@ def test_difference(
     else:  # the rank of the subset's replicate weights, as R's degf() of subset(design, ...)
         df = replicate_rank(design.replicate_weights[used]) - 2
     statistic = difference / se
+    from scipy import stats
+
     t = stats.t.ppf(1 - (1 - level) / 2, df)
     return DifferenceTest(
         variable, by, (cols.domains[a], cols.domains[b]), (float(m.estimate[a]), float(m.estimate[b])),
@@ -257,6 +259,8 @@ def goodness_of_fit(design: SurveyDesign, variable: str, target_shares: Mapping[
     mean_eigen = eigenvalues.mean()
     ratio = np.mean(eigenvalues**2) / mean_eigen**2
     scale, df = float(mean_eigen * ratio), float(len(p) / ratio)
+    from scipy import stats
+
     return GoodnessOfFit(
         variable, levels, tuple(float(x) for x in observed / total_n), tuple(float(x) for x in p),
         statistic, scale, df, float(stats.chi2.sf(statistic / scale, df)), tuple(float(e) for e in eigenvalues),

@@ -16,8 +16,6 @@ from typing import Literal, Optional
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
 
 from analysis._checks import check_choice, check_level, column
 from analysis.design import SurveyDesign
@@ -118,6 +116,8 @@ def _quasibinomial_as_glm_fit(x: np.ndarray, y: np.ndarray, prior: np.ndarray) -
     reaches the same coefficients; reproducing R's iterations keeps standard errors equal
     to 1e-6 rather than 1e-5.
     """
+    import statsmodels.api as sm  # here, not at import: a spec without models never pays for statsmodels
+
     family = sm.families.Binomial()
     mu = (prior * y + 0.5) / (prior + 1)
     eta = family.link(mu)
@@ -241,6 +241,8 @@ def svyglm(
         beta, working_weights = _quasibinomial_as_glm_fit(x, y, prior)
         residuals = (y - _expit(x @ beta)) / _logistic_density(x @ beta)
     else:
+        import statsmodels.api as sm
+
         beta = np.asarray(sm.WLS(y, x, weights=prior).fit().params)
         working_weights, residuals = prior, y - x @ beta
     p = len(beta)
@@ -255,6 +257,8 @@ def svyglm(
         covariance = replicate_covariance(design, replicates)
         df_residual = design.degf + 1 - p
     se = np.sqrt(np.diag(covariance))
+    from scipy import stats
+
     t = stats.t.ppf(1 - (1 - level) / 2, df_residual)
     coefficients = []
     for term, b, s in zip(terms, beta, se):

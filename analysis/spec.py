@@ -6,7 +6,7 @@ any data is read, and every problem names the key (and the estimate or model) at
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -196,9 +196,29 @@ def load_spec(path: Union[str, Path]) -> dict:
         return validate_spec(yaml.safe_load(handle) or {})
 
 
-def read_data(path: Union[str, Path]) -> pd.DataFrame:
-    """CSV as R's ``read.csv(na.strings = "")`` reads it: only empty fields are missing."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+def read_data(path: Union[str, Path], columns: Optional[Collection[str]] = None) -> pd.DataFrame:
+    """CSV as R's ``read.csv(na.strings = "")`` reads it: only empty fields are missing.
+
+    ``columns``: read only those of the file's columns (in file order); names the file does
+    not have are ignored, and with none left the first column is read so that every row
+    still counts. Each column is typed from its own values, so reading fewer gives the same
+    values for those read, at a fraction of the cost on a wide file.
+    """
+    usecols = None
+    if columns is not None:
+        header = list(pd.read_csv(path, nrows=0).columns)
+        usecols = [c for c in header if c in columns] or header[:1]
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], usecols=usecols)
+
+
+def spec_columns(spec: Any) -> set[str]:
+    """Every text in ``spec`` (values, list items and mapping keys, at any depth): a superset
+    of the data columns it names, whichever keys name them."""
+    if isinstance(spec, Mapping):
+        return {str(k) for k in spec} | {c for v in spec.values() for c in spec_columns(v)}
+    if isinstance(spec, (list, tuple)):
+        return {c for v in spec for c in spec_columns(v)}
+    return {spec} if isinstance(spec, str) else set()
 
 
 def build_design(spec: Mapping, data: pd.DataFrame) -> SurveyDesign:
@@ -249,7 +269,7 @@ def run_spec(spec: Mapping, base_dir: Union[str, Path] = ".") -> dict:
     ``models``. A weighting step that cannot reach its targets raises ``WeightingError``.
     """
     spec = validate_spec(spec)
-    data = read_data(Path(base_dir) / spec["data"])
+    data = read_data(Path(base_dir) / spec["data"], columns=spec_columns(spec))
     design = build_design(spec, data)
     estimates = []
     for e in spec["estimates"]:
@@ -260,7 +280,7 @@ def run_spec(spec: Mapping, base_dir: Union[str, Path] = ".") -> dict:
                 "ci_low": _number(r.ci_low), "ci_high": _number(r.ci_high), "deff": _number(r.deff), "n": r.n,
             })
     out: dict[str, Any] = {"degf": int(design.degf), "converged": design.diagnostics.converged,
-                           "weights": [float(w) for w in design.weights], "estimates": estimates}
+                           "weights": design.weights.tolist(), "estimates": estimates}
     if spec["tests"]:
         out["tests"] = [row for t in spec["tests"] for row in _test_results(design, t)]
     if spec["models"]:

@@ -8,12 +8,24 @@ Replicate weights: V = scale · Σ_r rscale_r (θ_r − θ̄)², θ̄ the mean o
 """
 from __future__ import annotations
 
+import weakref
+from typing import Callable
+
 import numpy as np
-import scipy.sparse as sp
 
 from analysis.design import SurveyDesign
 
 DENSE_LIMIT = 2_000_000  # rows x domains up to which domain influence is materialized
+_FIXED_SUMS: "weakref.WeakKeyDictionary[SurveyDesign, dict]" = weakref.WeakKeyDictionary()
+
+
+def _fixed(design: SurveyDesign, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``compute()`` once per design (which never changes): the full-length sums that
+    :func:`domain_covariance` needs whatever the estimate, so 20 estimates do them once."""
+    cache = _FIXED_SUMS.setdefault(design, {})
+    if name not in cache:
+        cache[name] = compute()
+    return cache[name]
 
 
 def weighted_influence(design: SurveyDesign, influence: np.ndarray) -> np.ndarray:
@@ -57,7 +69,7 @@ def domain_covariance(design: SurveyDesign, z: np.ndarray, code: np.ndarray, k: 
         return linearized_covariance(design, dense)
     inside = code >= 0
     scale, centring = _unit_scale(design)
-    row_scale = scale[design.strata_codes]
+    row_scale = _fixed(design, "row_scale", lambda: scale[design.strata_codes])
     h = design.n_strata
     strata, zc, ci = design.strata_codes[inside], z[inside], code[inside]
     stratum_sums = _table(strata, ci, zc, h, k)
@@ -65,13 +77,16 @@ def domain_covariance(design: SurveyDesign, z: np.ndarray, code: np.ndarray, k: 
     if step is not None:
         correction = step.domain_correction(z, code, k)
         a, cells = step.output_weights, step.cells
-        stratum_sums -= _table(design.strata_codes, cells.index, a, h, cells.size) @ correction
+        strata_cells = _fixed(design, "strata_cells", lambda: _table(design.strata_codes, cells.index, a, h, cells.size))
+        stratum_sums -= strata_cells @ correction
     if design.unit_matrix is None:
         # every row is a unit: the unit sums of squares and products are sums over rows
         cov = np.diag(np.bincount(ci, weights=row_scale[inside] * zc**2, minlength=k))
         if step is not None:
-            cross = _table(ci, cells.index[inside], (row_scale * a)[inside] * zc, k, cells.size) @ correction
-            gram = np.bincount(cells.index, weights=row_scale * a**2, minlength=cells.size)
+            scaled = _fixed(design, "scaled_weights", lambda: row_scale * a)
+            cross = _table(ci, cells.index[inside], scaled[inside] * zc, k, cells.size) @ correction
+            gram = _fixed(design, "gram", lambda: np.bincount(cells.index, weights=row_scale * a**2,
+                                                              minlength=cells.size))
             cov += (correction.T * gram) @ correction - cross - cross.T
     else:
         units, n_units = design.psu_codes, design.n_units
@@ -79,6 +94,8 @@ def domain_covariance(design: SurveyDesign, z: np.ndarray, code: np.ndarray, k: 
         if step is not None and n_units * cells.size <= DENSE_LIMIT:
             totals -= _table(units, cells.index, a, n_units, cells.size) @ correction
         elif step is not None:
+            import scipy.sparse as sp  # many units and many cells: loaded only then
+
             totals -= sp.csr_matrix((a, (units, cells.index)), shape=(n_units, cells.size)) @ correction
         cov = (totals * scale[design.unit_stratum][:, None]).T @ totals
     return cov - (stratum_sums * centring[:, None]).T @ stratum_sums
@@ -86,7 +103,7 @@ def domain_covariance(design: SurveyDesign, z: np.ndarray, code: np.ndarray, k: 
 
 def _table(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, n_rows: int, n_columns: int) -> np.ndarray:
     """Dense (n_rows x n_columns) sums of ``values`` by (row, column) code: a 2-D bincount."""
-    flat = rows.astype(np.int64) * n_columns + columns
+    flat = rows.astype(np.int64, copy=False) * n_columns + columns
     return np.bincount(flat, weights=values, minlength=n_rows * n_columns).reshape(n_rows, n_columns)
 
 

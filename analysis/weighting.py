@@ -19,11 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import Callable, Literal, Optional, Union
+from typing import TYPE_CHECKING, Callable, Literal, Optional, Union
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from scipy import special
 
 from analysis._checks import check_choice, column
@@ -32,11 +31,15 @@ from analysis.design import CELL_SEPARATOR, SurveyDesign
 from analysis.diagnostics import MarginCheck
 from analysis.exceptions import ConvergenceWarning, NegativeWeightsWarning, WeightingError
 
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
 logger = logging.getLogger(__name__)
 
 Calfun = Literal["linear", "raking", "logit"]
 CALFUNS = ("linear", "raking", "logit")
 SHARE_TOLERANCE = 1e-6
+BINCOUNT_COLUMNS = 16  # up to this many columns, per-cell sums by bincount beat a sparse product
 
 TargetMargins = Mapping[str, Mapping[object, float]]
 
@@ -64,18 +67,26 @@ class Cells:
     @cached_property
     def summing_matrix(self) -> sp.csr_matrix:
         """Sparse (cells x rows) indicator: ``summing_matrix @ values`` sums rows per cell."""
+        import scipy.sparse as sp  # on first use: plain designs never need it
+
         n = len(self.index)
         return sp.csr_matrix((np.ones(n), (self.index, np.arange(n))), shape=(self.size, n))
 
     def sum(self, values: np.ndarray) -> np.ndarray:
-        """Per-cell sums of a vector (bincount) or of every column of a matrix."""
+        """Per-cell sums of a vector or of every column of a matrix: bincounts for a few columns
+        (the same additions in the same order as the sparse product), the sparse product for
+        replicate weights."""
         if values.ndim == 1:
             return np.bincount(self.index, weights=values, minlength=self.size)
+        if values.shape[1] <= BINCOUNT_COLUMNS:
+            return np.column_stack([np.bincount(self.index, weights=c, minlength=self.size) for c in values.T])
         return np.asarray(self.summing_matrix @ values)
 
     @cached_property
     def level_matrices(self) -> tuple[sp.csr_matrix, ...]:
         """Per variable, a sparse (levels x cells) indicator summing cells into levels."""
+        import scipy.sparse as sp
+
         cells = np.arange(self.size)
         return tuple(
             sp.csr_matrix((np.ones(self.size), (self.codes[:, v], cells)), shape=(len(levels), self.size))
@@ -222,9 +233,10 @@ class CalibrationStep(WeightingStep):
     has_targets = True
     residualizes = True
 
-    @property
+    @cached_property
     def g_weights(self) -> np.ndarray:
-        """Final over input weights; 1 for an out-of-scope row (weight 0 before and after)."""
+        """Final over input weights (cached: every linearized estimate divides by them); 1 for an
+        out-of-scope row (weight 0 before and after)."""
         return _ratio(self.output_weights, self.input_weights)
 
     @cached_property

@@ -65,3 +65,18 @@ def test_estimates_benchmark_times_twenty_domain_estimates(rake_bench):
     assert result["estimates"] == 20 and len(result["best_pass"]) == 20
     assert result["standard_errors_positive"]
     assert result["total_seconds_best"] == pytest.approx(sum(s for _, s in result["best_pass"]))
+
+
+def test_whole_command_benchmark_times_every_command_against_the_floor(rake_bench, tmp_path):
+    whole = _load("whole_command")
+    result = whole.bench(ROWS, repeats=1, folder=tmp_path)
+    figures = result["figures"]
+    assert set(figures) == {"floor", "floor_pyarrow", "floor_rake_columns", "rake", "rake_20_domains", "weightipy"}
+    assert figures["floor"]["ratio_wall_best"] == 1.0
+    for figure in figures.values():
+        assert figure["wall_best"] > 0 and figure["cpu_best"] > 0
+        assert figure["ratio_wall_best"] == pytest.approx(figure["wall_best"] / figures["floor"]["wall_best"])
+    assert result["weights_written"] == ROWS
+    assert result["domain_estimates"] == 20 * 10  # 20 estimates over the 10 areas
+    # the same raking fixed point, so the same weighted share (weightipy stops at 1% changes)
+    assert result["rake_estimate"] == pytest.approx(result["weightipy_estimate"], rel=1e-4)
