@@ -7,7 +7,7 @@ import math
 from marshmallow import Schema, fields, post_load
 from marshmallow.validate import OneOf, Range
 
-from survey.models import as_utc
+from survey.models import SurveyStatus, as_utc
 from survey.reporting.publication import REPLICATE_CHOICES, Disclosure
 from survey.responses.quality import FLAGS
 from survey.weighting.settings import INTERVAL_METHODS, METHODS
@@ -49,7 +49,7 @@ class SurveySchema(Schema):
     slug = fields.String(required=True)
     title = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
                         metadata={"description": "by language code"})
-    status = fields.String(required=True, validate=OneOf(["draft", "open", "closed"]))
+    status = fields.String(required=True, validate=OneOf([status.value for status in SurveyStatus]))
     opened_at = UtcDateTime(required=True, allow_none=True)
     closed_at = UtcDateTime(required=True, allow_none=True)
 
