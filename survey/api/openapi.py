@@ -13,8 +13,8 @@ view needs (spectree and flask-openapi3 are built on Pydantic models instead).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from importlib.metadata import version
+from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import flask_smorest
@@ -31,22 +31,33 @@ ERROR_RESPONSES = {
 }
 
 
-class _QueryParser(FlaskParser):
-    """A parameter the schema refuses is a 400 in the site's one error envelope, naming the parameter."""
+class _Parser(FlaskParser):
+    """A parameter or body field the schema refuses is a 400 in the site's one error envelope, naming its place."""
 
     DEFAULT_VALIDATION_STATUS = 400
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
-        problems = [
-            f"{name}: {' '.join(messages)}"
-            for fields in error.normalized_messages().values()
-            for name, messages in fields.items()
-        ]
-        abort(400, "; ".join(problems))
+        by_location = error.normalized_messages().values()  # {"query": {"ci": [...]}}: the location goes unsaid
+        abort(400, "; ".join(problem for messages in by_location for problem in problems_of(messages)))
+
+
+def problems_of(messages: Any, place: str = "") -> list[str]:
+    """marshmallow's nested messages, each after its place: ``bounds[0]: Not a valid number.``"""
+    if not isinstance(messages, Mapping):
+        return [f"{place or 'the request body'}: {' '.join(map(str, messages))}"]
+    return [problem for key, inner in messages.items() for problem in problems_of(inner, _place(place, key))]
+
+
+def _place(place: str, key: Any) -> str:
+    if key == "_schema":
+        return place
+    if isinstance(key, int):
+        return f"{place}[{key}]"
+    return f"{place}.{key}" if place else str(key)
 
 
 class ApiBlueprint(flask_smorest.Blueprint):
-    ARGUMENTS_PARSER = _QueryParser()
+    ARGUMENTS_PARSER = _Parser()
 
 
 class _ErrorResponses(BasePlugin):
@@ -80,7 +91,7 @@ def register_api(app: Flask, blueprint: ApiBlueprint) -> None:
     """Register ``blueprint`` on ``app`` with its OpenAPI 3.1 document (one ``Api`` per app)."""
     api = _SiteApi(app, spec_kwargs={
         "title": "Survey platform API",
-        "version": version("calexit-survey"),
+        "version": _site_version(),
         "openapi_version": "3.1.0",
         "extra_plugins": [_ErrorResponses()],
         "info": {
@@ -93,6 +104,14 @@ def register_api(app: Flask, blueprint: ApiBlueprint) -> None:
     for name, description in ERROR_RESPONSES.items():
         api.spec.components.response(name, {"description": description, "content": {"application/json": {"schema": ErrorSchema}}})
     api.register_blueprint(blueprint)
+
+
+def _site_version() -> str:
+    """The installed package's version; a checkout run without installing it still serves its document."""
+    try:
+        return version("calexit-survey")
+    except PackageNotFoundError:
+        return "0+checkout"
 
 
 def public(view: Callable) -> Callable:
