@@ -17,12 +17,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Optional
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 
 from survey.reporting.tables import QuestionTable
 
-COLOURS = {"bar": "#3b6ea8", "whisker": "#1d1d1d", "grid": "#d0d0d0", "text": "#1d1d1d"}
+BAR_COLOUR = "#3b6ea8"
+WHISKER_COLOUR = "#1d1d1d"
+GRID_COLOUR = "#d0d0d0"
+TEXT_COLOUR = "#1d1d1d"
+COLOURS = {"bar": BAR_COLOUR, "whisker": WHISKER_COLOUR, "grid": GRID_COLOUR, "text": TEXT_COLOUR}
 FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
 
 WIDTH = 360  # narrow enough that 14px text stays legible when a phone shrinks the chart
@@ -51,9 +57,14 @@ def _percent(value: float) -> str:
     return f"{100 * value:.0f}%"
 
 
+def _xml_text(value: object) -> Markup:
+    """Every value a chart template writes, escaped for XML text and double-quoted attributes."""
+    return value if isinstance(value, Markup) else Markup(escape(str(value), {'"': "&quot;"}))
+
+
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates" / "charts"),
-    autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+    autoescape=True, finalize=_xml_text, trim_blocks=True, lstrip_blocks=True,
 )
 _TEMPLATES.filters.update(px=lambda value: f"{value:.1f}", percent=_percent, g3=lambda value: f"{value:.3g}")
 
