@@ -273,7 +273,8 @@ def _neutralize_series(series: pd.Series) -> pd.Series:
     return pd.Series(values, index=series.index, name=series.name, dtype=object)
 
 
-def _neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with :func:`neutralize` applied to every text cell and column name."""
     safe = frame.copy()
     for column in safe.columns:
         series = safe[column]
@@ -367,7 +368,7 @@ def _csv_chunk(frame: pd.DataFrame, header: bool) -> bytes:
     import pyarrow.csv as pa_csv
 
     buffer = io.BytesIO()
-    table = pa.Table.from_pandas(_neutralize_frame(frame), preserve_index=False)
+    table = pa.Table.from_pandas(neutralize_frame(frame), preserve_index=False)
     pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=header, quoting_style="needed"))
     return buffer.getvalue()
 
@@ -381,6 +382,11 @@ def _batch_frame(batch: Batch, columns: Optional[Sequence[str]]) -> pd.DataFrame
             raise ValueError("rows given as sequences need `columns` to name them")
         return pd.DataFrame(rows, columns=list(columns))
     return pd.DataFrame(rows, columns=list(columns) if columns is not None else None)
+
+
+def csv_text(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> str:
+    """A small CSV file (links, targets) as text, formula-safe and quoted like every other download."""
+    return b"".join(iter_csv([list(rows)], columns)).decode("utf-8")
 
 
 def write_csv(frame: pd.DataFrame, target: Target, *, bom: bool = False) -> None:

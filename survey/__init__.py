@@ -9,7 +9,7 @@ from flask import Flask
 from flask_babel import force_locale, get_translations
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from survey import database
+from survey import database, security
 from survey.config import Config
 from survey.extensions import babel, csrf, db, limiter, login, migrate, select_locale
 
@@ -23,6 +23,11 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     elif config is not None:
         app.config.from_object(config)
     _settle_secrets(app)
+    if app.config.get("PRODUCTION") and not (app.config.get("TRUSTED_HOSTS") or app.config.get("SERVER_NAME")):
+        raise RuntimeError(
+            "TRUSTED_HOSTS must be set in the environment when SURVEY_ENV=production: the host names the site "
+            "answers to, comma-separated (e.g. survey.example.org), so a forged Host header cannot reach a link"
+        )
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "survey.db")
@@ -37,12 +42,13 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    security.init_app(app)  # before csrf: its body limit must hold before the CSRF check reads the form
     csrf.init_app(app)
     login.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
 
-    from survey import errors, models, security  # noqa: F401  (models register their tables)
+    from survey import errors, models  # noqa: F401  (models register their tables)
     from survey.cli import register_commands
     from survey.api import register as register_api
     from survey.pollster import bp as pollster_bp
@@ -50,7 +56,6 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
     database.init_app(app)
     errors.init_app(app)
-    security.init_app(app)
     app.register_blueprint(respond_bp)
     app.register_blueprint(pollster_bp)
     register_api(app)

@@ -16,6 +16,7 @@ from survey.questionnaires.loading import default_questionnaire_path, load_file
 from survey.questionnaires.model import QuestionnaireError
 from survey.questionnaires.sync import load_into_database
 from survey.responses.invitations import create_invitations, invitations_csv, read_panel_ids
+from survey.responses.service import expire_browser_hashes
 from survey.responses.simulate import simulate
 
 
@@ -26,6 +27,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(init_site_command)
     app.cli.add_command(create_pollster_command)
     app.cli.add_command(simulate_command)
+    app.cli.add_command(expire_paradata_command)
 
 
 @click.command("invite")
@@ -172,3 +174,16 @@ def simulate_command(completions: int, slug: str | None, seed: int | None) -> No
         f"({report.speeders} speeders, {report.failed_attention} failed the attention check), "
         f"{report.screened_out} screened out, {report.broke_off} broke off."
     )
+
+
+@click.command("expire-paradata")
+@with_appcontext
+def expire_paradata_command() -> None:
+    """Clear the browser hash of responses older than BROWSER_HASH_DAYS, as the consent page promises.
+
+    Run it daily (cron or a systemd timer; see docs/deploy.md).
+    """
+    days = current_app.config["BROWSER_HASH_DAYS"]
+    cleared = expire_browser_hashes(days)
+    db.session.commit()
+    click.echo(f"Cleared the browser hash of {cleared} response{'s' if cleared != 1 else ''} started over {days} days ago.")

@@ -2,15 +2,16 @@
 PostgreSQL through psycopg 3 gets no server-side prepared statements.
 
 Also the URL rule ``<int:...>``: ids in addresses stop at the largest value an integer column
-holds, so ``/runs/99999999999999999999`` is a 404 rather than an overflow inside the driver.
+holds, so ``/runs/99999999999999999999`` is a 404 rather than an overflow inside the driver;
+``id_argument`` does the same for ids in query parameters, with a 400.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, abort, request
 from werkzeug.routing import IntegerConverter
 
 from survey.extensions import db
@@ -39,12 +40,25 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+MAX_ID = 2**31 - 1  # the id columns are 32-bit on SQLite's and PostgreSQL's side alike
+
+
 class DatabaseIntegerConverter(IntegerConverter):
-    """``<int:...>`` limited to the 32-bit range of the id columns (SQLite and PostgreSQL alike)."""
+    """``<int:...>`` limited to the range of the id columns."""
 
     def __init__(self, url_map, *args, **kwargs) -> None:
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
+
+
+def id_argument(name: str) -> Optional[int]:
+    """The row id in query parameter ``name``: None when absent, a 400 when no row could have it."""
+    text = request.args.get(name)
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= MAX_ID):
+        abort(400, description=f"?{name}= must be a number between 1 and {MAX_ID}.")
+    return int(text)
 
 
 def init_app(app: Flask) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, SecurityError, ServiceUnavailable
 
 from survey.extensions import db
 
@@ -34,8 +34,21 @@ def _csrf_error(error: CSRFError):
     return error_response(400, "Bad Request", "The form had expired or was not sent from this site. Please go back and try again.")
 
 
+def _untrusted_host(error: SecurityError):
+    """A Host header not in TRUSTED_HOSTS: no link can be built for it, so a plain answer without any."""
+    return Response("This site does not answer to that host name.\n", status=400, mimetype="text/plain")
+
+
+def _too_large(error: RequestEntityTooLarge):
+    limit = request.max_content_length or current_app.config["UPLOAD_MAX_CONTENT_LENGTH"]
+    return error_response(413, "Content Too Large", (
+        f"What you sent is too large: this page accepts at most {limit / 1024 / 1024:g} MB. "
+        "Send a smaller file (split it into several), or shorter answers."
+    ))
+
+
 def _database_unavailable(error: sa.exc.OperationalError):
-    log.error("database unavailable: %s", error)
+    log.error("database unavailable: %s", error.orig)  # not the statement's parameters
     db.session.rollback()
     return _http_error(ServiceUnavailable("The survey is briefly unavailable. Your earlier answers are safe; please try again in a minute."))
 
@@ -57,6 +70,8 @@ def _server_error(error: Exception):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(SecurityError, _untrusted_host)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(sa.exc.OperationalError, _database_unavailable)
     app.register_error_handler(sa.exc.InterfaceError, _database_unavailable)

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import session
 from flask_login import UserMixin
 
 from survey.extensions import db, login
@@ -51,6 +52,8 @@ class Pollster(UserMixin, db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
+    # A session is valid while it carries this number; signing out or a new password moves it on.
+    session_version: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     surveys: so.Mapped[list["Survey"]] = so.relationship(secondary=survey_owners, back_populates="owners")
@@ -152,8 +155,9 @@ class Response(db.Model):
     language: so.Mapped[str] = so.mapped_column(sa.String(8), default="en")
     current_page: so.Mapped[int] = so.mapped_column(default=0)
     option_orders: so.Mapped[dict[str, list[str]]] = so.mapped_column(sa.JSON, default=dict)
+    # Duplicate signal, described on the consent page; cleared after BROWSER_HASH_DAYS (`flask expire-paradata`).
+    # Nothing derived from the respondent's network address is stored.
     user_agent_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
-    address_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
     simulated: so.Mapped[bool] = so.mapped_column(default=False)
     started_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -217,17 +221,22 @@ class ApiToken(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
     last_used_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
     revoked_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
+    expires_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))  # None: never
+    # None: every survey the pollster owns; else only this one.
+    survey_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"))
 
     pollster: so.Mapped[Pollster] = so.relationship()
+    survey: so.Mapped[Optional[Survey]] = so.relationship()
 
 
 class LoginFailure(db.Model):
-    """A failed sign-in, by email (known or not), so spraying from many addresses still locks out."""
+    """A failed sign-in, by email (known or not) and keyed hash of the address (``survey.accounts.sign_in``)."""
 
     __tablename__ = "login_failures"
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     email: so.Mapped[str] = so.mapped_column(sa.String(254), index=True)
+    address_key: so.Mapped[str] = so.mapped_column(sa.String(64))
     failed_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
 
 
@@ -266,6 +275,13 @@ class WeightingRun(db.Model):
     created_by: so.Mapped[Optional[Pollster]] = so.relationship()
 
 
+SESSION_VERSION_KEY = "session_version"
+
+
 @login.user_loader
 def load_pollster(pollster_id: str) -> Optional[Pollster]:
-    return db.session.get(Pollster, int(pollster_id))
+    """The signed-in pollster, unless their sessions were ended since this one began (``survey.accounts.sign_in``)."""
+    pollster = db.session.get(Pollster, int(pollster_id))
+    if pollster is None or session.get(SESSION_VERSION_KEY) != pollster.session_version:
+        return None
+    return pollster

@@ -25,27 +25,24 @@ def current_pollster() -> Pollster:
     return pollster
 
 
+def _owned(pollster: Pollster) -> sa.Select:
+    """The surveys ``pollster`` owns, and on the API only the one its token is scoped to, if any."""
+    query = (sa.select(Survey).join(survey_owners, survey_owners.c.survey_id == Survey.id)
+             .where(survey_owners.c.pollster_id == pollster.id))
+    scope = g.get("api_survey_id") if request.blueprint == "api" else None
+    return query.where(Survey.id == scope) if scope is not None else query
+
+
 def owned_surveys(pollster: Pollster | None = None) -> list[Survey]:
-    """The surveys this pollster owns, newest first."""
+    """The surveys this pollster owns (those the API token may see), newest first."""
     pollster = pollster or current_pollster()
-    return list(
-        db.session.scalars(
-            sa.select(Survey)
-            .join(survey_owners, survey_owners.c.survey_id == Survey.id)
-            .where(survey_owners.c.pollster_id == pollster.id)
-            .order_by(Survey.created_at.desc(), Survey.id.desc())
-        )
-    )
+    return list(db.session.scalars(_owned(pollster).order_by(Survey.created_at.desc(), Survey.id.desc())))
 
 
 def owned_survey_or_404(slug: str) -> Survey:
-    """The survey ``slug`` if the current pollster owns it; 404 otherwise, so its existence stays hidden."""
-    pollster = current_pollster()
-    survey = db.session.scalar(
-        sa.select(Survey)
-        .join(survey_owners, survey_owners.c.survey_id == Survey.id)
-        .where(Survey.slug == slug, survey_owners.c.pollster_id == pollster.id)
-    )
+    """The survey ``slug`` if the current pollster owns it (and the API token covers it); 404 otherwise,
+    so its existence stays hidden."""
+    survey = db.session.scalar(_owned(current_pollster()).where(Survey.slug == slug))
     if survey is None:
         abort(404)
     return survey

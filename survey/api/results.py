@@ -5,16 +5,26 @@ The numbers are those of the pollster pages: both call ``survey.weighting.runs.c
 """
 from __future__ import annotations
 
-from flask import abort
+from flask import abort, request
 
 from survey.accounts.ownership import owned_survey_or_404
 from survey.api import bp
-from survey.api.schemas import FileQuerySchema, ResultsSchema, ViewQuerySchema, WeightingRunListSchema
+from survey.api.schemas import (
+    BannerQuerySchema,
+    BannerSchema,
+    FileQuerySchema,
+    ResultsSchema,
+    ViewQuerySchema,
+    WeightingRunListSchema,
+)
+from survey.reporting.banner_files import banner_download
+from survey.reporting.banners import BannerError, BannerOptions, build_banner
 from survey.reporting.comparisons import comparisons_for
-from survey.reporting.publication import download_response
+from survey.reporting.nets import NetError, added_nets
+from survey.reporting.publication import download_response, send_download
 from survey.reporting.tables import tables, tables_frame, view_problem
 from survey.responses.dataset import questions_of
-from survey.weighting.runs import compute, latest_run, run_of, runs_of
+from survey.weighting.runs import compute, default_run, run_of, runs_of
 from survey.weighting.settings import WeightingError
 
 
@@ -32,13 +42,13 @@ def weighting_runs(slug: str):
     return {"runs": runs_of(owned_survey_or_404(slug))}
 
 
-def _results(survey, run, ci: str, by: str | None) -> dict:
+def _results(survey, run, ci: str, by: str | None, net: list[str]) -> dict:
     problem = view_problem(ci, by, questions_of(survey))
     if problem:
         abort(400, problem)
     try:
-        computed = compute(run, ci, by)
-    except WeightingError as error:
+        computed = compute(run, ci, by, nets=added_nets(net, questions_of(survey)))
+    except (WeightingError, NetError) as error:
         abort(400, str(error))
     return {
         "run": run,
@@ -53,26 +63,26 @@ def _results(survey, run, ci: str, by: str | None) -> dict:
 @bp.route("/surveys/<slug>/results", tags=["results"])
 @bp.arguments(ViewQuerySchema, location="query", as_kwargs=True)
 @bp.response(200, ResultsSchema)
-def latest_results(slug: str, ci: str, by: str | None):
+def latest_results(slug: str, ci: str, by: str | None, net: list[str]):
     """Weighted toplines (or a crosstab with ``by``) of the latest weighting run.
 
     Each row is one answer's weighted share (or a mean) with its interval, margin of error,
     unweighted and effective n. 404 until the survey has been weighted.
     """
     survey = owned_survey_or_404(slug)
-    run = latest_run(survey)
+    run = default_run(survey)
     if run is None:
         abort(404, f"survey {survey.slug} has not been weighted yet")
-    return _results(survey, run, ci, by)
+    return _results(survey, run, ci, by, net)
 
 
 @bp.route("/surveys/<slug>/runs/<int:run_id>/results", tags=["results"])
 @bp.arguments(ViewQuerySchema, location="query", as_kwargs=True)
 @bp.response(200, ResultsSchema)
-def run_results(slug: str, run_id: int, ci: str, by: str | None):
+def run_results(slug: str, run_id: int, ci: str, by: str | None, net: list[str]):
     """Weighted toplines (or a crosstab with ``by``) of one weighting run."""
     survey = owned_survey_or_404(slug)
-    return _results(survey, _run(survey, run_id), ci, by)
+    return _results(survey, _run(survey, run_id), ci, by, net)
 
 
 @bp.route("/surveys/<slug>/runs/<int:run_id>/files/<name>", tags=["downloads"])
@@ -87,3 +97,36 @@ def run_file(options: dict, slug: str, run_id: int, name: str):
     """
     survey = owned_survey_or_404(slug)
     return download_response(survey, _run(survey, run_id), name, options)
+
+
+def _banner(survey, run_id: int | None, net: list[str]):
+    run = default_run(survey) if run_id is None else _run(survey, run_id)
+    if run is None:
+        abort(404, f"survey {survey.slug} has not been weighted yet")
+    try:
+        return build_banner(run, BannerOptions.from_query(request.args), added_nets(net, questions_of(survey)))
+    except (BannerError, NetError, WeightingError) as error:
+        abort(400, str(error))
+
+
+@bp.route("/surveys/<slug>/banner", tags=["results"])
+@bp.arguments(BannerQuerySchema, location="query")
+@bp.response(200, BannerSchema)
+def banner(query: dict, slug: str):
+    """A banner table: the answers and nets of ``rows`` by the levels of ``columns``, with Total.
+
+    Each cell is a weighted share (0–1) with its design-based SE and unweighted n; ``higher_than``
+    lists the letters of the columns of the same banner variable it is significantly higher than
+    (design-based pairwise tests at ``alpha``); ``independence`` has the Rao–Scott F test of each
+    question by each banner variable.
+    """
+    return _banner(owned_survey_or_404(slug), query.get("run"), query["net"]).to_json()
+
+
+@bp.route("/surveys/<slug>/banner.<any(xlsx, csv):extension>", tags=["downloads"])
+@bp.arguments(BannerQuerySchema, location="query")
+@bp.response(200, {"type": "string", "format": "binary"}, content_type="application/octet-stream")
+def banner_file(query: dict, slug: str, extension: str):
+    """The banner as an XLSX banner book (a sheet per banner variable and a notes sheet) or a CSV."""
+    survey = owned_survey_or_404(slug)
+    return send_download(banner_download(survey, _banner(survey, query.get("run"), query["net"]), extension))

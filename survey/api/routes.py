@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from survey.accounts.api_tokens import token_owner
+from survey.accounts.api_tokens import has_expired, valid_token
 from survey.api import bp, document, fieldwork, results  # noqa: F401  (route groups attach themselves to bp)
 from survey.api.openapi import is_public
 from survey.errors import error_response
@@ -16,10 +16,13 @@ def _require_token():
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return _unauthorized("Send an API token in the header Authorization: Bearer <token>.")
-    pollster = token_owner(secret.strip())
-    if pollster is None:
+    token = valid_token(secret.strip())
+    if token is None:
         return _unauthorized("The API token is not valid or has been revoked; create a new one on the API tokens page.")
-    g.api_pollster = pollster
+    if has_expired(token):
+        return _unauthorized("The API token has expired; create a new one on the API tokens page.")
+    g.api_pollster = token.pollster
+    g.api_survey_id = token.survey_id  # None: every survey the pollster owns (survey.accounts.ownership)
     return None
 
 

@@ -119,7 +119,13 @@ class ResultRowSchema(Schema):
     estimate_id = fields.String(required=True)
     question = fields.String(required=True)
     question_text = fields.String()
-    answer = fields.String(required=True, metadata={"description": "option code, or 'mean'"})
+    answer = fields.String(required=True, metadata={"description": "option or net code (e.g. 'likely'), or 'mean'"})
+    net = fields.Boolean(metadata={"description": "true for a net: several answers added up"})
+    weighted_to_target = fields.Boolean(metadata={
+        "description": "a weighting variable's share: the target itself, with no interval"})
+    base = fields.String(metadata={"description": "who was asked the question, in words"})
+    base_n = fields.Integer(metadata={"description": "respondents who answered the question"})
+    base_weighted_n = FiniteFloat(metadata={"description": "their weighted number"})
     answer_label = fields.String()
     kind = fields.String(validate=OneOf(["proportion", "mean"]))
     domain_variable = fields.String(required=True, allow_none=True)
@@ -152,6 +158,8 @@ class ViewQuerySchema(Schema):
                        metadata={"description": "interval method (default logit)"})
     by = fields.String(metadata={
         "description": "question code to cross by (a single-choice question); omit for toplines"})
+    net = fields.List(fields.String(), load_default=list, metadata={
+        "description": "add a net: QUESTION:ANSWER+ANSWER (repeatable)"})
 
     @post_load
     def _no_empty_by(self, data, **kwargs):
@@ -169,3 +177,89 @@ FileQuerySchema = Schema.from_dict(
     },
     name="FileQuery",
 )  # no defaults: only the options sent are passed on, so the file's own defaults apply
+
+
+class BannerCellSchema(Schema):
+    """One column's cell of a banner row (the Total cell has no variable, level, letters or low_base)."""
+
+    variable = fields.String()
+    level = fields.String()
+    estimate = _number()
+    se = _number()
+    ci_low = FiniteFloat(allow_none=True)
+    ci_high = FiniteFloat(allow_none=True)
+    n = fields.Integer(required=True, metadata={"description": "unweighted, answering in this column"})
+    weighted_n = FiniteFloat(allow_none=True)
+    higher_than = fields.List(fields.String(), metadata={
+        "description": "letters of the columns this cell is significantly higher than"})
+    low_base = fields.Boolean()
+
+
+class BannerColumnSchema(Schema):
+    variable = fields.String(required=True)
+    level = fields.String(required=True)
+    label = fields.String()
+    letter = fields.String(required=True)
+    n = fields.Integer(required=True)
+    weighted_n = FiniteFloat(required=True, allow_none=True)
+    low_base = fields.Boolean()
+
+
+class BannerRowSchema(Schema):
+    question = fields.String(required=True)
+    question_text = fields.String()
+    answer = fields.String(required=True)
+    answer_label = fields.String()
+    net = fields.Boolean(required=True)
+    total = fields.Nested(BannerCellSchema, required=True)
+    cells = fields.List(fields.Nested(BannerCellSchema), required=True)
+
+
+class IndependenceSchema(Schema):
+    """The Rao–Scott F test of one question by one banner variable."""
+
+    question = fields.String(required=True)
+    variable = fields.String(required=True)
+    statistic = _number()
+    ndf = _number()
+    ddf = _number()
+    p_value = _number()
+
+
+class BannerTotalSchema(Schema):
+    n = fields.Integer(required=True)
+    weighted_n = FiniteFloat(required=True, allow_none=True)
+
+
+class BannerBaseSchema(Schema):
+    question = fields.String(required=True)
+    asked = fields.String(required=True, metadata={"description": "who was asked the question, in words"})
+    n = fields.Integer(required=True)
+    weighted_n = FiniteFloat(required=True, allow_none=True)
+
+
+class BannerSchema(Schema):
+    run = fields.Integer(required=True)
+    alpha = fields.Float(required=True)
+    min_base = fields.Integer()
+    interval = fields.String()
+    degf = fields.Integer()
+    total = fields.Nested(BannerTotalSchema)
+    columns = fields.List(fields.Nested(BannerColumnSchema), required=True)
+    rows = fields.List(fields.Nested(BannerRowSchema), required=True)
+    independence = fields.List(fields.Nested(IndependenceSchema), required=True)
+    bases = fields.List(fields.Nested(BannerBaseSchema))
+
+
+class BannerQuerySchema(Schema):
+    """Which banner: its rows, columns, letters' significance and base, and any nets."""
+
+    run = fields.Integer(metadata={"description": "weighting run (default: the survey's default run)"})
+    rows = fields.String(metadata={"description": "comma-separated question codes (default: every opinion question)"})
+    columns = fields.String(metadata={
+        "description": "comma-separated banner variables (default: the weighting demographics)"})
+    alpha = fields.Float(metadata={"description": "significance level of the letters (default 0.05)"})
+    min_base = fields.Integer(metadata={"description": "columns with fewer respondents get no letters (default 30)"})
+    ci = fields.String(validate=OneOf(list(INTERVAL_METHODS)), metadata={"description": "interval method (default logit)"})
+    net = fields.List(fields.String(), load_default=list, metadata={
+        "description": "add a net: QUESTION:ANSWER+ANSWER (repeatable)"})

@@ -11,12 +11,12 @@ from flask import abort, render_template, request
 
 from survey.accounts.ownership import owned_survey_or_404
 from survey.pollster import bp
-from survey.pollster.results import chosen_run, view_options
+from survey.pollster.results import chosen_nets, chosen_run, run_or_404, view_options
 from survey.reporting.charts import question_chart
 from survey.reporting.publication import DISCLOSURE_FIELDS, Disclosure, download_response
 from survey.reporting.tables import tables
 from survey.responses.dataset import crossable, questions_of
-from survey.weighting.runs import compute, run_of, runs_of
+from survey.weighting.runs import compute, runs_of
 from survey.weighting.settings import INTERVAL_METHODS
 
 
@@ -36,26 +36,20 @@ def downloads(slug: str):
     )
 
 
-def _run_or_404(survey, run_id: int):
-    run = run_of(survey, run_id)
-    if run is None:
-        abort(404)
-    return run
-
-
 @bp.get("/surveys/<slug>/runs/<int:run_id>/files/<name>")
 def download_file(slug: str, run_id: int, name: str):
     survey = owned_survey_or_404(slug)
-    return download_response(survey, _run_or_404(survey, run_id), name, request.args)
+    return download_response(survey, run_or_404(survey, run_id), name, request.args)
 
 
 @bp.get("/surveys/<slug>/runs/<int:run_id>/charts/<code>.svg")
 def download_chart(slug: str, run_id: int, code: str):
     """One question's chart as an SVG file (the same drawing as on the results page)."""
     survey = owned_survey_or_404(slug)
-    run = _run_or_404(survey, run_id)
-    interval, by = view_options(questions_of(survey))
-    for table in tables(compute(run, interval, by)):
+    run = run_or_404(survey, run_id)
+    questions = questions_of(survey)
+    interval, by = view_options(questions)
+    for table in tables(compute(run, interval, by, nets=chosen_nets(questions))):
         if table.question.code == code:
             chart = question_chart(table, f"chart-{code}")
             if chart is None:

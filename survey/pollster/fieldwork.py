@@ -12,6 +12,7 @@ from survey.reporting.charts import completions_chart
 from survey.reporting.fieldwork import fieldwork_summary
 from survey.responses.invitations import create_invitations, invitations_csv
 from survey.responses.quality import FLAG_LABELS, ExclusionRules
+from survey.security import accepts_upload
 
 
 @bp.get("/")
@@ -49,6 +50,7 @@ def _fieldwork_page(survey: Survey, upload_form: InvitationUploadForm) -> str:
 
 
 @bp.post("/surveys/<slug>/invitations")
+@accepts_upload
 def upload_invitations(slug: str):
     """Create one invitation per panel ID in the uploaded CSV and answer with the links file.
 

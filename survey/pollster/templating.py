@@ -11,6 +11,7 @@ SURVEY_SECTIONS = (
     ("pollster.fieldwork", "Fieldwork"),
     ("pollster.weighting", "Weighting"),
     ("pollster.results", "Results"),
+    ("pollster.banner", "Banner tables"),
     ("pollster.downloads", "Downloads"),
 )
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from survey.accounts.api_tokens import issue_token
+from survey.accounts.ownership import owned_surveys
 from survey.extensions import db
 from survey.models import ApiToken, utcnow
 from survey.pollster import bp
@@ -14,12 +16,14 @@ from survey.pollster.forms import ActionForm, ApiTokenForm
 
 @bp.route("/tokens", methods=["GET", "POST"])
 def tokens():
-    form = ApiTokenForm()
+    surveys = {survey.slug: survey for survey in owned_surveys()}
+    form = _token_form(surveys)
     new_secret = None
     if form.validate_on_submit():
-        _token, new_secret = issue_token(current_user, form.name.data)
+        _token, new_secret = issue_token(current_user, form.name.data, survey=surveys.get(form.survey.data),
+                                         expires_in_days=int(form.expires_in_days.data or 0) or None)
         db.session.commit()
-        form = ApiTokenForm(formdata=None)
+        form = _token_form(surveys, formdata=None)
     response = render_template(
         "pollster/tokens.html",
         form=form,
@@ -30,6 +34,12 @@ def tokens():
         ).all(),
     )
     return response, 200, {"Cache-Control": "no-store"}
+
+
+def _token_form(surveys: dict, **kwargs) -> ApiTokenForm:
+    form = ApiTokenForm(**kwargs)
+    form.survey.choices = [SelectChoice("", "all your surveys")] + [SelectChoice(slug, f"only {slug}") for slug in surveys]
+    return form
 
 
 @bp.post("/tokens/<int:token_id>/revoke")

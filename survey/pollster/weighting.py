@@ -11,10 +11,13 @@ from wtforms.validators import NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from survey.accounts.ownership import current_pollster, owned_survey_or_404
+from survey.database import id_argument
 from survey.extensions import db
 from survey.pollster import bp
+from survey.pollster.auth import safe_next
 from survey.reporting import charts
 from survey.responses.quality import FLAG_LABELS, ExclusionRules
+from survey.security import accepts_upload
 from survey.weighting.reference_data import california_adult_targets
 from survey.weighting.runs import (
     check_targets,
@@ -109,7 +112,7 @@ class ResetForm(FlaskForm):
 
 
 def _page(survey, weighting_form=None, upload_form=None, edit_form=None, targets=None, problem=None, status=200):
-    run_id = request.args.get("run", type=int)
+    run_id = id_argument("run")
     run = run_of(survey, run_id) if run_id else latest_run(survey)
     if run_id and run is None:
         abort(404)
@@ -184,7 +187,7 @@ def rerun_weighting(slug: str, run_id: int):
         return _page(survey, problem=str(error), status=400)
     db.session.commit()
     flash(f"Weighting run {run.id} repeats run {old.id} on {len(run.response_ids)} responses.", "info")
-    return redirect(request.form.get("next") or url_for("pollster.weighting", slug=slug, run=run.id))
+    return redirect(safe_next(request.form.get("next")) or url_for("pollster.weighting", slug=slug, run=run.id))
 
 
 def _store_targets(survey, targets: Targets, form_name: str):
@@ -199,6 +202,7 @@ def _store_targets(survey, targets: Targets, form_name: str):
 
 
 @bp.post("/surveys/<slug>/weighting/targets/upload")
+@accepts_upload
 def upload_targets(slug: str):
     survey = owned_survey_or_404(slug)
     form = TargetsUploadForm()
@@ -224,7 +228,10 @@ def edit_targets(slug: str):
     for key, value in request.form.items():
         if not isinstance(key, str) or not key.startswith("share:"):  # a multipart part without a name has key None
             continue
-        _, variable, level = key.split(":", 2)
+        _, variable, level = (key.split(":", 2) + ["", ""])[:3]
+        if not variable or not level:
+            problems.append(f"the field {key[:40]!r} does not name a variable and a level (share:<variable>:<level>)")
+            continue
         try:
             margins.setdefault(variable, {})[level] = float(value.strip().rstrip("%")) / (100 if value.strip().endswith("%") else 1)
         except ValueError:

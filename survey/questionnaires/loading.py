@@ -7,15 +7,17 @@ from typing import Any
 
 import yaml
 
+from survey.safe_yaml import StrictLoader, load_untrusted
 from survey.questionnaires.model import Questionnaire, QuestionnaireError
 from survey.questionnaires.validation import parse, quoted
 
 FILES = Path(__file__).resolve().parent  # the shipped questionnaires live beside this package's modules
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(StrictLoader):
     """YAML without the surprises of YAML 1.1: ``no`` stays the text "no", dates stay text,
-    and a key written twice is an error instead of the last one silently winning."""
+    and a key written twice is an error instead of the last one silently winning; no aliases
+    and no deep nesting either (``survey.safe_yaml``)."""
 
     def construct_mapping(self, node, deep=False):
         seen: set[Any] = set()
@@ -31,7 +33,7 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in StrictLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
@@ -41,12 +43,12 @@ _Loader.add_implicit_resolver(
 def read_document(text: str, name: str = "questionnaire") -> Any:
     """Read YAML text; a syntax error becomes a problem naming the line and column."""
     try:
-        return yaml.load(text, Loader=_Loader)
+        return load_untrusted(text, _Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
         problem = error.problem or error.context or "not valid YAML"
-        raise QuestionnaireError([f"{name}: {where}: {problem}"]) from None
+        raise QuestionnaireError([f"{name}:{where} {problem}"]) from None
     except yaml.YAMLError as error:
         raise QuestionnaireError([f"{name}: not valid YAML: {error}"]) from None
 

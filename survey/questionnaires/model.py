@@ -11,7 +11,7 @@ import json
 import math
 import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -97,6 +97,35 @@ class Screener:
 
 
 @dataclass(frozen=True)
+class Net:
+    """Answers reported together as one row, e.g. ``likely`` = very + somewhat likely.
+
+    ``label`` is the questionnaire's own wording, else the answers' labels joined by "or".
+    """
+
+    code: str
+    answers: tuple[str, ...]
+    label: dict[str, str]
+
+    @classmethod
+    def from_document(cls, code: str, value: Any, options: Iterable[Option]) -> "Net":
+        """A net as a file writes it: a list of answers, or ``{answers: [...], label: {...}}``."""
+        answers = value.get("answers") if isinstance(value, Mapping) else value
+        label = value.get("label") if isinstance(value, Mapping) else None
+        if not label:
+            labels = {o.code: o.label for o in options}
+            languages = {language for answer in answers for language in labels.get(answer, {})}
+            label = {language: _or_list([labels.get(a, {}).get(language, a) for a in answers], language)
+                     for language in sorted(languages)}
+        return cls(code=str(code), answers=tuple(str(a) for a in answers), label=dict(label))
+
+
+def _or_list(labels: list[str], language: str) -> str:
+    word = {"es": "o"}.get(language, "or")
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} {word} {labels[-1]}"
+
+
+@dataclass(frozen=True)
 class ScaleLabels:
     low: dict[str, str]
     high: dict[str, str]
@@ -120,6 +149,8 @@ class Question:
     scale_labels: ScaleLabels | None = None
     max_length: int | None = None
     help: dict[str, str] | None = None
+    nets: tuple[Net, ...] = ()
+    base: dict[str, str] | None = None  # who is asked, in words, for a question with ``show_if``
 
     @property
     def option_codes(self) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ from survey.questionnaires.model import (
     AnswerCondition,
     CombinedCondition,
     Condition,
+    Net,
     Option,
     Page,
     Question,
@@ -41,9 +42,9 @@ from survey.questionnaires.model import (
 _TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "pages"}
 _PAGE_KEYS = {"id", "title", "questions"}
 _OPTION_KEYS = {"code", "label", "anchored"}
-_COMMON_QUESTION_KEYS = {"code", "type", "text", "help", "required", "show_if"}
+_COMMON_QUESTION_KEYS = {"code", "type", "text", "help", "required", "show_if", "base"}
 _KEYS_BY_TYPE = {
-    "single": {"options", "randomize", "screener", "attention_check", "weighting_variable"},
+    "single": {"options", "randomize", "screener", "attention_check", "weighting_variable", "nets"},
     "multiple": {"options", "randomize"},
     "rating": {"minimum", "maximum", "scale_labels"},
     "number": {"minimum", "maximum", "integer"},
@@ -56,6 +57,7 @@ _ONLY_FOR = {
     "screener": "single choice questions",
     "attention_check": "single choice questions",
     "weighting_variable": "single choice questions (a weighting variable has one category per respondent)",
+    "nets": "single choice questions (a net adds up answers of which each respondent gives one)",
     "minimum": "number and rating questions",
     "maximum": "number and rating questions",
     "scale_labels": "rating questions",
@@ -272,6 +274,10 @@ def _question(check: _Checker, value: Any, place: str, page_index: int) -> _Draf
         fields["help"] = check.texts(raw["help"], f"{place}.help")
     if "required" in raw:
         fields["required"] = check.boolean(raw["required"], f"{place}.required")
+    if "base" in raw:
+        fields["base"] = check.texts(raw["base"], f"{place}.base")
+        if "show_if" not in raw:
+            check.add(f"{place}.base", "describes who is asked, so it needs a show_if (everyone else is asked by default)")
     if kind is not None:
         for key in raw:
             if key in _ALL_QUESTION_KEYS and key not in _COMMON_QUESTION_KEYS and key not in _KEYS_BY_TYPE[kind]:
@@ -306,6 +312,41 @@ def _choice_fields(check: _Checker, raw: dict, place: str, fields: dict) -> None
         fields["weighting_variable"] = check.code(
             raw["weighting_variable"], f"{place}.weighting_variable", IDENTIFIER, QUESTION_CODE_RULE
         )
+    if "nets" in raw:
+        fields["nets"] = _nets(check, raw["nets"], f"{place}.nets", options)
+
+
+def _nets(check: _Checker, value: Any, place: str, options: tuple[Option, ...]) -> tuple[Net, ...]:
+    """``{code: [answers]}`` or ``{code: {answers: [...], label: {en: ..., es: ...}}}``."""
+    if not isinstance(value, Mapping) or not value:
+        check.add(place, f"must map each net's code to the answers it adds up, not {_describe(value)}")
+        return ()
+    codes = {option.code for option in options}
+    nets = []
+    for code, raw in value.items():
+        net_place = f"{place}.{code}"
+        if check.code(code, net_place, OPTION_CODE, OPTION_CODE_RULE) is None:
+            continue
+        if code in codes:
+            check.add(net_place, f'"{code}" is already an option code; a net needs a code of its own')
+            continue
+        if isinstance(raw, Mapping):
+            raw = check.mapping(raw, net_place, {"answers", "label"}, ("answers",))
+            if raw is None or "answers" not in raw:
+                continue
+            if "label" in raw and check.texts(raw["label"], f"{net_place}.label") is None:
+                continue
+        answers = raw.get("answers") if isinstance(raw, Mapping) else raw
+        if not isinstance(answers, list) or len(answers) < 2:
+            check.add(net_place, f"must list at least two answers to add up, not {_describe(answers)}")
+            continue
+        unknown = [answer for answer in answers if answer not in codes]
+        if unknown:
+            check.add(net_place, f"{', '.join(quoted(a) for a in unknown)} {'is' if len(unknown) == 1 else 'are'} "
+                      f"not among the options ({', '.join(sorted(codes))})")
+            continue
+        nets.append(Net.from_document(code, raw, options))
+    return tuple(nets)
 
 
 def _options(check: _Checker, value: Any, place: str) -> tuple[Option, ...]:

@@ -12,6 +12,7 @@ frame), which escape every label. They render without a Flask app, so a download
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -25,10 +26,11 @@ from markupsafe import Markup
 from survey.reporting.tables import QuestionTable
 
 BAR_COLOUR = "#3b6ea8"
+NET_COLOUR = "#20324a"  # a net (several answers added up) is darker than the answers it adds
 WHISKER_COLOUR = "#1d1d1d"
 GRID_COLOUR = "#d0d0d0"
 TEXT_COLOUR = "#1d1d1d"
-COLOURS = {"bar": BAR_COLOUR, "whisker": WHISKER_COLOUR, "grid": GRID_COLOUR, "text": TEXT_COLOUR}
+COLOURS = {"bar": BAR_COLOUR, "net": NET_COLOUR, "whisker": WHISKER_COLOUR, "grid": GRID_COLOUR, "text": TEXT_COLOUR}
 FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
 
 WIDTH = 360  # narrow enough that 14px text stays legible when a phone shrinks the chart
@@ -44,13 +46,15 @@ BOTTOM = 30
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar: a share (0–1) with its interval; ``group`` starts a labelled section (crosstabs)."""
+    """One bar: a share (0–1) with its interval; ``group`` starts a labelled section (crosstabs);
+    ``net`` draws it darker, with "(net)" after its label."""
 
     label: str
     estimate: float
     ci_low: Optional[float] = None
     ci_high: Optional[float] = None
     group: Optional[str] = None
+    net: bool = False
 
 
 def _percent(value: float) -> str:
@@ -90,8 +94,13 @@ def _scale_max(bars: Sequence[Bar]) -> float:
     return min(1.0, math.ceil(highest * 10 - 1e-9) / 10)
 
 
-def _truncate(text: str, limit: int = 32) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+LINE_CHARACTERS = 42  # of 14px text across the chart's width: longer labels wrap onto more lines
+LINE_HEIGHT = LABEL_HEIGHT - 3
+
+
+def _lines(text: str) -> list[str]:
+    """``text`` wrapped onto as many lines as it needs (never cut)."""
+    return textwrap.wrap(text, LINE_CHARACTERS) or [""]
 
 
 def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: str = "chart") -> str:
@@ -117,17 +126,18 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: 
     y = TOP
     previous_group = None
     for bar in bars:
-        group_y = None
+        group_lines, group_y = [], None
         if bar.group is not None and bar.group != previous_group:
-            group_y = y + GROUP_HEIGHT - 10
-            y += GROUP_HEIGHT
+            group_lines, group_y = _lines(bar.group), y + GROUP_HEIGHT - 10
+            y += GROUP_HEIGHT + (len(group_lines) - 1) * LINE_HEIGHT
         previous_group = bar.group
-        bar_top = y + LABEL_HEIGHT
+        label_lines = _lines(bar.label)
+        bar_top = y + LABEL_HEIGHT + (len(label_lines) - 1) * LINE_HEIGHT
         has_interval = bar.ci_low is not None and bar.ci_high is not None
         rows.append({
-            "group": _truncate(bar.group or "", 40), "group_y": group_y,
-            "label": _truncate(bar.label, 44), "label_y": y + LABEL_HEIGHT - 5,
+            "group_lines": group_lines, "group_y": group_y, "label_lines": label_lines, "label_y": y + LABEL_HEIGHT - 5,
             "top": bar_top, "middle": bar_top + BAR_HEIGHT / 2, "width": x(bar.estimate) - LEFT,
+            "fill": COLOURS["net"] if bar.net else COLOURS["bar"],
             "whisker": {"low": x(bar.ci_low), "high": x(bar.ci_high)} if has_interval else None,
             "value_x": max(x(bar.estimate), x(bar.ci_high) if bar.ci_high is not None else 0) + 6,
             "estimate": bar.estimate,
@@ -138,7 +148,7 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: 
     return _render(
         "bars.svg", title=title, description=(description + " " if description else "") + _describe(bars),
         chart_id=chart_id, width=WIDTH, height=y + BOTTOM, sized=True, font_size=14, css_class="chart",
-        rows=rows, ticks=ticks, top=TOP, plot_bottom=y, left=LEFT, bar_height=BAR_HEIGHT,
+        rows=rows, ticks=ticks, top=TOP, plot_bottom=y, left=LEFT, bar_height=BAR_HEIGHT, line_height=LINE_HEIGHT,
     )
 
 
@@ -175,8 +185,8 @@ def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str
 def question_chart(table: QuestionTable, chart_id: str) -> Optional[str]:
     """Bars with whiskers for a table of shares (None for a mean: one number needs no chart)."""
     bars = [
-        Bar(row.answer_label, row.estimate, row.ci_low, row.ci_high,
-                   group=row.domain_label if row.domain is not None else None)
+        Bar(row.answer_label + (" (net)" if row.net else ""), row.estimate, row.ci_low, row.ci_high,
+            group=row.domain_label if row.domain is not None else None, net=row.net)
         for row in table.rows
         if row.kind == "proportion" and row.estimate is not None
     ]

@@ -81,8 +81,13 @@ def comparisons_for(computed: ComputedRun) -> list[Comparison]:
         codes = {o.code for o in question.options}
         tests = []
         parts = [(code, [code], question.option_label(code), share) for code, share in figure.shares.items() if code in codes]
-        parts += [(" + ".join(g.categories), list(g.categories), g.label, g.share)
-                  for g in figure.groups if set(g.categories) <= codes]
+        nets = {frozenset(net.answers): net for net in question.nets}
+        for group in figure.groups:  # a published combination that is one of the question's nets takes its code
+            if set(group.categories) <= codes:
+                net = nets.get(frozenset(group.categories))
+                answer = net.code if net else " + ".join(group.categories)
+                parts.append((answer, list(group.categories), net.label.get("en", group.label) if net else group.label,
+                              group.share))
         for answer, categories, label, share in parts:
             estimate = proportion(design, figure.question, categories, ci=interval)
             result = test_against(estimate, share)

@@ -18,6 +18,7 @@ from scipy import stats
 
 from analysis.export import Codebook, iter_csv, write_dta, write_parquet, write_sav, write_xlsx
 from survey.models import Survey
+from survey.reporting.nets import NetError, added_nets
 from survey.reporting.tables import tables, tables_frame
 from survey.responses.dataset import OPTION_SEPARATOR, crossable, questions_of
 from survey.weighting.runs import ComputedRun, compute, replicate_weights, run_header
@@ -268,8 +269,9 @@ def build_download(survey: Survey, run, name: str, args: Mapping[str, str]) -> D
     if by is not None and by not in dict(crossable(questions_of(survey))):
         raise DownloadError(f"cannot cross by {by!r}; choose a single-choice question of this survey")
     try:
-        computed = compute(run, interval, by, estimates=stem in ("spec", "toplines", "crosstabs"))
-    except WeightingError as error:
+        nets = added_nets(args.getlist("net") if hasattr(args, "getlist") else [], questions_of(survey))
+        computed = compute(run, interval, by, estimates=stem in ("spec", "toplines", "crosstabs"), nets=nets)
+    except (WeightingError, NetError) as error:
         raise DownloadError(str(error)) from error
     prefix = f"{survey.slug}-run{run.id}"
     filename = {"data": computed.spec["data"]}.get(stem, f"{prefix}-{stem}.{extension}")
@@ -282,7 +284,11 @@ def build_download(survey: Survey, run, name: str, args: Mapping[str, str]) -> D
         return Download(filename, mimetype, methodology(computed, survey, Disclosure.for_survey(survey, args)).encode())
     if stem == "toplines" or stem == "crosstabs":
         table = tables_frame(tables(computed))
-        notes = [f"Weighting run {run.id}; {INTERVAL_METHODS[interval]} intervals at 95%; margin of error = t x design-based SE."]
+        notes = [f"Weighting run {run.id}; {INTERVAL_METHODS[interval]} intervals at 95%; margin of error = t x design-based SE.",
+                 "Rows with net = True add up several answers (e.g. likely = very + somewhat likely); they are estimated "
+                 "like any answer.",
+                 "Rows with weighted_to_target = True are weighting variables: their shares are the targets, so they have "
+                 "no interval."]
         return Download(filename, mimetype, _table_file(table, extension, stem, notes))
     frame = respondent_frame(computed, replicates)
     if stem == "codebook":

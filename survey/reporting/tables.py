@@ -2,8 +2,10 @@
 
 Every number comes from the run's ``run_spec`` result (``ComputedRun.result``); this module
 only adds what a reader needs beside it: labels, the unweighted n of each row, the effective
-n, and the margin of error (t · SE with the design's degrees of freedom, so it includes the
-design effect).
+n, the margin of error (t · SE with the design's degrees of freedom, so it includes the
+design effect) and each question's base. Nets are rows like answers, marked ``net``.
+A weighting variable's whole-sample shares are the targets themselves (raking fixes them),
+so they are shown "weighted to target", without the zero-width interval the formulae give.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -39,15 +42,27 @@ class TableRow:
     unweighted_n: int
     effective_n: Optional[float]
     kind: str  # "proportion" or "mean"
+    net: bool = False  # the share of several answers together (a questionnaire's or the pollster's net)
+    weighted_to_target: bool = False  # the weighting fixed this share: no interval or effective n
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 @dataclass(frozen=True)
+class Base:
+    """Who a question's table is about: who was asked, how many answered, their weighted number."""
+
+    asked: str
+    unweighted_n: int
+    weighted_n: float
+
+
+@dataclass(frozen=True)
 class QuestionTable:
     question: QuestionInfo
     rows: list[TableRow]
+    base: Base
 
     @property
     def domains(self) -> list[Optional[str]]:
@@ -78,10 +93,33 @@ def finite_or_none(value: Any) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
+def targeted_variables(computed: ComputedRun) -> set[str]:
+    """Weighting variables whose whole-sample shares the weights reproduce exactly (not after trimming)."""
+    settings = computed.settings
+    if settings.trim:
+        return set()
+    return {settings.poststratify_by} if settings.method == "poststratify" else set(settings.targets.margins)
+
+
+def question_base(computed: ComputedRun, question: QuestionInfo, language: str = "en") -> Base:
+    """The base of ``question``: the respondents with an answer (any option, for multiple choice)."""
+    answered = computed.frame[list(question.columns)].notna().any(axis=1).to_numpy()
+    weights = np.asarray(computed.result["weights"], dtype=float)
+    return Base(question.base_text(language), int(answered.sum()), float(weights[answered].sum()))
+
+
+def _answer_of(spec: dict, question: QuestionInfo) -> str:
+    """The row's answer: an option or net code (from the estimate id), or "mean"."""
+    if OPTION_SEPARATOR in spec["variable"]:
+        return spec["variable"].split(OPTION_SEPARATOR, 1)[1]
+    return spec["id"].split("=", 1)[1] if spec["type"] == "proportion" else "mean"
+
+
 def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
     """One table per closed or numeric question of the run, rows in questionnaire order."""
     result = computed.result
     frame = computed.frame
+    targeted = targeted_variables(computed)
     degf = result["degf"]
     level = 0.95
     t_value = float(stats.t.ppf(1 - (1 - level) / 2, degf)) if degf and degf > 0 else math.nan
@@ -98,10 +136,7 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
                 continue
             if spec["variable"] not in frame.columns:
                 continue
-            answer = (
-                spec["variable"].split(OPTION_SEPARATOR, 1)[1] if OPTION_SEPARATOR in spec["variable"]
-                else (str(spec["categories"][0]) if spec["type"] == "proportion" else "mean")
-            )
+            answer = _answer_of(spec, question)
             domain_variable = spec.get("by")
             domain_question = by_question.get(domain_variable) if domain_variable else None
             for item in by_id.get(estimate_id, []):
@@ -110,6 +145,9 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
                     answered &= frame[domain_variable].astype(str) == str(item["domain"])
                 estimate, se = finite_or_none(item["estimate"]), finite_or_none(item["se"])
                 deff = finite_or_none(item.get("deff"))
+                fixed = domain_variable is None and question.weighting_variable in targeted
+                if fixed:
+                    se = deff = None
                 if estimate is None or se is None:
                     effective_n = None
                 elif spec["type"] == "proportion":
@@ -130,18 +168,20 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
                         ),
                         estimate=estimate,
                         se=se,
-                        ci_low=finite_or_none(item["ci_low"]),
-                        ci_high=finite_or_none(item["ci_high"]),
+                        ci_low=None if fixed else finite_or_none(item["ci_low"]),
+                        ci_high=None if fixed else finite_or_none(item["ci_high"]),
                         margin_of_error=t_value * se if se is not None else None,
                         deff=deff,
                         unweighted_n=int(answered.sum()),
                         effective_n=effective_n,
                         kind=spec["type"],
+                        net=question.net(answer) is not None,
+                        weighted_to_target=fixed,
                     )
                 )
         if rows:  # a crosstab reads group by group: every answer within one domain, then the next
             rows.sort(key=lambda row: _domain_order(order_of(by_question, row.domain_variable), row.domain))
-            output.append(QuestionTable(question, rows))
+            output.append(QuestionTable(question, rows, question_base(computed, question, language)))
     return output
 
 
@@ -165,8 +205,11 @@ def tables_frame(question_tables: list[QuestionTable]) -> pd.DataFrame:
         for row in table.rows:
             record = row.to_dict()
             record["question_text"] = table.question.label()
+            record["base"] = table.base.asked
+            record["base_n"] = table.base.unweighted_n
+            record["base_weighted_n"] = table.base.weighted_n
             records.append(record)
-    columns = ["question", "question_text", "answer", "answer_label", "domain_variable", "domain", "domain_label",
-               "kind", "estimate", "se", "ci_low", "ci_high", "margin_of_error", "deff", "unweighted_n",
+    columns = ["question", "question_text", "base", "base_n", "base_weighted_n", "answer", "answer_label", "net",
+               "domain_variable", "domain", "domain_label", "kind", "weighted_to_target", "estimate", "se", "ci_low", "ci_high", "margin_of_error", "deff", "unweighted_n",
                "effective_n", "estimate_id"]
     return pd.DataFrame.from_records(records, columns=columns)

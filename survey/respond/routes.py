@@ -25,7 +25,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from survey.extensions import db, limiter
 from survey.models import Invitation, Response, ResponseStatus, Survey, SurveyStatus, utcnow
@@ -33,11 +33,13 @@ from survey.questionnaires.model import Page, Questionnaire
 from survey.respond.forms import ConsentForm, PageForm, page_form
 from survey.respond.texts import current_language, language_links, localized
 from survey.responses import service, tokens
+from survey.security import loggable_path
 
 bp = Blueprint("respond", __name__)
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "respondent"  # {survey slug: [link kind "r" or "i", token]}
+CONSENT_KEY = "consent"  # a random value that binds consent forms to the browser session that received them
 
 
 def _start_limit() -> str:
@@ -96,9 +98,31 @@ def _signer(purpose: str) -> URLSafeSerializer:
     return URLSafeSerializer(current_app.secret_key, salt=purpose)
 
 
+def _start_field() -> str:
+    """The consent form's signed resume token, bound to this browser's session and dated.
+
+    So the form is not a credential: posted from another browser, or after
+    ``WTF_CSRF_TIME_LIMIT``, it is refused (the respondent reloads the page).
+    """
+    binding = session.setdefault(CONSENT_KEY, tokens.new_token())
+    return URLSafeTimedSerializer(current_app.secret_key, salt="respond.start").dumps([tokens.new_token(), binding])
+
+
+def _started_token(field: str) -> str:
+    """The resume token from a consent form this browser received lately; anything else is a 400."""
+    try:
+        token, binding = URLSafeTimedSerializer(current_app.secret_key, salt="respond.start").loads(
+            field, max_age=current_app.config["WTF_CSRF_TIME_LIMIT"])
+    except (BadSignature, ValueError, TypeError):
+        _refuse("consent form: start token not signed by us, or expired")
+    if not binding or binding != session.get(CONSENT_KEY):
+        _refuse("consent form: start token given to another browser")
+    return token
+
+
 def _refuse(reason: str) -> NoReturn:
     """A request no respondent's browser sends (tampered or stale form): 400, nothing stored."""
-    log.warning("refused %s %s: %s", request.method, request.path, reason)
+    log.warning("refused %s %s: %s", request.method, loggable_path(), reason)
     abort(400, description=gettext(
         "This form could not be accepted. Please go back, reload the page and answer again; "
         "your earlier answers are saved."
@@ -137,7 +161,9 @@ def index():
         sa.select(Survey).where(Survey.status == SurveyStatus.OPEN.value).order_by(Survey.opened_at, Survey.id)
     ).all()
     if len(surveys) == 1:
-        return redirect(url_for("respond.landing", slug=surveys[0].slug, **request.args.to_dict()))
+        chosen = request.args.get("lang")
+        carried = {"lang": chosen} if chosen in current_app.config["LANGUAGES"] else {}
+        return redirect(url_for("respond.landing", slug=surveys[0].slug, **carried))
     return render_template("respond/index.html", surveys=surveys)
 
 
@@ -189,22 +215,18 @@ def invitation(token: str):
 def _consent(survey: Survey, *, invitation: Optional[Invitation] = None, token: Optional[str] = None):
     form = ConsentForm()
     if not form.is_submitted():
-        form.start.data = _signer("respond.start").dumps(tokens.new_token())
+        form.start.data = _start_field()
         questionnaire = service.questionnaire_for(survey)
         return render_template("respond/consent.html", survey=survey, questionnaire=questionnaire, form=form)
     if form.caught_bot() or not form.validate():
         _refuse("consent form: honeypot filled or CSRF invalid")
-    try:
-        resume_token = _signer("respond.start").loads(form.start.data or "")
-    except BadSignature:
-        _refuse("consent form: start token not signed by us")
+    resume_token = _started_token(form.start.data or "")
     try:
         response, _ = service.start_response(
             survey,
             language=current_language(),
             invitation=invitation,
             user_agent=request.user_agent.string,
-            address=request.remote_addr,
             resume_token=resume_token,
         )
     except service.AlreadyStarted:  # a double click or a second tab got there first

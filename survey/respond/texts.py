@@ -24,13 +24,16 @@ def localized(texts: Optional[Mapping[str, str]], language: Optional[str] = None
 
 
 def language_links() -> list[dict[str, object]]:
-    """Links to this same page in each language (a GET, so the respondent keeps their place)."""
+    """Links to this same page in each language (a GET, so the respondent keeps their place).
+
+    Only the route's own values and ``lang`` go into the link: query parameters never reach
+    ``url_for``, where ``_method``, ``_external`` or ``_anchor`` would change what it builds.
+    """
     current = current_language()
     links = []
     for code in current_app.config["LANGUAGES"]:
         if request.endpoint and request.url_rule is not None and "GET" in (request.url_rule.methods or ()):
-            args = {**request.view_args, **request.args.to_dict(), "lang": code}
-            href = url_for(request.endpoint, **args)
+            href = url_for(request.endpoint, **request.view_args, lang=code)
         else:
             href = f"{request.path}?lang={code}"
         links.append({"code": code, "name": LANGUAGE_NAMES.get(code, code), "href": href, "current": code == current})

@@ -3,7 +3,7 @@
 One row per complete respondent (index ``respondent_id``, the response's row number, which
 reveals nothing), one column per question code holding the option codes of the
 questionnaire; a multiple-choice question becomes one 0/1 column per option,
-``<question>__<option>``. Free text, invitation tokens, panel ids, resume or address hashes
+``<question>__<option>``. Free text, invitation tokens, panel ids, resume or browser hashes
 never enter the frame, so nothing built from it (weighting data, downloads) can leak them.
 Quality flags (``survey.responses.quality``) and the exclusion rules that use them travel beside it.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import pandas as pd
@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey, as_utc
+from survey.questionnaires.model import Net
 from survey.responses.quality import ExclusionRules, quality_flags
 
 MULTIPLE_TYPES = frozenset({"multiple"})
@@ -48,6 +49,8 @@ class QuestionInfo:
     scale: Optional[tuple[float, float]] = None
     screener: bool = False  # eligibility question: every complete respondent gave an eligible answer
     attention_check: bool = False  # a question with a right answer, asked only to spot inattention
+    nets: tuple[Net, ...] = ()  # the questionnaire's nets, then any the pollster added on the results page
+    asked_of: Optional[dict[str, str]] = None  # who was asked, in words; None: every respondent
 
     @property
     def multiple(self) -> bool:
@@ -72,10 +75,25 @@ class QuestionInfo:
         return self.text.get(language) or next(iter(self.text.values()), self.code)
 
     def option_label(self, code: str, language: str = "en") -> str:
-        for option in self.options:
+        for option in list(self.options) + list(self.nets):
             if option.code == code:
                 return option.label.get(language) or next(iter(option.label.values()), code)
         return code
+
+    def with_nets(self, added: Iterable[Net]) -> "QuestionInfo":
+        """This question with nets a pollster added on the results page; a net with the answers
+        of one the question already has is that net, kept once."""
+        known = {frozenset(net.answers) for net in self.nets}
+        return replace(self, nets=self.nets + tuple(net for net in added if frozenset(net.answers) not in known))
+
+    def net(self, code: str) -> Optional[Net]:
+        return next((net for net in self.nets if net.code == code), None)
+
+    def base_text(self, language: str = "en") -> str:
+        """Who was asked, for a table's base line."""
+        if self.asked_of is None:
+            return "All respondents" if language == "en" else "Todas las personas encuestadas"
+        return self.asked_of.get(language) or next(iter(self.asked_of.values()))
 
 
 def questions_of(survey: Survey) -> list[QuestionInfo]:
@@ -89,20 +107,44 @@ def questions_of(survey: Survey) -> list[QuestionInfo]:
         scale = None
         if question.type == "rating" and "minimum" in document and "maximum" in document:
             scale = (float(document["minimum"]), float(document["maximum"]))
+        options = tuple(OptionInfo(o.code, dict(o.label or {})) for o in question.options)
         infos.append(
             QuestionInfo(
                 code=question.code,
                 type=question.type,
                 text=dict(question.text or {}),
                 page=question.page,
-                options=tuple(OptionInfo(o.code, dict(o.label or {})) for o in question.options),
+                options=options,
                 weighting_variable=question.weighting_variable,
                 scale=scale,
                 screener=bool(document.get("screener")),
                 attention_check=bool(document.get("attention_check")),
+                nets=tuple(Net.from_document(code, raw, options) for code, raw in (document.get("nets") or {}).items()),
+                asked_of=_asked_of(document, survey),
             )
         )
     return infos
+
+
+def _asked_of(document: Mapping[str, Any], survey: Survey) -> Optional[dict[str, str]]:
+    """The questionnaire's ``base`` wording, else the ``show_if`` condition said in words."""
+    if not document.get("show_if"):
+        return None
+    if document.get("base"):
+        return dict(document["base"])
+    condition = document["show_if"]
+    if not isinstance(condition, Mapping) or "question" not in condition:  # all/any: too long for a base line
+        return {"en": "Asked of some respondents only (see the questionnaire's conditions)",
+                "es": "Preguntada solo a una parte de las personas (vea las condiciones del cuestionario)"}
+    other = next((q for q in survey.questions if q.code == condition["question"]), None)
+    labels = {o.code: (o.label or {}).get("en", o.code) for o in other.options} if other else {}
+    for operator, words in (("in", "answered"), ("not_in", "did not answer"), ("at_least", "answered at least"),
+                            ("at_most", "answered at most")):
+        if operator in condition:
+            values = condition[operator] if isinstance(condition[operator], list) else [condition[operator]]
+            answers = " or ".join(f"“{labels.get(str(v), v)}”" for v in values)
+            return {"en": f"Asked of those who {words} {answers} to {condition['question']}"}
+    return None
 
 
 def crossable(questions: Iterable[QuestionInfo]) -> list[tuple[str, str]]:

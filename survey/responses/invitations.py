@@ -13,11 +13,14 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 from flask import url_for
 
+from analysis.export import csv_text
 from survey.extensions import db
-from survey.models import Invitation, Survey
+from survey.models import Invitation, Survey, utcnow
 from survey.responses.tokens import new_token, token_hash
 
 MAX_PANEL_ID_LENGTH = 128
+MAX_INVITATIONS_PER_UPLOAD = 50_000
+BATCH_SIZE = 5_000  # panel IDs per statement: well under PostgreSQL's 65,535 parameters
 
 
 def read_panel_ids(content: bytes) -> list[str]:
@@ -55,6 +58,9 @@ def read_panel_ids(content: bytes) -> list[str]:
         panel_ids.append(panel_id)
     if not panel_ids:
         raise ValueError("The file has a panel_id heading but no panel IDs under it.")
+    if len(panel_ids) > MAX_INVITATIONS_PER_UPLOAD:
+        raise ValueError(f"The file has {len(panel_ids):,} panel IDs; upload at most {MAX_INVITATIONS_PER_UPLOAD:,} "
+                         "at a time (split the file; the other parts can follow).")
     return panel_ids
 
 
@@ -63,24 +69,27 @@ def create_invitations(survey: Survey, panel_ids: Sequence[str]) -> list[tuple[s
 
     Raises ValueError, storing nothing, if any panel ID already has an invitation to this survey.
     """
+    batches = [panel_ids[start:start + BATCH_SIZE] for start in range(0, len(panel_ids), BATCH_SIZE)]
     already = sorted(
-        db.session.scalars(
-            sa.select(Invitation.panel_id).where(Invitation.survey_id == survey.id, Invitation.panel_id.in_(panel_ids))
+        panel_id
+        for batch in batches
+        for panel_id in db.session.scalars(
+            sa.select(Invitation.panel_id).where(Invitation.survey_id == survey.id, Invitation.panel_id.in_(batch))
         )
     )
     if already:
         shown = ", ".join(already[:5]) + (f" and {len(already) - 5} more" if len(already) > 5 else "")
         raise ValueError(f"{len(already)} panel ID(s) already have an invitation to {survey.slug}: {shown}. Nothing was created.")
     created = [(panel_id, new_token()) for panel_id in panel_ids]
-    db.session.add_all(Invitation(survey_id=survey.id, panel_id=panel_id, token_hash=token_hash(token)) for panel_id, token in created)
+    for start in range(0, len(created), BATCH_SIZE):
+        db.session.execute(sa.insert(Invitation), [
+            {"survey_id": survey.id, "panel_id": panel_id, "token_hash": token_hash(token), "created_at": utcnow()}
+            for panel_id, token in created[start:start + BATCH_SIZE]
+        ])
     return created
 
 
 def invitations_csv(created: Iterable[tuple[str, str]]) -> str:
     """The links file: panel_id, token, link; needs a request or ``SERVER_NAME`` for the links."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["panel_id", "token", "link"])
-    for panel_id, token in created:
-        writer.writerow([panel_id, token, url_for("respond.invitation", token=token, _external=True)])
-    return out.getvalue()
+    rows = ((panel_id, token, url_for("respond.invitation", token=token, _external=True)) for panel_id, token in created)
+    return csv_text(rows, ["panel_id", "token", "link"])

@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -220,7 +220,6 @@ def start_response(
     language: str,
     invitation: Optional[Invitation] = None,
     user_agent: Optional[str] = None,
-    address: Optional[str] = None,
     simulated: bool = False,
     rng: Optional[random.Random] = None,
     resume_token: Optional[str] = None,
@@ -247,7 +246,6 @@ def start_response(
         current_page=0,
         option_orders=option_orders,
         user_agent_hash=paradata_hash(user_agent),
-        address_hash=paradata_hash(address),
         simulated=simulated,
         started_at=utcnow(),
     )
@@ -404,6 +402,21 @@ def _write_answers(response_id: int, before: Mapping[str, Any], after: Mapping[s
                 .where(_answers.c.response_id == response_id, _answers.c.question_code == code)
                 .values(value=value, answered_at=now)
             )
+
+
+def expire_browser_hashes(days: int) -> int:
+    """Forget the browser hash (the duplicate signal) of responses started over ``days`` days ago.
+
+    The consent page promises this; returns how many responses lost theirs. The caller commits.
+    """
+    started_before = utcnow() - timedelta(days=days)
+    result = db.session.execute(
+        sa.update(Response)
+        .where(Response.started_at < started_before, Response.user_agent_hash.is_not(None))
+        .values(user_agent_hash=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def complete(response: Response) -> bool:

@@ -14,8 +14,14 @@ from flask import current_app
 
 
 def new_token() -> str:
-    """A URL-safe secret for a resume or invitation link (256 bits)."""
-    return secrets.token_urlsafe(32)
+    """A URL-safe secret for a resume or invitation link (256 bits).
+
+    Never begins with ``-``: the links file would otherwise defuse it as a spreadsheet formula
+    (``analysis.export.neutralize``), and the token column would no longer match the link.
+    """
+    while (token := secrets.token_urlsafe(32)).startswith("-"):
+        continue
+    return token
 
 
 def token_hash(token: str) -> str:
@@ -24,7 +30,7 @@ def token_hash(token: str) -> str:
 
 
 def paradata_hash(value: Optional[str]) -> Optional[str]:
-    """Salted hash of a user agent or address: equal inputs match, the clear text is never kept."""
+    """Salted hash of a user agent: equal inputs match, the clear text is never kept."""
     if not value:
         return None
     salt = current_app.config["PARADATA_SALT"].encode("utf-8")

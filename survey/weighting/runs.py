@@ -15,6 +15,7 @@ import hashlib
 import io
 import itertools
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from analysis.spec import build_design, read_data, validate_spec
 from survey.extensions import db
 from survey.models import Pollster, Response, ResponseStatus, Survey, TargetSet, WeightingRun
+from survey.questionnaires.model import Net
 from survey.responses.dataset import ResponseData, load_responses
 from survey.responses.quality import ExclusionRules
 from survey.weighting.cache import run_analysis
@@ -142,20 +144,33 @@ def latest_run(survey: Survey) -> Optional[WeightingRun]:
     )
 
 
+def default_run(survey: Survey) -> Optional[WeightingRun]:
+    """The run that results, banners and the API show when none is named: today the latest.
+    (Issue #11 makes it the published run; this is the one place to change.)"""
+    return latest_run(survey)
+
+
 def run_of(survey: Survey, run_id: int) -> Optional[WeightingRun]:
     return db.session.scalar(sa.select(WeightingRun).where(WeightingRun.survey_id == survey.id, WeightingRun.id == run_id))
 
 
 def compute(
-    run: WeightingRun, interval: str = "logit", by: Optional[str] = None, estimates: bool = True
+    run: WeightingRun,
+    interval: str = "logit",
+    by: Optional[str] = None,
+    estimates: bool = True,
+    nets: Optional[Mapping[str, Sequence[Net]]] = None,
 ) -> ComputedRun:
-    """The run's spec (with toplines, and a crosstab ``by`` a variable) on exactly its respondents."""
+    """The run's spec (with toplines, and a crosstab ``by`` a variable) on exactly its respondents;
+    ``nets`` (question code -> nets) adds nets a pollster made on the results page."""
     if interval not in INTERVAL_METHODS:
         raise WeightingError(f"interval method must be one of {', '.join(INTERVAL_METHODS)}, not {interval!r}")
     survey = db.session.get(Survey, run.survey_id)
     settings = WeightingSettings.from_dict(run.settings)
     rules = ExclusionRules.from_dict(run.exclusion_rules)
     data = load_responses(survey, rules)
+    if nets:
+        data.questions = [q.with_nets(nets.get(q.code, ())) for q in data.questions]
     used = data.answers.index.isin(run.response_ids)
     data.excluded = pd.Series(~used, index=data.answers.index)
     frame = analysis_frame(data, weighting_variables(survey))

@@ -10,6 +10,7 @@ from typing import Any, Optional
 import pandas as pd
 import yaml
 
+from analysis.export import neutralize_frame
 from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, ResponseData
 from survey.weighting.settings import WeightingSettings
 
@@ -29,7 +30,7 @@ def analysis_frame(data: ResponseData, variables: Mapping[str, str]) -> pd.DataF
 
 def data_csv(frame: pd.DataFrame) -> bytes:
     """The data file as written for ``python -m analysis run`` (and downloaded beside the spec)."""
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return neutralize_frame(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def estimate_specs(
@@ -48,9 +49,10 @@ def estimate_specs(
                 estimates.append({"id": column, "variable": column, "type": "proportion", "categories": [1],
                                   "ci": interval, "level": level, **extra})
         elif question.closed:
-            for option in question.options:
-                estimates.append({"id": f"{question.code}={option.code}", "variable": question.code,
-                                  "type": "proportion", "categories": [option.code], "ci": interval,
+            answers = [(o.code, [o.code]) for o in question.options] + [(n.code, list(n.answers)) for n in question.nets]
+            for code, categories in answers:  # a net is a share like any answer, of several categories
+                estimates.append({"id": f"{question.code}={code}", "variable": question.code,
+                                  "type": "proportion", "categories": categories, "ci": interval,
                                   "level": level, **extra})
         elif question.numeric:
             estimates.append({"id": f"{question.code}:mean", "variable": question.code, "type": "mean",

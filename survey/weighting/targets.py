@@ -17,6 +17,17 @@ from typing import Any, Optional
 
 import yaml
 
+from analysis.export import csv_text
+from survey.safe_yaml import load_untrusted
+
+MAX_TEXT_LENGTH = 500  # a source or a name: a citation, not a document
+
+
+def _shown(value: Any) -> str:
+    """A value quoted in an error message, cut short: the message must stay readable whatever was sent."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
 
 class TargetsFileError(ValueError):
     """An uploaded targets file that cannot be read; the message names the line or key."""
@@ -63,22 +74,18 @@ class Targets:
         )
 
     def to_csv(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["variable", "level", "share", "source"])
-        for variable, levels in self.margins.items():
-            for level, share in levels.items():
-                writer.writerow([variable, level, repr(share), self.sources.get(variable, "")])
-        return buffer.getvalue()
+        rows = ((variable, level, share, self.sources.get(variable, ""))
+                for variable, levels in self.margins.items() for level, share in levels.items())
+        return csv_text(rows, ["variable", "level", "share", "source"])
 
 
 def _share(text: Any, where: str) -> float:
     try:
         value = float(str(text).strip().rstrip("%")) / (100 if str(text).strip().endswith("%") else 1)
     except ValueError:
-        raise TargetsFileError(f"{where}: share {text!r} is not a number") from None
+        raise TargetsFileError(f"{where}: share {_shown(text)} is not a number") from None
     if not math.isfinite(value):
-        raise TargetsFileError(f"{where}: share {text!r} is not a finite number")
+        raise TargetsFileError(f"{where}: share {_shown(text)} is not a finite number")
     return value
 
 
@@ -107,10 +114,22 @@ def parse_csv(text: str) -> Targets:
     return Targets(margins=margins, sources=sources, name="Uploaded targets")
 
 
+def _text(value: Any, where: str) -> str:
+    """A source or name: a short text (a number is read as its digits), never a structure."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TargetsFileError(f"{where} must be a text, not {type(value).__name__}")
+    if len(str(value)) > MAX_TEXT_LENGTH:
+        raise TargetsFileError(f"{where} is longer than {MAX_TEXT_LENGTH} characters")
+    return str(value)
+
+
 def parse_yaml(text: str) -> Targets:
-    """Read ``{margins: {variable: {level: share}}, population: N, sources: {...}}`` or just the margins."""
+    """Read ``{margins: {variable: {level: share}}, population: N, sources: {...}}`` or just the margins.
+
+    Aliases, deep nesting and large documents are refused (``survey.safe_yaml``).
+    """
     try:
-        document = yaml.safe_load(text)
+        document = load_untrusted(text)
     except yaml.YAMLError as error:
         raise TargetsFileError(f"the YAML cannot be read: {error}") from None
     if not isinstance(document, Mapping):
@@ -123,7 +142,7 @@ def parse_yaml(text: str) -> Targets:
         if variable in ("population", "sources", "name") and margins is document:
             continue
         if not isinstance(levels, Mapping) or not levels:
-            raise TargetsFileError(f"margins of {variable!r} must be a mapping of level -> share")
+            raise TargetsFileError(f"margins of {_shown(variable)} must be a mapping of level -> share")
         parsed[str(variable)] = {str(level): _share(share, f"{variable}.{level}") for level, share in levels.items()}
     population = document.get("population")
     if population is not None:
@@ -131,8 +150,9 @@ def parse_yaml(text: str) -> Targets:
     sources = document.get("sources") or {}
     if not isinstance(sources, Mapping):
         raise TargetsFileError("`sources` must map each variable to a text naming its source")
-    return Targets(margins=parsed, population=population, sources={str(k): str(v) for k, v in sources.items()},
-                   name=str(document.get("name") or "Uploaded targets"))
+    return Targets(margins=parsed, population=population,
+                   sources={str(k): _text(v, f"the source of {_shown(k)}") for k, v in sources.items()},
+                   name=_text(document.get("name") or "Uploaded targets", "`name`"))
 
 
 def parse_upload(filename: str, content: bytes) -> Targets:

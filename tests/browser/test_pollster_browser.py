@@ -101,3 +101,33 @@ def test_pollster_weights_reads_results_and_downloads(live_site, chromium, tmp_p
     with saved.open(encoding="utf-8") as handle:
         header = next(csv.reader(handle))
     assert "weight" in header and "calexit" in header
+
+
+def test_banner_page_at_desktop_and_phone_width(live_site, chromium):
+    """The banner scrolls inside its frame at 390 px (the page itself never scrolls sideways), with a
+    visible cue and the answer column kept in view; screenshots go to test-artifacts/ to be looked at."""
+    base, slug = live_site
+    page = chromium.new_page()
+    page.goto(f"{base}/pollster/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit], input[type=submit]")
+    page.goto(f"{base}/pollster/surveys/{slug}/weighting")
+    page.click("text=Run weighting")
+    page.wait_for_selector("#diagnostics-heading")
+    page.goto(f"{base}/pollster/surveys/{slug}/banner?rows=civil_war_5yr,calexit&columns=party,age_group")
+    page.wait_for_selector("#b-civil_war_5yr table")
+    assert "Very or somewhat likely" in page.inner_text("#b-civil_war_5yr table")
+    ARTIFACTS.mkdir(exist_ok=True)
+    for label, width in (("desktop", 1280), ("phone", 390)):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"pollster-banner-{label}.png"), full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"the banner page scrolls sideways by {overflow}px at {width}px wide"
+    frame = page.locator("#b-civil_war_5yr .table-scroll")
+    assert frame.evaluate("node => node.scrollWidth > node.clientWidth")  # more columns than fit: it scrolls
+    assert page.locator("#b-civil_war_5yr .scroll-cue").is_visible()
+    frame.evaluate("node => { node.scrollLeft = node.scrollWidth; }")
+    stub = page.locator("#b-civil_war_5yr tbody th.stub").first.bounding_box()
+    assert stub["x"] < 60, "the answer column should stay in view while the numbers scroll"
+    page.locator("#b-civil_war_5yr").screenshot(path=str(ARTIFACTS / "pollster-banner-phone-scrolled.png"))

@@ -114,7 +114,7 @@ def test_markup_in_answers_and_names_is_never_live_on_pollster_pages_or_in_the_a
         for url in urls(rule, fillers):
             response = client.get(url, headers=headers)
             assert response.status_code < 500, url
-            body = response.get_data(as_text=True)
+            body = response.get_data(as_text=response.mimetype in ("text/html", "application/json"))
             if response.mimetype == "text/html":
                 for marker in RAW_MARKERS:
                     assert marker not in body, f"GET {url}: {marker!r} is live markup"
@@ -157,7 +157,8 @@ def _cells(name: str, body: bytes) -> list[object]:
     return cells
 
 
-@pytest.mark.parametrize("name", ["toplines.csv", "toplines.xlsx", "codebook.csv", "codebook.xlsx", "crosstabs.csv", "crosstabs.xlsx"])
+@pytest.mark.parametrize("name", ["toplines.csv", "toplines.xlsx", "codebook.csv", "codebook.xlsx", "crosstabs.csv", "crosstabs.xlsx",
+                                  "banner.csv", "banner.xlsx"])
 def test_formulas_in_wording_are_neutralized_in_downloads(app, client, make_pollster, sign_in, name):
     with app.app_context():
         survey = load_into_database(_hostile_questionnaire(), db.session)
@@ -168,7 +169,9 @@ def test_formulas_in_wording_are_neutralized_in_downloads(app, client, make_poll
         db.session.commit()
         slug, run_id = survey.slug, run.id
     sign_in(client, OWNER)
-    response = client.get(f"/pollster/surveys/{slug}/runs/{run_id}/files/{name}", query_string={"by": "sex"})
+    path = name if name.startswith("banner") else f"files/{name}"  # a banner book is a file of the run too
+    response = client.get(f"/pollster/surveys/{slug}/runs/{run_id}/{path}",
+                          query_string={"rows": "calexit", "columns": "sex"} if name.startswith("banner") else {"by": "sex"})
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     cells = [cell for cell in _cells(name, response.data) if isinstance(cell, str)]
     live = [cell for cell in cells if cell.startswith(FORMULA_START) and not _is_number(cell)]
@@ -178,3 +181,51 @@ def test_formulas_in_wording_are_neutralized_in_downloads(app, client, make_poll
 
 def _is_number(text: str) -> bool:
     return NUMBER.fullmatch(text.strip()) is not None
+
+
+def test_formulas_in_panel_ids_are_neutralized_in_the_invitation_links(app, client, make_pollster, sign_in):
+    slug = load_open_survey(app)
+    make_pollster(OWNER, slug)
+    sign_in(client, OWNER)
+    panel_ids = "panel_id\n=HYPERLINK(\"http://evil.example\")\n+SUM(1;2)\n@cmd\n-2+3\n-12\n"
+    response = client.post(f"/pollster/surveys/{slug}/invitations",
+                           data={"panel_ids_csv": (io.BytesIO(panel_ids.encode()), "panel.csv")})
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    cells = _cells("links.csv", response.data)
+    live = [cell for cell in cells if cell.startswith(FORMULA_START) and not _is_number(cell)]
+    assert not live, f"cells a spreadsheet would run as formulas: {live}"
+    assert "'=HYPERLINK(\"http://evil.example\")" in cells and "-12" in cells
+
+
+def test_formulas_in_targets_are_neutralized_in_their_csv():
+    from survey.weighting.targets import Targets
+
+    targets = Targets(margins={"=cmd": {"+x": 0.5, "@y": 0.5}}, sources={"=cmd": "=HYPERLINK(1)"})
+    cells = _cells("targets.csv", targets.to_csv().encode())
+    assert not [cell for cell in cells if cell.startswith(FORMULA_START) and not _is_number(cell)]
+
+
+def test_every_csv_and_spreadsheet_goes_through_the_one_neutralizing_writer():
+    """Only analysis.export writes CSV or XLSX; the site calls it (a new writer elsewhere fails here)."""
+    import re
+    from pathlib import Path
+
+    import survey
+
+    writers = re.compile(r"csv\.writer|csv\.DictWriter|\.to_csv\(|to_excel\(|Workbook\(|xlsxwriter")
+    found = [f"{path.name}:{number}: {line.strip()}"
+             for path in Path(survey.__file__).parent.rglob("*.py")
+             for number, line in enumerate(path.read_text().splitlines(), start=1)
+             if writers.search(line) and "neutralize_frame(" not in line]
+    assert not found, f"CSV or XLSX written without analysis.export: {found}"
+
+
+def test_tokens_never_look_like_formulas(monkeypatch):
+    """A token starting with - would be defused in the links file and no longer match its link."""
+    import secrets
+
+    from survey.responses.tokens import new_token
+
+    drawn = iter(["-starts-with-a-dash", "ok-token"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda _bytes: next(drawn))
+    assert new_token() == "ok-token"

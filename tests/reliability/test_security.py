@@ -1,6 +1,7 @@
 """Security settings that hold on every route: headers, cookies, secrets, proxies, and the repository itself."""
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -90,6 +91,7 @@ def test_production_cookies_are_secure_httponly_and_samesite(tmp_path):
         "SECRET_KEY": STRONG_SECRET,
         "PARADATA_SALT": STRONG_SECRET[::-1],
         "DATABASE_URL": f"sqlite:///{tmp_path / 'production.db'}",
+        "TRUSTED_HOSTS": "survey.example.org",
     }
     probe = subprocess.run([sys.executable, "-c", PRODUCTION_PROBE], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
@@ -122,13 +124,13 @@ def test_development_cookies_are_httponly_and_samesite(client, database):
 )
 def test_production_refuses_missing_or_weak_secrets(key, value, complaint):
     settings = {**settings_for_tests(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
-                "PARADATA_SALT": STRONG_SECRET[::-1], key: value}
+                "PARADATA_SALT": STRONG_SECRET[::-1], "TRUSTED_HOSTS": ["survey.example.org"], key: value}
     with pytest.raises(RuntimeError, match=complaint):
         create_app(settings)
 
 
 def test_production_starts_with_random_secrets():
-    app = create_app({**settings_for_tests(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
+    app = create_app({**settings_for_tests(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET, "TRUSTED_HOSTS": ["survey.example.org"],
                       "PARADATA_SALT": STRONG_SECRET[::-1]})
     assert app.secret_key == STRONG_SECRET
 
@@ -201,3 +203,206 @@ def test_no_secrets_are_committed():
         text = file.read_bytes().decode("utf-8", errors="ignore")
         found += [f"{path}: {kind}" for kind in secrets_in(text)]
     assert not found, f"secrets or secret files are committed: {found}"
+
+
+# --------------------------------------------------------------------------- request size, CSRF lifetime, host names
+
+def test_a_body_over_the_limit_gets_a_friendly_413(client, database):
+    big = "x" * (2 * 1024 * 1024)
+    page = client.post(f"/s/{SLUG}/consent", data={"website": big})
+    assert page.status_code == 413
+    assert "text/html" in page.content_type and "too large" in page.get_data(as_text=True)
+    api = client.post("/api/surveys", data=big, headers={"Authorization": "Bearer x", "Content-Type": "application/json"})
+    assert api.status_code == 413
+    assert api.get_json()["error"]["code"] == 413 and "too large" in api.get_json()["error"]["message"]
+
+
+def test_upload_routes_accept_larger_bodies(app, client, database, make_pollster, sign_in):
+    """Only the upload routes take more than MAX_CONTENT_LENGTH (lowered here to keep the file in memory)."""
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    make_pollster("owner@example.org", SLUG)
+    sign_in(client, "owner@example.org")
+    panel_ids = "".join(f"panel-{number:07d}\n" for number in range(20_000)).encode()
+    assert app.config["MAX_CONTENT_LENGTH"] < len(panel_ids) < app.config["UPLOAD_MAX_CONTENT_LENGTH"]
+    response = client.post(f"/pollster/surveys/{SLUG}/invitations",
+                           data={"panel_ids_csv": (io.BytesIO(panel_ids), "panel.csv")})
+    assert response.status_code == 200 and response.get_data(as_text=True).count("/i/") == 20_000
+    refused = client.post("/pollster/tokens", data={"name": "x" * len(panel_ids)})
+    assert refused.status_code == 413
+
+
+def test_csrf_tokens_outlive_a_long_survey_page_but_expire(app, monkeypatch):
+    """A respondent may leave a page open for hours; a token copied last week is refused."""
+    import itsdangerous.timed
+    from flask_wtf.csrf import generate_csrf, validate_csrf
+    from wtforms import ValidationError
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    started = itsdangerous.timed.time.time()
+    with app.test_request_context():
+        token = generate_csrf()
+        monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: started + 4 * 3600)
+        validate_csrf(token)
+        monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: started + 7 * 24 * 3600)
+        with pytest.raises(ValidationError, match="expired"):
+            validate_csrf(token)
+
+
+def _production(**overrides):
+    return create_app({**settings_for_tests(), "PRODUCTION": True, "SECRET_KEY": STRONG_SECRET,
+                       "PARADATA_SALT": STRONG_SECRET[::-1], "TRUSTED_HOSTS": ["survey.example.org"], **overrides})
+
+
+def test_production_needs_the_site_host_names():
+    with pytest.raises(RuntimeError, match="TRUSTED_HOSTS"):
+        _production(TRUSTED_HOSTS=None)
+
+
+def test_a_forged_host_header_never_reaches_a_link(database):
+    site = _production(SQLALCHEMY_DATABASE_URI=database)
+    client = site.test_client()
+    assert client.get(f"/s/{SLUG}", base_url="https://survey.example.org").status_code == 200
+    forged = client.get(f"/s/{SLUG}", base_url="https://evil.example")
+    assert forged.status_code == 400
+    assert "evil.example" not in forged.get_data(as_text=True)
+    with site.app_context():
+        db.engine.dispose()
+
+
+# --------------------------------------------------------------------------- dependencies
+
+ADVISORIES = {"gunicorn": "21.2.0", "pyarrow": "14.0.0", "werkzeug": "3.0.5"}  # last vulnerable versions
+
+
+def _declared_requirements() -> list:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [requirement for group in project["optional-dependencies"].values() for requirement in group]
+    return [Requirement(text) for text in project["dependencies"] + extras]
+
+
+def _locked() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    lines = (ROOT / "requirements" / "lock.txt").read_text().splitlines()
+    pins = [line.split("==") for line in lines if line.strip() and not line.startswith("#")]
+    return {canonicalize_name(name): version.strip() for name, version in pins}
+
+
+def test_dependency_floors_exclude_versions_with_known_advisories():
+    from packaging.utils import canonicalize_name
+
+    declared = {canonicalize_name(requirement.name): requirement.specifier for requirement in _declared_requirements()}
+    for name, vulnerable in ADVISORIES.items():
+        assert name in declared, f"{name} is not declared in pyproject.toml"
+        assert not declared[name].contains(vulnerable), f"pyproject.toml still allows {name} {vulnerable}"
+
+
+def test_the_lock_pins_every_dependency_at_the_tested_version():
+    """The lock satisfies pyproject.toml, CI and deployments install from it, and it pins what the suite runs on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.utils import canonicalize_name
+
+    locked = _locked()
+    for requirement in _declared_requirements():
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{name} is missing from requirements/lock.txt; run `make lock`"
+        assert requirement.specifier.contains(locked[name]), f"lock pins {name}=={locked[name]}, outside {requirement}"
+        try:
+            assert version(requirement.name) == locked[name], (
+                f"the tests run on {name} {version(requirement.name)} but the lock pins {locked[name]}; run `make lock`")
+        except PackageNotFoundError:
+            continue  # an optional extra not installed here
+    installs = [line for line in (ROOT / "Makefile").read_text().splitlines() if "pip install" in line and " -e " in line]
+    assert installs and all("-c $(LOCK)" in line for line in installs), installs
+
+
+# --------------------------------------------------------------------------- uploaded YAML
+
+def _alias_bomb(levels: int = 7) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels + 1):
+        previous = f"*a{level - 1}"
+        lines.append(f"a{level}: &a{level} [{', '.join([previous] * 9)}]")
+    return "\n".join(lines) + f"\nmargins: {{region: {{north: *a{levels}}}}}\n"
+
+
+DEEP = "margins: " + "[" * 5000 + "]" * 5000 + "\n"
+
+
+@pytest.mark.parametrize("document, complaint", [(_alias_bomb(), "alias"), (DEEP, "nested")])
+def test_uploaded_targets_refuse_aliases_and_deep_nesting(client, database, make_pollster, sign_in, document, complaint):
+    make_pollster("owner@example.org", SLUG)
+    sign_in(client, "owner@example.org")
+    response = client.post(f"/pollster/surveys/{SLUG}/weighting/targets/upload",
+                           data={"targets_file": (io.BytesIO(document.encode()), "targets.yaml")})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert complaint in page and len(page) < 100_000 and page.count("lol") <= 9
+
+
+@pytest.mark.parametrize("document, complaint", [
+    ("name: &n Targets\nmargins: {region: {north: 0.5, south: 0.5}}\nsources: {region: *n}\n", "alias"),
+    ("margins: {region: {north: 0.5, south: 0.5}}\nsources: {region: {nested: [1, 2]}}\n", "text"),
+    ("name: [1, 2]\nmargins: {region: {north: 0.5, south: 0.5}}\n", "text"),
+    ("margins: {region: {north: '" + "9" * 5000 + "x'}}\n", "not a number"),
+    ("# padding\n" * 200_000, "larger"),
+])
+def test_targets_yaml_keeps_values_small_and_plain(document, complaint):
+    from survey.weighting.targets import TargetsFileError, parse_yaml
+
+    with pytest.raises(TargetsFileError, match=complaint) as refused:
+        parse_yaml(document)
+    assert len(str(refused.value)) < 300
+
+
+@pytest.mark.parametrize("document, complaint", [
+    ("slug: &s x\ntitle: *s\n", "alias"),
+    ("slug: " + "[" * 5000 + "]" * 5000 + "\n", "nested"),
+])
+def test_questionnaire_files_refuse_aliases_and_deep_nesting(document, complaint):
+    from survey.questionnaires.loading import read_document
+    from survey.questionnaires.model import QuestionnaireError
+
+    with pytest.raises(QuestionnaireError, match=complaint):
+        read_document(document)
+
+
+# --------------------------------------------------------------------------- the documented deployment
+
+def _deploy_block(language: str) -> str:
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    blocks = re.findall(rf"```{language}\n(.*?)```", text, re.S)
+    assert blocks, f"docs/deploy.md has no {language} block"
+    return "\n".join(blocks)
+
+
+def test_the_documented_nginx_logs_no_addresses_and_no_token_paths():
+    nginx = _deploy_block("nginx")
+    formats = dict(re.findall(r"log_format\s+(\w+)\s+((?:'[^']*'\s*)+);", nginx))
+    access_logs = re.findall(r"^\s*access_log\s+([^;]+);", nginx, re.M)
+    assert formats and access_logs, "the nginx config must name its access log and its format"
+    for access_log in access_logs:
+        parts = access_log.split()
+        assert parts[0] == "off" or (len(parts) > 1 and parts[1] in formats), f"access_log {access_log} uses nginx's default format"
+    leaking = {"$remote_addr", "$binary_remote_addr", "$http_x_forwarded_for", "$proxy_add_x_forwarded_for",
+               "$request", "$request_uri", "$uri", "$document_uri", "$args", "$query_string", "$http_referer",
+               "$realip_remote_addr"}
+    for name, fields in formats.items():
+        assert not leaking & set(re.findall(r"\$\w+", fields)), f"log_format {name} logs {fields}"
+    assert re.search(r"^\s*error_log\s+\S+\s+crit;", nginx, re.M), "nginx's error log names the client and the request below crit"
+    assert int(re.search(r"client_max_body_size\s+(\d+)m;", nginx).group(1)) * 1024 * 1024 >= create_app(
+        settings_for_tests()).config["UPLOAD_MAX_CONTENT_LENGTH"]
+
+
+def test_the_deployment_guide_states_the_privacy_promise_and_its_duties():
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    section = text.split("## Privacy", 1)[1].split("\n## ", 1)[0]
+    for duty in ("IP address", "expire-paradata", "access-logfile", "TRUSTED_HOSTS", "BROWSER_HASH_DAYS"):
+        assert duty in section, f"the privacy section of docs/deploy.md does not mention {duty}"
+    assert "TRUSTED_HOSTS=" in _deploy_block("sh") and "requirements/lock.txt" in _deploy_block("sh")
+    assert "--access-logfile" not in _deploy_block("ini")

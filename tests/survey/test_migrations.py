@@ -1,4 +1,5 @@
 """The schema only changes through Alembic revisions: head matches the models exactly."""
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -9,3 +10,25 @@ def test_migrations_reach_the_models(app):
     with app.app_context(), db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.metadata) == []
+
+
+def test_the_security_review_migration_removes_stored_address_hashes(app):
+    """Upgrading a database that holds address hashes leaves none behind; downgrading brings back no values."""
+    from flask_migrate import downgrade, upgrade
+
+    with app.app_context():
+        downgrade(revision="fb4fede2a686")
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO surveys (slug, title, definition, source_hash, status, created_at) "
+                "VALUES ('s', '{}', '{}', 'x', 'open', CURRENT_TIMESTAMP)"))
+            connection.execute(sa.text(
+                "INSERT INTO responses (survey_id, resume_token_hash, status, language, current_page, option_orders, "
+                "address_hash, simulated, started_at, updated_at) SELECT id, 'r', 'in_progress', 'en', 0, '{}', "
+                "'hmac-of-an-address', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM surveys"))
+        upgrade()
+        assert "address_hash" not in {column["name"] for column in sa.inspect(db.engine).get_columns("responses")}
+        downgrade(revision="fb4fede2a686")
+        with db.engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT address_hash FROM responses")).scalars().all() == [None]
+        upgrade()

@@ -5,6 +5,7 @@ parameter is filled with something the owner has (``Fillers``); a route with a p
 this file cannot fill fails with a message saying what to add.
 """
 import hashlib
+import io
 import re
 
 import pytest
@@ -178,3 +179,72 @@ def test_every_pollster_form_needs_a_csrf_token(csrf_app, seeded):
                 posts += 1
     assert posts >= 5
     assert client.get("/pollster/").status_code == 200  # still signed in: the refusals changed nothing
+
+
+# --------------------------------------------------------------------------- hostile parameters get a 400, never a 500
+
+@pytest.fixture
+def owner(client, seeded, sign_in):
+    fillers, _ = seeded
+    sign_in(client, OWNER)
+    return fillers
+
+
+@pytest.mark.parametrize("target, allowed", [
+    ("https://evil.example/", False), ("//evil.example/", False), ("/\\evil.example", False),
+    ("/pollster/surveys/california-2025/results", True),
+])
+def test_the_rerun_goes_back_only_to_a_page_of_this_site(client, owner, target, allowed):
+    response = client.post(f"/pollster/surveys/{owner['slug']}/weighting/runs/{owner['run_id']}/rerun", data={"next": target})
+    assert response.status_code == 302
+    assert (response.location == target) is allowed
+    assert response.location.startswith("/pollster/")
+
+
+@pytest.mark.parametrize("path", ["weighting", "results"])
+def test_a_run_number_too_large_for_the_database_is_a_400(client, owner, path):
+    response = client.get(f"/pollster/surveys/{owner['slug']}/{path}", query_string={"run": "9" * 20})
+    assert response.status_code == 400
+    assert "run" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("key", ["share:x", "share:", "share:a:b:c:"])
+def test_a_malformed_share_field_in_the_targets_editor_is_a_400(client, owner, key):
+    response = client.post(f"/pollster/surveys/{owner['slug']}/weighting/targets", data={key: "0.5"})
+    assert response.status_code == 400
+    assert "not saved" in response.get_data(as_text=True)
+
+
+def test_too_many_panel_ids_get_a_clear_400(app, client, owner):
+    from survey.responses.invitations import MAX_INVITATIONS_PER_UPLOAD
+
+    panel_ids = "\n".join(str(number) for number in range(MAX_INVITATIONS_PER_UPLOAD + 20_000)).encode()
+    assert len(panel_ids) < 500 * 1024  # the test client keeps it in memory
+    response = client.post(f"/pollster/surveys/{owner['slug']}/invitations",
+                           data={"panel_ids_csv": (io.BytesIO(panel_ids), "panel.csv")})
+    assert response.status_code == 400
+    assert f"at most {MAX_INVITATIONS_PER_UPLOAD:,}" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 0
+
+
+def test_invitations_are_checked_and_stored_in_batches(app, monkeypatch):
+    """The existence check and the inserts stay under PostgreSQL's 65,535 parameters per statement."""
+    from survey.responses import invitations
+
+    monkeypatch.setattr(invitations, "BATCH_SIZE", 7)
+    with app.app_context():
+        from survey.questionnaires.loading import default_questionnaire_path, load_file
+        from survey.questionnaires.sync import load_into_database
+
+        survey = load_into_database(load_file(default_questionnaire_path()), db.session)
+        db.session.commit()
+        statements = []
+        sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[3]))
+        created = invitations.create_invitations(survey, [f"p{number}" for number in range(30)])
+        db.session.commit()
+        assert len(created) == 30
+        with pytest.raises(ValueError, match="30 panel ID"):
+            invitations.create_invitations(survey, [f"p{number}" for number in range(30)])
+        sizes = [len(parameters) if isinstance(parameters, (list, tuple, dict)) else 1 for parameters in statements]
+        assert max(sizes) <= 7 * 4

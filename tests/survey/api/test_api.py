@@ -142,3 +142,70 @@ def test_an_unknown_api_path_answers_in_json(client):
     response = client.get("/api/nothing-here")
     assert response.status_code == 404
     assert response.json["error"]["code"] == 404
+
+
+# --------------------------------------------------------------------------- expiry, scope and last use
+
+def _second_survey(app, owner_email: str) -> str:
+    """A copy of the default survey under another slug, owned by ``owner_email``."""
+    from survey.models import Pollster
+    from survey.questionnaires.loading import default_questionnaire_path, read_document
+    from survey.questionnaires.sync import load_into_database
+    from survey.questionnaires.validation import parse
+
+    document = read_document(default_questionnaire_path().read_text())
+    document["slug"] = "second-survey"
+    with app.app_context():
+        survey = load_into_database(parse(document), db.session)
+        survey.owners.append(db.session.scalar(sa.select(Pollster).where(Pollster.email == owner_email)))
+        db.session.commit()
+        return survey.slug
+
+
+def test_a_token_can_expire(app, client, tokens, sign_in):
+    from datetime import timedelta
+
+    from survey.models import utcnow
+
+    sign_in(client, OWNER)
+    page = client.post("/pollster/tokens", data={"name": "for a week", "expires_in_days": "7"}).get_data(as_text=True)
+    secret = re.search(r"svy_[\w-]+", page).group()
+    assert client.get("/api/surveys", headers=bearer(secret)).status_code == 200
+    with app.app_context():
+        token = db.session.scalar(sa.select(ApiToken).where(ApiToken.name == "for a week"))
+        assert timedelta(days=6) < token.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None) <= timedelta(days=7)
+        token.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    assert_unauthorized(client.get("/api/surveys", headers=bearer(secret)),
+                        "The API token has expired; create a new one on the API tokens page.")
+
+
+def test_a_token_scoped_to_one_survey_sees_only_that_survey(app, client, tokens, sign_in, default_survey):
+    second = _second_survey(app, OWNER)
+    sign_in(client, OWNER)
+    page = client.post("/pollster/tokens", data={"name": "one survey", "survey": second}).get_data(as_text=True)
+    secret = re.search(r"svy_[\w-]+", page).group()
+    listed = client.get("/api/surveys", headers=bearer(secret)).json["surveys"]
+    assert [survey["slug"] for survey in listed] == [second]
+    assert client.get(f"/api/surveys/{second}/fieldwork", headers=bearer(secret)).status_code == 200
+    assert client.get(f"/api/surveys/{default_survey}/fieldwork", headers=bearer(secret)).status_code == 404
+    assert client.get(f"/api/surveys/{default_survey}/fieldwork", headers=bearer(tokens[OWNER])).status_code == 200
+
+
+def test_a_token_cannot_be_scoped_to_a_survey_of_someone_else(app, client, tokens, sign_in, default_survey):
+    sign_in(client, OTHER)
+    response = client.post("/pollster/tokens", data={"name": "not mine", "survey": default_survey})
+    assert "svy_" not in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(ApiToken).where(ApiToken.name == "not mine")) is None
+
+
+def test_the_tokens_page_shows_last_use_expiry_and_scope(app, client, tokens, sign_in, default_survey):
+    sign_in(client, OWNER)
+    client.post("/pollster/tokens", data={"name": "scoped", "survey": default_survey, "expires_in_days": "30"})
+    before = client.get("/pollster/tokens").get_data(as_text=True)
+    assert before.count(">never<") == 2  # neither token used yet
+    client.get("/api/surveys", headers=bearer(tokens[OWNER]))
+    page = client.get("/pollster/tokens").get_data(as_text=True)
+    assert page.count(">never<") == 1
+    assert f"only {default_survey}" in page and "all your surveys" in page and "expires" in page

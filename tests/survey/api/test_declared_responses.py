@@ -36,7 +36,7 @@ def weighted(app, client, default_survey, make_pollster, sign_in):
     sign_in(client, OWNER)
     page = client.post("/pollster/tokens", data={"name": "schema check"}).get_data(as_text=True)
     client.post("/pollster/logout")
-    return re.search(r"svy_[\w-]+", page).group(), {"slug": default_survey, "run_id": run_id, "name": FILE}
+    return re.search(r"svy_[\w-]+", page).group(), {"slug": default_survey, "run_id": run_id, "name": FILE, "extension": "csv"}
 
 
 def operations(document):

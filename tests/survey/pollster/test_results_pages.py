@@ -106,16 +106,26 @@ def test_api_results_equal_the_spec(app, client, signed_in, tmp_path):
     assert body["degf"] == result["degf"]
     assert len(body["rows"]) == len(expected)
     for row in body["rows"]:
-        for key in ("estimate", "se", "ci_low", "ci_high"):
-            reference = expected[row["estimate_id"]][key]
-            assert row[key] is None if reference is None else row[key] == pytest.approx(reference, rel=1e-12)
+        reference = expected[row["estimate_id"]]
+        assert row["estimate"] == pytest.approx(reference["estimate"], rel=1e-12)
+        # a weighting variable's share is its target: the zero-width interval is not shown
+        uncertainty = ("se", "ci_low", "ci_high", "effective_n")
+        if row["weighted_to_target"]:
+            assert all(row[key] is None for key in uncertainty) and reference["se"] < 1e-9
+        else:
+            for key in uncertainty[:3]:
+                assert row[key] is None if reference[key] is None else row[key] == pytest.approx(reference[key], rel=1e-12)
         assert row["unweighted_n"] > 0
+    assert {row["question"] for row in body["rows"] if row["weighted_to_target"]} == {"sex", "age_group", "region", "education"}
+    likely = next(row for row in body["rows"] if row["question"] == "civil_war_5yr" and row["answer"] == "likely")
+    assert likely["net"] and likely["answer_label"] == "Very or somewhat likely" and likely["margin_of_error"] > 0
     rasmussen = next(c for c in body["comparisons"] if c["figure"]["id"] == "rasmussen_civil_war_2024")
     very = next(t for t in rasmussen["tests"] if t["answer"] == "very_likely")
     ours = expected["civil_war_5yr=very_likely"]
     assert very["published"] == 0.16 and very["estimate"] == pytest.approx(ours["estimate"], rel=1e-12)
     assert very["statistic"] == pytest.approx((ours["estimate"] - 0.16) / ours["se"], rel=1e-9)
-    assert any(t["answer"] == "very_likely + somewhat_likely" and t["published"] == 0.41 for t in rasmussen["tests"])
+    assert any(t["answer"] == "likely" and t["label"] == "Very or somewhat likely" and t["published"] == 0.41
+               for t in rasmussen["tests"])  # the published "very or somewhat likely" is the questionnaire's net
     assert 0 <= rasmussen["goodness_of_fit"]["p_value"] <= 1 and rasmussen["goodness_of_fit"]["df"] > 0
     assert "populations" in rasmussen["caveat"].lower()
     runs = client.get(f"/api/surveys/{slug}/runs", headers=headers).json["runs"]

@@ -220,12 +220,38 @@ BAD_DOCUMENTS = [
     ("pages.0.questions.1.weighting_variable", "age_group", f"{Q1}.weighting_variable: {ONLY_SINGLE}, not a number question"),
     ("pages.1.questions.2.weighting_variable", "issue", f"pages[1].questions[2].weighting_variable: {ONLY_SINGLE}, not a multiple question"),
     ("pages.0.questions.0.weighting_variable", "Party ID", f'{Q0}.weighting_variable: "Party ID" {IDENTIFIER_RULE}'),
+    # nets and bases
+    ("pages.0.questions.0.nets", {"major": ["dem", "green"]},
+     f'{Q0}.nets.major: "green" is not among the options (dem, not_sure, rep)'),
+    ("pages.0.questions.0.nets", {"dem": ["dem", "rep"]}, f'{Q0}.nets.dem: "dem" is already an option code; a net needs a code of its own'),
+    ("pages.0.questions.0.nets", {"major": ["dem"]}, f'{Q0}.nets.major: must list at least two answers to add up, not a list'),
+    ("pages.0.questions.0.nets", ["dem", "rep"], f"{Q0}.nets: must map each net's code to the answers it adds up, not a list"),
+    ("pages.0.questions.0.nets", {"major": {"answers": ["dem", "rep"], "label": {"en": "Major"}}},
+     f'{Q0}.nets.major.label: missing Spanish ("es") text'),
+    ("pages.1.questions.2.nets", {"money": ["economy", "housing"]},
+     "pages[1].questions[2].nets: only for single choice questions (a net adds up answers of which each respondent "
+     "gives one), not a multiple question"),
+    ("pages.0.questions.0.base", both("Democrats"), f"{Q0}.base: describes who is asked, so it needs a show_if "
+     "(everyone else is asked by default)"),
 ]
 
 
 @pytest.mark.parametrize(("path", "value", "expected"), BAD_DOCUMENTS, ids=[case[2] for case in BAD_DOCUMENTS])
 def test_each_mistake_is_reported_once_with_its_place(path, value, expected):
     assert problems_of(changed(path, value)) == [expected]
+
+
+def test_nets_and_bases_are_read_with_their_labels():
+    document = changed("pages.0.questions.0.nets", {
+        "major": ["dem", "rep"],
+        "sure": {"answers": ["rep", "dem"], "label": both("Either party")},
+    })
+    document["pages"][1]["questions"][1]["base"] = both("Asked of Democrats")
+    questionnaire = parse(document)
+    major, sure = questionnaire.question("party").nets
+    assert (major.code, major.answers, major.label) == ("major", ("dem", "rep"), {"en": "Dem or Rep", "es": "Dem (es) o Rep (es)"})
+    assert (sure.answers, sure.label["en"]) == (("rep", "dem"), "Either party")
+    assert questionnaire.question("why").base == both("Asked of Democrats")
 
 
 def test_the_minimal_document_is_valid():

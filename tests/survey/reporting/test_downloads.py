@@ -103,11 +103,16 @@ def test_cli_on_downloaded_spec_gives_the_weights_in_every_respondent_file(clien
     expected = {e["id"]: e for e in result["estimates"]}
     assert len(toplines) == len(expected)
     for row in toplines.itertuples():
-        for column in ("estimate", "se", "ci_low", "ci_high"):
+        # weighting variables' shares are the targets: shown without their zero-width interval
+        columns = ("estimate",) if row.weighted_to_target else ("estimate", "se", "ci_low", "ci_high")
+        for column in columns:
             reference = expected[row.estimate_id][column]
             value = getattr(row, column)
             assert np.isnan(value) if reference is None else value == pytest.approx(reference, rel=1e-9), (row, column)
-    xlsx = pd.read_excel(io.BytesIO(_get(client, slug, run_id, "toplines.xlsx").get_data()), skiprows=3)
+    likely = toplines.set_index("estimate_id").loc["civil_war_5yr=likely"]
+    assert likely["net"] and likely["answer"] == "likely" and likely["se"] == pytest.approx(
+        expected["civil_war_5yr=likely"]["se"], rel=1e-9)
+    xlsx = pd.read_excel(io.BytesIO(_get(client, slug, run_id, "toplines.xlsx").get_data()), skiprows=5)
     np.testing.assert_allclose(xlsx["estimate"], toplines["estimate"], rtol=1e-12)
     assert list(xlsx["estimate_id"]) == list(toplines["estimate_id"])
 

@@ -1,6 +1,8 @@
 """Requests no respondent's browser sends get a 400 and store nothing; starting is rate limited."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -133,3 +135,129 @@ def test_starting_new_responses_is_rate_limited(guarded_app, small_survey):
     # Answering pages is not limited: a started respondent carries on.
     respondent = Respondent(guarded_app.test_client(), small_survey)
     assert respondent.get(f"/s/{small_survey}").status_code == 200
+
+
+# --------------------------------------------------------------------------- privacy of the respondent's address
+
+def test_nothing_derived_from_the_address_is_stored(app, small_survey, respondent):
+    from survey.responses.tokens import paradata_hash
+
+    browser = respondent(small_survey)
+    browser.start()
+    browser.answer({"resident": "yes"})
+    with app.app_context():
+        derived = {"127.0.0.1", paradata_hash("127.0.0.1")}
+        for table in ("responses", "page_visits", "answers"):
+            for row in db.session.execute(sa.text(f"SELECT * FROM {table}")).mappings():
+                assert not derived & {str(value) for value in row.values()}, f"{table} keeps the address: {dict(row)}"
+        assert "address_hash" not in {column["name"] for column in sa.inspect(db.engine).get_columns("responses")}
+
+
+@pytest.mark.parametrize("language, promise", [
+    ("en", "We do not store your IP address"),
+    ("es", "No guardamos su dirección IP"),
+])
+def test_the_consent_page_describes_the_duplicate_signal_truthfully(app, small_survey, respondent, language, promise):
+    page = respondent(small_survey, language).open(f"/s/{small_survey}/consent")
+    days = str(app.config["BROWSER_HASH_DAYS"])
+    assert promise in page
+    assert days in page and ("browser" in page if language == "en" else "navegador" in page)
+
+
+def test_the_browser_hash_expires(app, small_survey, runner, respondent):
+    from datetime import timedelta
+
+    from survey.models import utcnow
+
+    for _ in range(2):
+        respondent(small_survey).start()
+    with app.app_context():
+        old, new = db.session.scalars(sa.select(Response).order_by(Response.id)).all()
+        old.started_at = utcnow() - timedelta(days=app.config["BROWSER_HASH_DAYS"] + 1)
+        db.session.commit()
+    result = runner.invoke(args=["expire-paradata"])
+    assert result.exit_code == 0 and "1 response" in result.output
+    with app.app_context():
+        assert [row.user_agent_hash is None for row in db.session.scalars(sa.select(Response).order_by(Response.id))] == [True, False]
+
+
+def test_refusals_never_log_a_token_or_resume_link(app, small_survey, respondent, caplog):
+    import logging
+
+    from survey.responses.invitations import create_invitations
+    from survey.models import Survey
+
+    with app.app_context():
+        [(_panel_id, token)] = create_invitations(db.session.scalar(sa.select(Survey)), ["panel-1"])
+        db.session.commit()
+    browser = respondent(small_survey)
+    browser.start()
+    resume = browser.resume_path()
+    with caplog.at_level(logging.INFO):
+        assert browser.post(f"/i/{token}", {"website": "bot"}).status_code == 400
+        assert browser.client.post(f"{resume}?x=1").status_code in (400, 405)
+        assert browser.post(browser.page_path, {"website": "bot"}).status_code == 400
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "refused POST /i/<token>" in logged
+    assert token not in logged and resume.rsplit("/", 1)[1] not in logged
+
+
+# --------------------------------------------------------------------------- query parameters never reach url_for
+
+@pytest.mark.parametrize("path", ["/s/{slug}?_method=POST", "/s/{slug}/consent?_method=POST", "/?slug=x",
+                                  "/?_external=1&_scheme=javascript", "/s/{slug}?_anchor=x&_external=1&_scheme=http"])
+def test_reserved_query_parameters_are_ignored(client, small_survey, path):
+    response = client.get(path.format(slug=small_survey))
+    assert response.status_code in (200, 302)
+    if response.status_code == 302:
+        assert response.location == f"/s/{small_survey}"
+
+
+def test_language_links_carry_only_the_language(client, small_survey):
+    page = client.get(f"/s/{small_survey}?lang=es&_anchor=evil&_external=1&next=https://evil.example&utm=x")
+    links = re.findall(r'hreflang="\w+"|href="([^"]*)" lang=', page.get_data(as_text=True))
+    hrefs = [link for link in links if link]
+    assert hrefs == [f"/s/{small_survey}?lang=en", f"/s/{small_survey}?lang=es"]
+
+
+def test_the_start_page_keeps_the_chosen_language_when_it_redirects(client, small_survey):
+    assert client.get("/?lang=es&slug=x").location == f"/s/{small_survey}?lang=es"
+
+
+# --------------------------------------------------------------------------- nothing private is cached; the consent form is not a credential
+
+def test_private_pages_are_not_stored_by_browsers_or_proxies(app, client, small_survey, respondent, make_pollster, sign_in):
+    browser = respondent(small_survey)
+    browser.start()
+    for path in (browser.page_path, f"/s/{small_survey}", f"/s/{small_survey}/consent"):
+        assert "no-store" in browser.get(path).headers.get("Cache-Control", ""), path
+    make_pollster("owner@example.org", small_survey)
+    pollster = app.test_client()
+    sign_in(pollster, "owner@example.org")
+    for page in ("results", "fieldwork", "weighting", "downloads"):
+        response = pollster.get(f"/pollster/surveys/{small_survey}/{page}")
+        assert response.status_code == 200 and "no-store" in response.headers.get("Cache-Control", ""), page
+    static = client.get("/static/site.css")
+    static.close()
+    assert "no-store" not in static.headers.get("Cache-Control", "")
+
+
+def test_a_consent_form_from_another_browser_opens_nothing(app, small_survey, respondent):
+    first = respondent(small_survey)
+    first.open(f"/s/{small_survey}/consent")
+    fields = first.form_fields()
+    assert first.post(f"/s/{small_survey}/consent", fields).status_code == 302
+    other = respondent(small_survey)
+    other.open(f"/s/{small_survey}/consent")
+    assert other.post(f"/s/{small_survey}/consent", fields).status_code == 400
+    assert other.get(f"/s/{small_survey}/p/eligibility").status_code == 302  # no response of its own
+
+
+def test_a_consent_form_expires(app, small_survey, respondent, monkeypatch):
+    import itsdangerous.timed
+
+    browser = respondent(small_survey)
+    browser.open(f"/s/{small_survey}/consent")
+    later = itsdangerous.timed.time.time() + app.config["WTF_CSRF_TIME_LIMIT"] + 60
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: later)
+    assert browser.post(f"/s/{small_survey}/consent", browser.form_fields()).status_code == 400

@@ -127,7 +127,7 @@ def test_whole_survey_with_branching_back_and_resume(app, open_survey, responden
         stored = db.session.scalars(sa.select(Response)).one()
         assert stored.status == "complete" and stored.completed_at >= stored.started_at
         assert stored.language == language
-        assert stored.user_agent_hash and stored.address_hash and "127.0.0.1" not in stored.address_hash
+        assert stored.user_agent_hash and "Werkzeug" not in stored.user_agent_hash
         answers = dict(db.session.execute(sa.select(Answer.question_code, Answer.value)).all())
         assert "calexit_reason" not in answers
         assert answers["calexit"] == "no" and answers["trust"] == 3 and answers["comment"] == "Gracias."

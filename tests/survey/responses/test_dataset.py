@@ -46,7 +46,7 @@ def _survey() -> Survey:
 def _respond(survey, number, answers, seconds=300.0, agent="ua", minutes=0, status="complete", invitation=None):
     response = Response(
         survey_id=survey.id, resume_token_hash=f"{number:064d}", status=status, user_agent_hash=agent,
-        address_hash="secret-address", invitation_id=invitation,
+        invitation_id=invitation,
         started_at=START + timedelta(minutes=minutes),
         completed_at=START + timedelta(minutes=minutes, seconds=seconds) if status == "complete" else None,
     )

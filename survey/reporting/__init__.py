@@ -1,0 +1,1 @@
+"""Reporting: the tables pollsters publish (toplines with nets, banner tables, print reports)."""
