@@ -68,6 +68,8 @@ class Survey(db.Model):
     # Deferred: the document is read only when its parsed form is not cached (survey.questionnaires.sync.questionnaire_of).
     definition: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, deferred=True)
     source_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    # The population the survey samples (questionnaire key ``universe``); None when not stated.
+    universe: so.Mapped[Optional[str]] = so.mapped_column(sa.String(200))
     status: so.Mapped[str] = so.mapped_column(sa.String(16), default=SurveyStatus.DRAFT.value)
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
     opened_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
@@ -257,10 +259,16 @@ class WeightingRun(db.Model):
 
     ``settings`` holds the targets, method and options; ``exclusion_rules`` the quality rules;
     ``response_ids`` the exact respondents used and ``data_hash`` the SHA-256 of the data file
-    (the CSV download) they made at the time.
+    (the CSV download) they made at the time. A ``locked`` run cannot be renamed, rerun or
+    deleted; the one ``published`` run of a survey (a partial unique index) is what the API
+    serves by default, and publishing locks it.
     """
 
     __tablename__ = "weighting_runs"
+    __table_args__ = (
+        sa.Index("uq_weighting_runs_published", "survey_id", unique=True,
+                 sqlite_where=sa.text("published"), postgresql_where=sa.text("published")),
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
@@ -269,10 +277,18 @@ class WeightingRun(db.Model):
     response_ids: so.Mapped[list[int]] = so.mapped_column(sa.JSON)
     data_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
     diagnostics: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    name: so.Mapped[Optional[str]] = so.mapped_column(sa.String(100))
+    locked: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    published: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     created_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("pollsters.id", ondelete="SET NULL"))
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     created_by: so.Mapped[Optional[Pollster]] = so.relationship()
+
+    @property
+    def title(self) -> str:
+        """The run's name, or "Run N" when it has none."""
+        return self.name or f"Run {self.id}"
 
 
 SESSION_VERSION_KEY = "session_version"

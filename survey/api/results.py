@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import abort, request
 
-from survey.accounts.ownership import owned_survey_or_404
+from survey.accounts.ownership import current_pollster, owned_survey_or_404
 from survey.api import bp
 from survey.api.schemas import (
     BannerQuerySchema,
@@ -16,7 +16,10 @@ from survey.api.schemas import (
     ResultsSchema,
     ViewQuerySchema,
     WeightingRunListSchema,
+    WeightingRunRequestSchema,
+    WeightingRunSchema,
 )
+from survey.extensions import db
 from survey.reporting.banner_files import banner_download
 from survey.reporting.banners import BannerError, BannerOptions, build_banner
 from survey.reporting.comparisons import comparisons_for
@@ -24,7 +27,8 @@ from survey.reporting.nets import NetError, added_nets
 from survey.reporting.publication import download_response, send_download
 from survey.reporting.tables import tables, tables_frame, view_problem
 from survey.responses.dataset import questions_of
-from survey.weighting.runs import compute, default_run, run_of, runs_of
+from survey.weighting.requests import plan_run
+from survey.weighting.runs import compute, create_run, default_run, publish_run, run_of, runs_of
 from survey.weighting.settings import WeightingError
 
 
@@ -32,6 +36,16 @@ def _run(survey, run_id: int):
     run = run_of(survey, run_id)
     if run is None:
         abort(404, f"survey {survey.slug} has no weighting run {run_id}")
+    return run
+
+
+def _published_run(survey):
+    """The run served when none is named: the published one, else 404 saying how to publish one."""
+    run = default_run(survey)
+    if run is None:
+        abort(404, f"survey {survey.slug} has no published weighting run yet; publish one on the weighting page or "
+                   f"with POST /api/surveys/{survey.slug}/runs/<run_id>/publish (GET /api/surveys/{survey.slug}/runs "
+                   "lists the runs)")
     return run
 
 
@@ -64,16 +78,49 @@ def _results(survey, run, ci: str, by: str | None, net: list[str]) -> dict:
 @bp.arguments(ViewQuerySchema, location="query", as_kwargs=True)
 @bp.response(200, ResultsSchema)
 def latest_results(slug: str, ci: str, by: str | None, net: list[str]):
-    """Weighted toplines (or a crosstab with ``by``) of the latest weighting run.
+    """Weighted toplines (or a crosstab with ``by``) of the survey's published weighting run.
 
     Each row is one answer's weighted share (or a mean) with its interval, margin of error,
-    unweighted and effective n. 404 until the survey has been weighted.
+    unweighted and effective n. Only the published run is served here, so a test run never
+    changes what subscribers read: 404 until a run is published (``POST .../runs/{run_id}/publish``
+    or the weighting page); read any other run at ``.../runs/{run_id}/results``.
     """
     survey = owned_survey_or_404(slug)
-    run = default_run(survey)
-    if run is None:
-        abort(404, f"survey {survey.slug} has not been weighted yet")
-    return _results(survey, run, ci, by, net)
+    return _results(survey, _published_run(survey), ci, by, net)
+
+
+@bp.route("/surveys/<slug>/runs", methods=["POST"], tags=["results"])
+@bp.arguments(WeightingRunRequestSchema, location="json")
+@bp.response(201, WeightingRunSchema)
+def create_weighting_run(choices: dict, slug: str):
+    """Weight the survey's current responses and store the run (not published).
+
+    400 with the form's own message for a request it would refuse: a target level nobody gave
+    (merge it with ``merge`` or leave the variable out of ``variables``), targets of another
+    universe without ``confirm_universe``, a bad option, or targets the analysis cannot reach.
+    """
+    survey = owned_survey_or_404(slug)
+    if not request.is_json:
+        abort(400, "send the weighting choices as a JSON object (Content-Type: application/json); {} takes every default")
+    try:
+        plan = plan_run(survey, choices)
+        run = create_run(survey, plan.settings, plan.rules, current_pollster(), name=plan.name)
+    except WeightingError as error:
+        db.session.rollback()
+        abort(400, str(error))
+    db.session.commit()
+    return run
+
+
+@bp.route("/surveys/<slug>/runs/<int:run_id>/publish", methods=["POST"], tags=["results"])
+@bp.response(200, WeightingRunSchema)
+def publish_weighting_run(slug: str, run_id: int):
+    """Publish the run (and lock it): ``/results`` serves it from now on, in place of any other."""
+    survey = owned_survey_or_404(slug)
+    run = _run(survey, run_id)
+    publish_run(run)
+    db.session.commit()
+    return run
 
 
 @bp.route("/surveys/<slug>/runs/<int:run_id>/results", tags=["results"])
@@ -100,9 +147,7 @@ def run_file(options: dict, slug: str, run_id: int, name: str):
 
 
 def _banner(survey, run_id: int | None, net: list[str]):
-    run = default_run(survey) if run_id is None else _run(survey, run_id)
-    if run is None:
-        abort(404, f"survey {survey.slug} has not been weighted yet")
+    run = _published_run(survey) if run_id is None else _run(survey, run_id)
     try:
         return build_banner(run, BannerOptions.from_query(request.args), added_nets(net, questions_of(survey)))
     except (BannerError, NetError, WeightingError) as error:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 
 from marshmallow import Schema, fields, post_load
-from marshmallow.validate import OneOf, Range
+from marshmallow.validate import Length, OneOf, Range
 
 from survey.models import SurveyStatus, as_utc
 from survey.reporting.publication import REPLICATE_CHOICES, Disclosure
-from survey.responses.quality import FLAGS
-from survey.weighting.settings import INTERVAL_METHODS, METHODS
+from survey.responses.quality import FLAG_LABELS, FLAGS
+from survey.weighting.settings import CALFUNS, INTERVAL_METHODS, METHODS, VARIANCE_METHODS
+from survey.weighting.target_sets import TARGET_SETS
 
 
 def _count(description: str | None = None, **options) -> fields.Integer:
@@ -95,16 +96,50 @@ class FieldworkSchema(Schema):
 
 class WeightingRunSchema(Schema):
     id = fields.Integer(required=True)
+    name = fields.String(required=True, allow_none=True)
+    locked = fields.Boolean(required=True, metadata={"description": "a locked run cannot be renamed, rerun or deleted"})
+    published = fields.Boolean(required=True, metadata={"description": "the run the results endpoints serve by default"})
     created_at = UtcDateTime(required=True)
     method = fields.Function(lambda run: run.settings["method"], required=True,
                              metadata={"type": "string", "enum": list(METHODS)})
     respondents = fields.Function(lambda run: len(run.response_ids), required=True,
                                   metadata={"type": "integer", "description": "number of responses the run used"})
     data_hash = fields.String(required=True, metadata={"description": "SHA-256 of the run's data file"})
-    settings = fields.Dict(required=True, metadata={"description": "targets, method and options"})
+    settings = fields.Dict(required=True, metadata={
+        "description": "targets (with their universe, sources and flags), method, options, levels merged for the run, "
+        "and `universe`: the survey's and the targets' populations, whether they differ and whether the pollster "
+        "confirmed weighting across them"})
     exclusion_rules = fields.Dict(required=True, metadata={"description": "quality rules that chose the respondents"})
     diagnostics = fields.Dict(required=True, metadata={
         "description": "design effect, effective n, weight range, convergence, achieved vs target margins"})
+
+
+def _pair(description: str | None = None) -> fields.List:
+    return fields.List(fields.Float(), validate=Length(equal=2), metadata={"description": description} if description else {})
+
+
+class WeightingRunRequestSchema(Schema):
+    """The weighting form's choices; a missing field takes the form's default. The same checks and
+    messages as the form follow (``survey.weighting.requests.plan_run``)."""
+
+    name = fields.String(validate=Length(max=100))
+    target_set = fields.String(validate=OneOf(list(TARGET_SETS)), metadata={
+        "description": "default: the saved targets if any, else the shipped set of the survey's universe"})
+    variables = fields.List(fields.String(), metadata={
+        "description": "target variables to weight by; default: all but the optional ones"})
+    merge = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.String()), metadata={
+        "description": "{variable: {level with no respondents: level to merge it into}}, for this run"})
+    confirm_universe = fields.Boolean(metadata={
+        "description": "required (true) when the targets describe another population than the survey"})
+    method = fields.String(validate=OneOf(list(METHODS)))
+    poststratify_by = fields.String()
+    calfun = fields.String(validate=OneOf(list(CALFUNS)))
+    bounds = _pair()
+    trim = _pair("as multiples of the mean weight")
+    variance = fields.String(validate=OneOf(list(VARIANCE_METHODS)))
+    speeder_share = fields.Float(validate=Range(min=0.01, max=0.99))
+    exclude = fields.List(fields.String(validate=OneOf(list(FLAG_LABELS))))
+    exclude_simulated = fields.Boolean()
 
 
 class WeightingRunListSchema(Schema):

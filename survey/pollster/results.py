@@ -18,15 +18,16 @@ from survey.reporting.nets import NetError, added_nets, net_parameter
 from survey.reporting.publication import send_download, survey_margin_of_error
 from survey.reporting.tables import tables, view_problem
 from survey.responses.dataset import crossable, questions_of
-from survey.weighting.runs import compute, default_run, new_responses_since, run_of
+from survey.weighting.runs import compute, default_run, latest_run, new_responses_since, run_of
 from survey.weighting.settings import INTERVAL_METHODS, WeightingError
 
 
 def chosen_run(survey):
-    """The run named by ``?run=`` (404 if not this survey's), else the latest (None before any)."""
+    """The run named by ``?run=`` (404 if not this survey's), else the published one, else the
+    latest, so the pollster sees a test run before publishing it (None before any run)."""
     run_id = id_argument("run")
     if run_id is None:
-        return default_run(survey)
+        return default_run(survey) or latest_run(survey)
     run = run_of(survey, run_id)
     if run is None:
         abort(404)
@@ -68,12 +69,14 @@ def results(slug: str):
     try:
         computed = compute(run, interval, by, nets=nets)
     except WeightingError as error:
-        return render_template("pollster/results.html", survey=survey, run=run, problem=str(error)), 400
+        return render_template("pollster/results.html", survey=survey, run=run, published_run=default_run(survey),
+                               problem=str(error)), 400
     question_tables = tables(computed)
     return render_template(
         "pollster/results.html",
         survey=survey,
         run=run,
+        published_run=default_run(survey),
         computed=computed,
         tables=[(table, question_chart(table, f"chart-{table.question.code}")) for table in question_tables],
         comparisons=comparisons_for(computed) if by is None else [],

@@ -289,6 +289,7 @@ class Questionnaire:
     pages: tuple[Page, ...]
     document: dict[str, Any] = field(compare=False, repr=False)
     thank_you: dict[str, str] | None = None
+    universe: str | None = None  # the population the survey samples, compared with the targets'
 
     @property
     def questions(self) -> tuple[Question, ...]:

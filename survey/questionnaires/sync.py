@@ -55,6 +55,7 @@ def load_into_database(questionnaire: Questionnaire, session: sa.orm.Session) ->
                      for change in changes]
                 )
     survey.title = questionnaire.title
+    survey.universe = questionnaire.universe
     survey.definition = copy.deepcopy(questionnaire.document)
     survey.source_hash = source_hash
     _sync_questions(survey, questionnaire)

@@ -39,7 +39,8 @@ from survey.questionnaires.model import (
     Screener,
 )
 
-_TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "pages"}
+_TOP_KEYS = {"slug", "title", "languages", "consent", "thank_you", "universe", "pages"}
+UNIVERSE_MAX_LENGTH = 200
 _PAGE_KEYS = {"id", "title", "questions"}
 _OPTION_KEYS = {"code", "label", "anchored"}
 _COMMON_QUESTION_KEYS = {"code", "type", "text", "help", "required", "show_if", "base"}
@@ -164,6 +165,7 @@ def parse(document: Any) -> Questionnaire:
     title = check.texts(top["title"], "title") if "title" in top else None
     consent = check.texts(top["consent"], "consent") if "consent" in top else None
     thank_you = check.texts(top["thank_you"], "thank_you") if "thank_you" in top else None
+    universe = _universe(check, top["universe"]) if "universe" in top else None
     pages = _pages(check, top.get("pages"), "pages") if "pages" in top else ()
     if check.problems:
         raise QuestionnaireError(check.problems)
@@ -175,7 +177,20 @@ def parse(document: Any) -> Questionnaire:
         pages=pages,
         document=copy.deepcopy(dict(document)),
         thank_you=thank_you,
+        universe=universe,
     )
+
+
+def _universe(check: _Checker, value: Any) -> str | None:
+    """One line naming the population sampled, e.g. "California registered voters"."""
+    if not isinstance(value, str) or not value.strip():
+        check.add("universe", f"must name the population the survey samples, e.g. \"California registered voters\", not {_describe(value)}")
+        return None
+    text = " ".join(value.split())
+    if len(text) > UNIVERSE_MAX_LENGTH:
+        check.add("universe", f"must be at most {UNIVERSE_MAX_LENGTH} characters (it has {len(text)}); name the population, and describe it elsewhere")
+        return None
+    return text
 
 
 def _languages(check: _Checker, value: Any) -> tuple[str, ...]:

@@ -9,3 +9,23 @@ document.addEventListener("submit", function (event) {
   form.dataset.sending = "yes";
   window.setTimeout(function () { form.dataset.sending = ""; }, 8000);
 });
+
+// Weighting page: show only the chosen method's controls (without script, all show, each
+// labelled with the method it belongs to), and switch target sets as soon as one is chosen.
+document.addEventListener("DOMContentLoaded", function () {
+  var method = document.getElementById("method");
+  if (method) {
+    var showMethodControls = function () {
+      document.querySelectorAll("[data-method]").forEach(function (control) {
+        control.hidden = control.dataset.method !== method.value;
+      });
+    };
+    method.addEventListener("change", showMethodControls);
+    showMethodControls();
+  }
+  var switcher = document.getElementById("target-set-switch");
+  if (switcher) {
+    switcher.querySelector("button").hidden = true;
+    switcher.querySelector("select").addEventListener("change", function () { switcher.submit(); });
+  }
+});

@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis import SurveyDesign
 from analysis.diagnostics import weighting_diagnostics
-from survey.weighting.settings import WeightingSettings
+from survey.weighting.settings import WeightingError, WeightingSettings
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,12 @@ class Diagnostics:
 def diagnostics(frame: pd.DataFrame, settings: WeightingSettings, result: Mapping[str, Any]) -> Diagnostics:
     weights = np.asarray(result["weights"], dtype=float)
     n = len(weights)  # at least 1: the analysis refuses data without rows
+    zero = int((weights <= 0).sum())
+    if zero:
+        raise WeightingError(
+            f"the weighting gave {zero} of {n} respondents a weight of 0 ({'; '.join(result.get('warnings', [])) or 'the targets cannot all be met'}): "
+            "with this few respondents per level, merge sparse levels or leave a variable out"
+        )
     weighted = weighting_diagnostics(SurveyDesign(pd.DataFrame(index=range(n)), weights=weights))
     total = weighted.population_size
     checks = []

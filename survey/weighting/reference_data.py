@@ -84,6 +84,14 @@ class VariableTarget:
     counties: Optional[Mapping[str, tuple[str, ...]]] = None
 
     @property
+    def flag(self) -> str:
+        """``assumption`` when not confirmed; ``computed`` when the shares are derived from the
+        counts given beside them; ``confirmed`` when read, as shares, in the source."""
+        if not self.confirmed:
+            return "assumption"
+        return "computed" if self.counts else "confirmed"
+
+    @property
     def source_text(self) -> str:
         """One line for a methodology statement: the source, its vintage, and whether confirmed."""
         if not self.confirmed:
@@ -102,6 +110,7 @@ class DefaultTargets:
     population_source: Source
     caveat: str
     variables: tuple[VariableTarget, ...]
+    universe_name: str = ""  # short, compared with a survey's ``universe``: "California registered voters"
 
     def variable(self, name: str) -> VariableTarget:
         for target in self.variables:
@@ -114,13 +123,19 @@ class DefaultTargets:
         return {t.variable: dict(t.shares) for t in self.variables if include_optional or not t.optional}
 
     def to_targets(self, include_optional: bool = False) -> Targets:
-        """These targets as the site's editable :class:`survey.weighting.targets.Targets`."""
+        """These targets as the site's editable :class:`survey.weighting.targets.Targets`, each
+        variable with its source, flag and label, and the optional ones marked as such."""
         margins = self.margins(include_optional)
+        chosen = [t for t in self.variables if t.variable in margins]
         return Targets(
             margins=margins,
             population=self.population,
-            sources={t.variable: t.source_text for t in self.variables if t.variable in margins},
+            sources={t.variable: t.source_text for t in chosen},
             name=self.name,
+            universe=self.universe_name or None,
+            flags={t.variable: t.flag for t in chosen},
+            labels={t.variable: t.label for t in chosen},
+            optional=tuple(t.variable for t in chosen if t.optional),
         )
 
 
@@ -352,7 +367,7 @@ def load_default_targets(path: Path | str = DEFAULT_TARGETS_FILE) -> DefaultTarg
     """
     path = Path(path)
     reader = _Reader(_read_yaml(path), path.name)
-    reader.check_keys({"name", "universe", "population", "population_source", "variables"}, {"caveat"})
+    reader.check_keys({"name", "universe", "population", "population_source", "variables"}, {"caveat", "universe_name"})
     variables = reader.data["variables"]
     if not isinstance(variables, Mapping) or not variables:
         raise ReferenceDataError(f"{path.name}: `variables` must map each weighting variable to its targets")
@@ -365,6 +380,7 @@ def load_default_targets(path: Path | str = DEFAULT_TARGETS_FILE) -> DefaultTarg
         population=float(reader.number("population")),
         population_source=reader.source("population_source"),
         caveat=reader.text("caveat", False) or "",
+        universe_name=reader.text("universe_name", False) or "",
         variables=tuple(_variable_target(name, data, path.name) for name, data in variables.items()),
     )
 

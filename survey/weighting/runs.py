@@ -30,23 +30,15 @@ from survey.responses.dataset import ResponseData, load_responses
 from survey.responses.quality import ExclusionRules
 from survey.weighting.cache import run_analysis
 from survey.weighting.diagnostics import diagnostics
-from survey.weighting.reference_data import california_adult_targets
-from survey.weighting.settings import INTERVAL_METHODS, WeightingError, WeightingSettings
+from survey.weighting.settings import (
+    INTERVAL_METHODS,
+    RUN_NAME_MAX_LENGTH,
+    RunRequestError,
+    WeightingError,
+    WeightingSettings,
+)
 from survey.weighting.spec import ID_COLUMN, analysis_frame, build_spec, data_csv, estimate_specs
 from survey.weighting.targets import Targets
-
-
-def current_targets(survey: Survey) -> Targets:
-    """The pollster's latest targets for ``survey``, else the shipped defaults, limited to the
-    variables the questionnaire asks (a target without a question cannot be weighted to)."""
-    stored = db.session.scalar(
-        sa.select(TargetSet).where(TargetSet.survey_id == survey.id).order_by(TargetSet.id.desc()).limit(1)
-    )
-    targets = Targets.from_dict(stored.targets) if stored else california_adult_targets()
-    if stored:
-        return targets
-    asked = weighting_variables(survey)
-    return targets.only([variable for variable in targets.margins if variable in asked])
 
 
 def weighting_variables(survey: Survey) -> dict[str, str]:
@@ -79,7 +71,8 @@ class ComputedRun:
 
 
 def create_run(
-    survey: Survey, settings: WeightingSettings, rules: ExclusionRules, pollster: Optional[Pollster]
+    survey: Survey, settings: WeightingSettings, rules: ExclusionRules, pollster: Optional[Pollster],
+    name: Optional[str] = None,
 ) -> WeightingRun:
     """Weight the current included responses and store the run; the caller commits.
 
@@ -103,6 +96,7 @@ def create_run(
         data_hash=hashlib.sha256(csv_bytes).hexdigest(),
         diagnostics=summary,
         created_by_id=pollster.id if pollster else None,
+        name=name,
     )
     db.session.add(run)
     return run
@@ -110,7 +104,10 @@ def create_run(
 
 def check_targets(survey: Survey, targets: Targets) -> None:
     """Raise ``WeightingError`` with the analysis module's message if ``targets`` cannot weight
-    this survey's current responses (shares that do not sum to 1, a level nobody gave, ...)."""
+    this survey's responses (shares that do not sum to 1, a level given but without a target, ...).
+
+    A target level nobody gave yet is not refused here: early in fieldwork that is normal, and
+    the run itself offers to merge the level or leave the variable out (``plan_run``)."""
     if not targets.margins:
         raise WeightingError("the targets name no variable to weight by")
     unknown = sorted(set(targets.margins) - set(weighting_variables(survey)))
@@ -119,10 +116,8 @@ def check_targets(survey: Survey, targets: Targets) -> None:
             f"no question of this survey measures {', '.join(unknown)}; the weighting variables are "
             f"{', '.join(weighting_variables(survey)) or 'none'}"
         )
-    data = load_responses(survey)
-    frame = analysis_frame(data, weighting_variables(survey))
-    if frame.empty:
-        frame = _placeholder_frame(targets)
+    data = analysis_frame(load_responses(survey), weighting_variables(survey))
+    frame = pd.concat([data[list(targets.margins)], _placeholder_frame(targets)], ignore_index=True)
     run_analysis(build_spec(WeightingSettings(targets=targets), len(frame), []), data_csv(frame))
 
 
@@ -144,14 +139,65 @@ def latest_run(survey: Survey) -> Optional[WeightingRun]:
     )
 
 
-def default_run(survey: Survey) -> Optional[WeightingRun]:
-    """The run that results, banners and the API show when none is named: today the latest.
-    (Issue #11 makes it the published run; this is the one place to change.)"""
-    return latest_run(survey)
-
-
 def run_of(survey: Survey, run_id: int) -> Optional[WeightingRun]:
     return db.session.scalar(sa.select(WeightingRun).where(WeightingRun.survey_id == survey.id, WeightingRun.id == run_id))
+
+
+# --------------------------------------------------------------------------- name, lock, publication
+
+
+class RunLockedError(WeightingError):
+    """A change to a locked run."""
+
+
+def _unlocked(run: WeightingRun, change: str) -> None:
+    if run.locked:
+        raise RunLockedError(
+            f"{run.title} is locked{' because it is published' if run.published else ''}, so it cannot be {change}; "
+            "make a new run instead."
+        )
+
+
+def rename_run(run: WeightingRun, name: str) -> None:
+    _unlocked(run, "renamed")
+    name = " ".join(name.split())
+    if len(name) > RUN_NAME_MAX_LENGTH:
+        raise RunRequestError({"name": f"Give the run a name of at most {RUN_NAME_MAX_LENGTH} characters."})
+    run.name = name or None
+
+
+def lock_run(run: WeightingRun) -> None:
+    """Lock for good: a locked run's numbers stay reproducible and cannot be renamed, rerun or deleted."""
+    run.locked = True
+
+
+def delete_run(run: WeightingRun) -> None:
+    _unlocked(run, "deleted")
+    db.session.delete(run)
+
+
+def check_rerun(run: WeightingRun) -> None:
+    _unlocked(run, "rerun")
+
+
+def publish_run(run: WeightingRun) -> None:
+    """Make ``run`` the survey's published run (locking it) in place of any other; the caller commits."""
+    db.session.execute(
+        sa.update(WeightingRun)
+        .where(WeightingRun.survey_id == run.survey_id, WeightingRun.id != run.id, WeightingRun.published.is_(True))
+        .values(published=False)
+    )
+    db.session.flush()
+    run.published = True
+    run.locked = True
+
+
+def default_run(survey: Survey) -> Optional[WeightingRun]:
+    """The run that results and the API show when none is named: the published one (None until
+    a run is published, so a test run never changes what subscribers read)."""
+    return db.session.scalar(
+        sa.select(WeightingRun).where(WeightingRun.survey_id == survey.id, WeightingRun.published.is_(True))
+    )
 
 
 def compute(

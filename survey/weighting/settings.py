@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from analysis.weighting import METHODS as WEIGHTING_METHODS
-from survey.weighting.targets import Targets
+from survey.weighting.targets import Targets, universes_differ
 
 METHODS = {name: method.label for name, method in WEIGHTING_METHODS.items()}  # analysis's one registry, by label
 CALFUNS = ("raking", "linear", "logit")
@@ -24,6 +24,19 @@ class WeightingError(ValueError):
     """The weighting could not be done; the message is the analysis module's, for the pollster."""
 
 
+#: The longest name a run may have (``WeightingRun.name``).
+RUN_NAME_MAX_LENGTH = 100
+
+
+class RunRequestError(WeightingError):
+    """A weighting request refused before any weighting; ``problems`` maps a field of
+    ``RUN_FIELDS`` to what is wrong with it, in words for the pollster."""
+
+    def __init__(self, problems: Mapping[str, str]):
+        self.problems = dict(problems)
+        super().__init__("; ".join(self.problems.values()))
+
+
 @dataclass(frozen=True)
 class WeightingSettings:
     """What a pollster chooses on the weighting page, stored with every run."""
@@ -35,6 +48,9 @@ class WeightingSettings:
     bounds: Optional[tuple[float, float]] = None
     trim: Optional[tuple[float, float]] = None  # as multiples of the mean weight
     variance: str = "linearization"
+    survey_universe: Optional[str] = None  # the survey's universe when the run was made
+    universe_confirmed: bool = False  # the pollster confirmed weighting to another universe's targets
+    merged: dict[str, dict[str, str]] = field(default_factory=dict)  # variable -> empty level -> level it joined
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -61,6 +77,13 @@ class WeightingSettings:
             "bounds": list(self.bounds) if self.bounds else None,
             "trim": list(self.trim) if self.trim else None,
             "variance": self.variance,
+            "universe": {
+                "survey": self.survey_universe,
+                "targets": self.targets.universe,
+                "differ": universes_differ(self.survey_universe, self.targets.universe),
+                "confirmed": self.universe_confirmed,
+            },
+            "merged": {variable: dict(pairs) for variable, pairs in self.merged.items()},
         }
 
     @classmethod
@@ -73,6 +96,9 @@ class WeightingSettings:
             bounds=tuple(data["bounds"]) if data.get("bounds") else None,
             trim=tuple(data["trim"]) if data.get("trim") else None,
             variance=data.get("variance", "linearization"),
+            survey_universe=(data.get("universe") or {}).get("survey"),
+            universe_confirmed=bool((data.get("universe") or {}).get("confirmed")),
+            merged={str(v): dict(pairs) for v, pairs in (data.get("merged") or {}).items()},
         )
 
     def weighting_spec(self, n: int) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import yaml
@@ -39,20 +39,31 @@ class Targets:
 
     ``margins`` maps variable -> level -> share (each variable's shares should sum to 1);
     ``population`` is the population size the weights are scaled to (None: the sample size);
-    ``sources`` maps variable -> where its figures come from, shown in the methodology.
+    ``sources`` maps variable -> where its figures come from, shown in the methodology;
+    ``universe`` names the population the targets describe (None: not stated), compared with
+    the survey's; ``flags`` maps variable -> confirmed / computed / assumption, ``labels``
+    variable -> its name for people, and ``optional`` lists the variables not weighted by default.
     """
 
     margins: dict[str, dict[str, float]]
     population: Optional[float] = None
     sources: dict[str, str] = field(default_factory=dict)
     name: str = "Targets"
+    universe: Optional[str] = None
+    flags: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    optional: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "universe": self.universe,
             "population": self.population,
             "margins": {variable: dict(levels) for variable, levels in self.margins.items()},
             "sources": dict(self.sources),
+            "flags": dict(self.flags),
+            "labels": dict(self.labels),
+            "optional": list(self.optional),
         }
 
     @classmethod
@@ -62,21 +73,52 @@ class Targets:
             population=None if data.get("population") is None else float(data["population"]),
             sources={str(k): str(v) for k, v in (data.get("sources") or {}).items()},
             name=str(data.get("name") or "Targets"),
+            universe=data.get("universe") or None,
+            flags={str(k): str(v) for k, v in (data.get("flags") or {}).items()},
+            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
+            optional=tuple(str(v) for v in data.get("optional") or ()),
         )
 
-    def only(self, variables: list[str]) -> "Targets":
+    def only(self, variables: Iterable[str]) -> "Targets":
         """These targets restricted to ``variables`` (in that order)."""
-        return Targets(
-            margins={v: self.margins[v] for v in variables if v in self.margins},
-            population=self.population,
+        variables = [v for v in variables if v in self.margins]
+        return replace(
+            self,
+            margins={v: self.margins[v] for v in variables},
             sources={v: s for v, s in self.sources.items() if v in variables},
-            name=self.name,
+            flags={v: f for v, f in self.flags.items() if v in variables},
+            labels={v: label for v, label in self.labels.items() if v in variables},
+            optional=tuple(v for v in self.optional if v in variables),
         )
+
+    def merged(self, merges: Mapping[str, Mapping[str, str]]) -> "Targets":
+        """These targets with each level ``merges[variable][level]`` folded into the level it names:
+        its share is added there, so the variable still sums to 1."""
+        margins = {variable: dict(levels) for variable, levels in self.margins.items()}
+        for variable, pairs in merges.items():
+            for level, into in pairs.items():
+                margins[variable][into] += margins[variable].pop(level)
+        return replace(self, margins=margins)
+
+    @property
+    def default_variables(self) -> list[str]:
+        """The variables weighted unless the pollster chooses otherwise: all but the optional ones."""
+        return [v for v in self.margins if v not in self.optional]
+
+    def label(self, variable: str) -> str:
+        return self.labels.get(variable, variable)
 
     def to_csv(self) -> str:
         rows = ((variable, level, share, self.sources.get(variable, ""))
                 for variable, levels in self.margins.items() for level, share in levels.items())
         return csv_text(rows, ["variable", "level", "share", "source"])
+
+
+def universes_differ(survey_universe: Optional[str], targets_universe: Optional[str]) -> bool:
+    """True when both are stated and name different populations (case and spacing aside)."""
+    if not survey_universe or not targets_universe:
+        return False
+    return " ".join(survey_universe.casefold().split()) != " ".join(targets_universe.casefold().split())
 
 
 def _share(text: Any, where: str) -> float:
@@ -139,7 +181,7 @@ def parse_yaml(text: str) -> Targets:
         raise TargetsFileError("`margins` must map each variable to a mapping of level -> share")
     parsed: dict[str, dict[str, float]] = {}
     for variable, levels in margins.items():
-        if variable in ("population", "sources", "name") and margins is document:
+        if variable in ("population", "sources", "name", "universe") and margins is document:
             continue
         if not isinstance(levels, Mapping) or not levels:
             raise TargetsFileError(f"margins of {_shown(variable)} must be a mapping of level -> share")
@@ -150,9 +192,13 @@ def parse_yaml(text: str) -> Targets:
     sources = document.get("sources") or {}
     if not isinstance(sources, Mapping):
         raise TargetsFileError("`sources` must map each variable to a text naming its source")
+    universe = document.get("universe")
+    if universe is not None and (not isinstance(universe, str) or not universe.strip()):
+        raise TargetsFileError("`universe` must name the population the targets describe, e.g. California adults")
     return Targets(margins=parsed, population=population,
                    sources={str(k): _text(v, f"the source of {_shown(k)}") for k, v in sources.items()},
-                   name=_text(document.get("name") or "Uploaded targets", "`name`"))
+                   name=_text(document.get("name") or "Uploaded targets", "`name`"),
+                   universe=" ".join(_text(universe, "`universe`").split()) if universe else None)
 
 
 def parse_upload(filename: str, content: bytes) -> Targets:

@@ -131,3 +131,61 @@ def test_banner_page_at_desktop_and_phone_width(live_site, chromium):
     stub = page.locator("#b-civil_war_5yr tbody th.stub").first.bounding_box()
     assert stub["x"] < 60, "the answer column should stay in view while the numbers scroll"
     page.locator("#b-civil_war_5yr").screenshot(path=str(ARTIFACTS / "pollster-banner-phone-scrolled.png"))
+
+
+@pytest.fixture
+def early_fieldwork_site(tmp_path, make_pollster_for):
+    """The default survey with 80 completes and nobody of race "other", the shipped targets only."""
+    from flask_migrate import upgrade
+
+    from survey.models import Answer
+
+    app = app_for("sqlite:///" + str(tmp_path / "early.db"))
+    app.instance_path = str(tmp_path / "instance")
+    with app.app_context():
+        upgrade()
+        survey = load_default_survey()
+        seed_poll(survey, 80, seed=11)
+        for answer in db.session.query(Answer).filter(Answer.question_code == "race"):
+            if answer.value == "other":
+                answer.value = "white"
+        db.session.commit()
+        make_pollster_for(EMAIL, survey)
+        slug = survey.slug
+    with served(app) as base:
+        yield base, slug
+
+
+def test_weighting_page_shows_one_methods_controls_and_a_way_past_an_empty_level(early_fieldwork_site, chromium):
+    base, slug = early_fieldwork_site
+    page = chromium.new_page()
+    page.goto(f"{base}/pollster/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit], input[type=submit]")
+    page.goto(f"{base}/pollster/surveys/{slug}/weighting")
+    assert page.is_hidden("select[name=calfun]") and page.is_hidden("select[name=poststratify_by]")
+    assert page.is_visible("select[name=variance]")
+    page.select_option("select[name=method]", "calibrate")
+    assert page.is_visible("select[name=calfun]") and page.is_visible("input[name=bound_low]")
+    page.select_option("select[name=method]", "rake")
+    assert page.is_hidden("input[name=bound_low]")
+    assert "No respondents yet" in page.inner_text("#target-race")
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(ARTIFACTS / f"pollster-weighting-early-{width}.png"), full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"the weighting page scrolls sideways by {overflow}px at {width}px wide"
+    for select in page.locator("select[name^='merge:']").all():
+        select.select_option(index=1)
+    page.fill("input[name=name]", "Week 1, race merged")
+    page.click("text=Run weighting")
+    page.wait_for_selector("#diagnostics-heading")
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(ARTIFACTS / f"pollster-weighting-run-{width}.png"), full_page=True)
+    page.click("text=Publish this run")
+    page.wait_for_selector(".badge-published")
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(ARTIFACTS / f"pollster-weighting-published-{width}.png"), full_page=True)

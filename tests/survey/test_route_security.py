@@ -14,10 +14,10 @@ from werkzeug.routing import AnyConverter, Rule
 
 from survey.api.openapi import is_public
 from survey.extensions import db
-from survey.models import ApiToken, Invitation, Pollster, Survey
+from survey.models import ApiToken, Invitation, Pollster, Survey, WeightingRun
 from survey.responses.quality import ExclusionRules
 from survey.weighting.reference_data import california_adult_targets
-from survey.weighting.runs import create_run
+from survey.weighting.runs import create_run, publish_run
 from survey.weighting.settings import WeightingSettings
 from tests.support.polls import seed_poll
 from tests.support.site import TEST_PASSWORD, app_for
@@ -144,6 +144,9 @@ def test_the_owner_reaches_every_page_the_stranger_cannot(app, client, seeded, s
     """Proves the fillers are right: the 404s above are about ownership, not a wrong URL."""
     fillers, secrets = seeded
     sign_in(client, OWNER)
+    with app.app_context():  # a published run, for the routes that serve it without naming it
+        publish_run(db.session.get(WeightingRun, fillers["run_id"]))
+        db.session.commit()
     for rule, method, url in requests_for(app, fillers):
         if method != "GET" or not rule.arguments:
             continue

@@ -15,7 +15,7 @@ from survey.extensions import db
 from survey.models import Pollster, Survey
 from survey.responses.quality import ExclusionRules
 from survey.weighting.reference_data import california_adult_targets
-from survey.weighting.runs import create_run
+from survey.weighting.runs import create_run, publish_run
 from survey.weighting.settings import WeightingSettings
 from tests.support.polls import seed_poll
 
@@ -25,12 +25,13 @@ FILE = "toplines.csv"
 
 @pytest.fixture
 def weighted(app, client, default_survey, make_pollster, sign_in):
-    """The owner's token and the values of every path parameter, all belonging to the owner."""
+    """The owner's token (its survey weighted, the run published) and the values of every path parameter, all belonging to the owner."""
     owner_id = make_pollster(OWNER, default_survey)
     with app.app_context():
         survey = db.session.scalar(sa.select(Survey).where(Survey.slug == default_survey))
         seed_poll(survey, 120)
         run = create_run(survey, WeightingSettings(california_adult_targets()), ExclusionRules(), db.session.get(Pollster, owner_id))
+        publish_run(run)  # /results and /banner serve the published run
         db.session.commit()
         run_id = run.id
     sign_in(client, OWNER)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from analysis.spec import run_spec
@@ -50,7 +51,7 @@ def test_weighting_shows_diagnostics_then_results_match_the_spec(app, client, si
     response = _run_weighting(client, slug)
     assert response.status_code == 302
     page = client.get(response.location).get_data(as_text=True)
-    assert "Diagnostics of run" in page and "Design effect of weighting" in page and "Effective sample size" in page
+    assert "Diagnostics of Run 1" in page and "Design effect of weighting" in page and "Effective sample size" in page
     assert "Achieved versus target margins" in page and '<svg' in page and "Distribution of the final weights" in page
     assert "new complete response" not in page  # nothing arrived since: the excluded ones are not "new"
     with app.app_context():
@@ -100,6 +101,9 @@ def test_api_results_equal_the_spec(app, client, signed_in, tmp_path):
     page = client.post("/pollster/tokens", data={"name": "results"}).get_data(as_text=True)
     token = re.search(r"svy_[\w-]+", page).group()
     headers = {"Authorization": f"Bearer {token}"}
+    with app.app_context():
+        run_id = db.session.scalar(sa.select(WeightingRun.id))
+    assert client.post(f"/api/surveys/{slug}/runs/{run_id}/publish", headers=headers).json["published"] is True
     body = client.get(f"/api/surveys/{slug}/results?ci=logit", headers=headers).json
     result = _downloaded_result(client, slug, body["run"]["id"], tmp_path)
     expected = {e["id"]: e for e in result["estimates"]}

@@ -176,15 +176,20 @@ def test_api_contract_and_the_banner_book(app, client, banner_owner):
     book = openpyxl.load_workbook(io.BytesIO(client.get(f"/api/surveys/{slug}/banner.xlsx?{query}", headers=headers).data))
     assert book.sheetnames == ["by party", "by age_group", "notes"]
     sheet = book["by party"]
-    assert sheet.freeze_panes == "C6"
+    header = next(cell.row for cell in sheet["A"] if cell.value == "Question")
+    assert sheet.freeze_panes == f"C{header + 3}"  # the header and both bases stay in view
+    assert any(str(cell.value).startswith("Letters") for cell in sheet["A"][:header])  # how to read it, on top
     party = [c for c in body["columns"] if c["variable"] == "party"]
-    assert [cell.value for cell in sheet[3]][3:] == [c["letter"] for c in party]
-    assert [cell.value for cell in sheet[4]][2:] == [body["total"]["n"], *[c["n"] for c in party]]
+    assert [cell.value for cell in sheet[header]][3:] == [
+        f"{c['label']}{' *' if c['low_base'] else ''} ({c['letter']})" for c in party]
+    assert [cell.value for cell in sheet[header + 1]][1:] == ["Unweighted base", body["total"]["n"], *[c["n"] for c in party]]
     assert body["total"]["n"] == sum(c["n"] for c in party) < 400  # the quality rules left some out
+    assert sheet.cell(header + 2, 3).value == round(body["total"]["weighted_n"]) and sheet.cell(header + 2, 3).number_format == "#,##0"
     lines = list(sheet.iter_rows(values_only=False))
     likely = next(i for i, line in enumerate(lines) if line[1].value == "Very or somewhat likely (net)")
     numbers, letters = lines[likely], lines[likely + 1]
     assert numbers[2].value == pytest.approx(row["total"]["estimate"], rel=1e-12) and numbers[2].number_format == "0%"
+    assert numbers[1].font.bold and letters[3].font.color.rgb.endswith("1F5FA8")
     for cell, column, letter_cell in zip(numbers[3:], [c for c in row["cells"] if c["variable"] == "party"], letters[3:]):
         assert cell.value == pytest.approx(column["estimate"], rel=1e-12) and cell.number_format == "0%"
         assert (letter_cell.value or "") == " ".join(column["higher_than"])
@@ -192,7 +197,7 @@ def test_api_contract_and_the_banner_book(app, client, banner_owner):
     notes = list(book["notes"].iter_rows(values_only=True))
     test = next(t for t in body["independence"] if t["question"] == "calexit" and t["variable"] == "party")
     assert any(line[:2] == ("calexit", "party") and line[5] == pytest.approx(test["p_value"], abs=1e-12) for line in notes)
-    assert any(line[0] == "Letters" for line in notes) and any(line[0] == "Weighting" for line in notes)
+    assert any(str(line[0]).startswith("Weighting: Raking") for line in notes)
 
     table = pd.read_csv(io.BytesIO(client.get(f"/pollster/surveys/{slug}/runs/{run_id}/banner.csv?{query}").data))
     dem = table[(table.question == "civil_war_5yr") & (table.answer == "likely") & (table.level == "dem")].iloc[0]
