@@ -4,7 +4,6 @@ Shared by the pollster pages and the API, so both always show the same figures.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.models import Invitation, Response, ResponseStatus, Survey, as_utc
+from survey.models import Invitation, Response, ResponseStatus, Survey
 from survey.responses.dataset import load_responses
 from survey.responses.quality import FLAGS
 
@@ -71,37 +70,57 @@ class FieldworkSummary:
 def fieldwork_summary(survey: Survey, *, quality: bool = True, now: datetime | None = None) -> FieldworkSummary:
     """Count the responses and invitations of ``survey`` as they stand at ``now`` (UTC).
 
+    Every count is an aggregate query (by status, by day): no response row comes into Python.
     ``quality=True`` also flags the complete responses (speeders, straight-lining, failed
     attention checks, duplicates) through ``survey.responses.dataset.load_responses``, which reads every
     answer, so lists of many surveys leave it out.
     """
     now = now or datetime.now(timezone.utc)
     of_survey = Response.survey_id == survey.id
-    by_status = dict(db.session.execute(sa.select(Response.status, sa.func.count()).where(of_survey).group_by(Response.status)).all())
-    idle_since = now - BREAKOFF_AFTER
-    broken_off = db.session.scalar(
-        sa.select(sa.func.count()).where(
-            of_survey, Response.status == ResponseStatus.IN_PROGRESS.value, Response.updated_at < idle_since
+
+    def counted(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+    by_status = {
+        status: (total, broken_off, simulated, invited)
+        for status, total, broken_off, simulated, invited in db.session.execute(
+            sa.select(
+                Response.status,
+                sa.func.count(),
+                counted(Response.updated_at < now - BREAKOFF_AFTER),
+                counted(Response.simulated.is_(True)),
+                sa.func.count(Response.invitation_id),
+            ).where(of_survey).group_by(Response.status)
         )
-    )
-    simulated = db.session.scalar(sa.select(sa.func.count()).where(of_survey, Response.simulated.is_(True)))
+    }
     invitations = db.session.scalar(sa.select(sa.func.count()).where(Invitation.survey_id == survey.id))
-    invitations_used = db.session.scalar(sa.select(sa.func.count()).where(of_survey, Response.invitation_id.is_not(None)))
-    completed_at = db.session.scalars(
-        sa.select(Response.completed_at).where(of_survey, Response.status == ResponseStatus.COMPLETE.value)
+    day = _utc_day(Response.completed_at)
+    per_day = db.session.execute(
+        sa.select(day, sa.func.count()).where(of_survey, Response.status == ResponseStatus.COMPLETE.value).group_by(day)
     ).all()
     return FieldworkSummary(
-        started=sum(by_status.values()),
-        completed=by_status.get(ResponseStatus.COMPLETE.value, 0),
-        screened_out=by_status.get(ResponseStatus.SCREENED_OUT.value, 0),
-        in_progress=by_status.get(ResponseStatus.IN_PROGRESS.value, 0),
-        broken_off=broken_off,
-        simulated=simulated,
+        started=sum(counts[0] for counts in by_status.values()),
+        completed=by_status.get(ResponseStatus.COMPLETE.value, (0,))[0],
+        screened_out=by_status.get(ResponseStatus.SCREENED_OUT.value, (0,))[0],
+        in_progress=by_status.get(ResponseStatus.IN_PROGRESS.value, (0,))[0],
+        broken_off=by_status.get(ResponseStatus.IN_PROGRESS.value, (0, 0))[1],
+        simulated=sum(counts[2] for counts in by_status.values()),
         invitations=invitations,
-        invitations_used=invitations_used,
-        completions_by_day=_per_day(completed_at),
+        invitations_used=sum(counts[3] for counts in by_status.values()),
+        completions_by_day=_every_day({_as_date(moment): count for moment, count in per_day}),
         quality_flags=quality_counts(survey) if quality else None,
     )
+
+
+def _utc_day(column: sa.ColumnElement[datetime]) -> sa.ColumnElement:
+    """The UTC calendar day of a timestamp, in the database's SQL (SQLite keeps UTC text)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return sa.cast(sa.func.timezone("UTC", column), sa.Date)
+    return sa.func.date(column)
+
+
+def _as_date(day: date | str) -> date:
+    return day if isinstance(day, date) else date.fromisoformat(day)
 
 
 def quality_counts(survey: Survey) -> dict[str, int]:
@@ -110,11 +129,9 @@ def quality_counts(survey: Survey) -> dict[str, int]:
     return {name: counts[name] for name in (*FLAGS, "excluded")}
 
 
-def _per_day(moments: list[datetime]) -> tuple[tuple[date, int], ...]:
+def _every_day(counts: dict[date, int]) -> tuple[tuple[date, int], ...]:
     """Completions per UTC day from the first to the last, days without any included as 0."""
-    if not moments:
+    if not counts:
         return ()
-    counts = Counter(as_utc(moment).date() for moment in moments)
     first, last = min(counts), max(counts)
     return tuple((first + timedelta(days=offset), counts.get(first + timedelta(days=offset), 0)) for offset in range((last - first).days + 1))
-

@@ -7,11 +7,11 @@ pages and with ``python -m analysis run`` on the downloaded spec.
 """
 from __future__ import annotations
 
-import io
 import math
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, BinaryIO, Optional
 
 import pandas as pd
 from scipy import stats
@@ -215,6 +215,8 @@ DISCLOSURE_FIELDS = (
     ("sample_source", "Sample source"),
 )
 RESPONDENT_FORMATS = {"csv", "sav", "dta", "parquet"}
+SPOOL_BYTES = 8 * 1024 * 1024  # a built file larger than this waits on disk, not in memory
+CHUNK_BYTES = 256 * 1024
 REPLICATE_CHOICES = {"jk1"}
 
 
@@ -279,7 +281,7 @@ def build_download(survey: Survey, run, name: str, args: Mapping[str, str]) -> D
     if stem == "spec":
         return Download(filename, mimetype, spec_yaml(computed.spec, run_header(run, survey)).encode())
     if stem == "data":
-        return Download(filename, mimetype, computed.csv_bytes)
+        return Download(filename, mimetype, _in_chunks(computed.csv_bytes))
     if stem == "methodology":
         return Download(filename, mimetype, methodology(computed, survey, Disclosure.for_survey(survey, args)).encode())
     if stem == "toplines" or stem == "crosstabs":
@@ -296,22 +298,45 @@ def build_download(survey: Survey, run, name: str, args: Mapping[str, str]) -> D
     return Download(filename, mimetype, _respondent_file(frame, codebook(computed, frame), extension))
 
 
-def _table_file(table: pd.DataFrame, extension: str, title: str, notes: list[str]) -> Any:
+def _table_file(table: pd.DataFrame, extension: str, title: str, notes: list[str]) -> Iterator[bytes]:
     if extension == "csv":
         return iter_csv(table)
-    buffer = io.BytesIO()
     decimals = {column: "0.0000" for column in ("estimate", "se", "ci_low", "ci_high", "margin_of_error") if column in table}
-    write_xlsx({title: table}, buffer, title=title.capitalize(), notes=notes, number_formats=decimals)
-    return buffer.getvalue()
+    return spooled(lambda out: write_xlsx({title: table}, out, title=title.capitalize(), notes=notes,
+                                          number_formats=decimals))
 
 
-def _respondent_file(frame: pd.DataFrame, book: Codebook, extension: str) -> Any:
-    """CSV streams batch by batch; SPSS, Stata and Parquet writers need the whole frame."""
+def _respondent_file(frame: pd.DataFrame, book: Codebook, extension: str) -> Iterator[bytes]:
+    """CSV streams batch by batch; SPSS, Stata and Parquet writers need the whole frame, and
+    write to a spooled file that is then sent in chunks."""
     if extension == "csv":
         return iter_csv(frame)
-    buffer = io.BytesIO()
-    {"sav": write_sav, "dta": write_dta, "parquet": write_parquet}[extension](frame, buffer, book)
-    return buffer.getvalue()
+    return spooled(lambda out: {"sav": write_sav, "dta": write_dta, "parquet": write_parquet}[extension](frame, out, book))
+
+
+def spooled(write: Callable[[BinaryIO], Any]) -> Iterator[bytes]:
+    """Run ``write`` on a file kept in memory up to ``SPOOL_BYTES`` and on disk beyond, then
+    yield it in chunks: a big file is never held whole as one ``bytes`` beside its frame."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    try:
+        write(spool)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return _chunks_of(spool)
+
+
+def _chunks_of(spool: BinaryIO) -> Iterator[bytes]:
+    with spool:
+        while chunk := spool.read(CHUNK_BYTES):
+            yield chunk
+
+
+def _in_chunks(body: bytes) -> Iterator[bytes]:
+    """A file already in memory (the run's data file, which its hash was taken of), sent in chunks."""
+    for start in range(0, len(body), CHUNK_BYTES):
+        yield body[start:start + CHUNK_BYTES]
 
 
 def download_response(survey: Survey, run, name: str, args: Mapping[str, str]):

@@ -8,7 +8,6 @@ All storing goes through ``survey.responses.service``.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import datetime
 from typing import NoReturn, Optional
@@ -347,18 +346,14 @@ def _submit(slug: str, response: Response, page: Page, form: PageForm, saved: se
         return None
     try:
         next_page = service.save_page(
-            response, page.id, form.answers(), shown_at=shown_at, language=current_language(), saved=saved
+            response, page.id, form.answers(), shown_at=shown_at, language=current_language(), saved=saved,
+            complete_when_done=True,
         )
     except service.InvalidAnswer:
         _refuse("page form: answer refused by the questionnaire")
     if next_page is not None:
         return redirect(url_for("respond.page", slug=slug, page_id=next_page))
-    db.session.refresh(response)
-    if response.status == ResponseStatus.IN_PROGRESS.value:
-        # Another tab may have reopened a page meanwhile; _continue then goes there.
-        with contextlib.suppress(service.ResponseIncomplete):
-            service.complete(response)
-    return _continue(response)
+    return _continue(response)  # completed by this save (or screened out): the end page
 
 
 # --- the end ------------------------------------------------------------------------

@@ -10,11 +10,13 @@ Quality flags (``survey.responses.quality``) and the exclusion rules that use th
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -258,62 +260,51 @@ class ResponseData:
 
 
 def load_responses(survey: Survey, rules: ExclusionRules | None = None) -> ResponseData:
-    """Read every complete response of ``survey`` into a ``ResponseData`` (two queries)."""
+    """Read every complete response of ``survey`` into a ``ResponseData`` (two queries).
+
+    The answers come in one query as (response, question, JSON text) rows; each distinct text
+    is decoded and turned into frame cells once (``_cell``), and the cells are spread over
+    the respondents by pandas, so the cost per respondent is pandas', not Python's.
+    """
     rules = rules or ExclusionRules()
     questions = questions_of(survey)
-    by_code = {q.code: q for q in questions}
-    complete = (
-        sa.select(Response.id)
-        .where(Response.survey_id == survey.id, Response.status == ResponseStatus.COMPLETE.value)
-        .scalar_subquery()
+    complete = sa.and_(Response.survey_id == survey.id, Response.status == ResponseStatus.COMPLETE.value)
+    page_seconds = (
+        sa.select(PageVisit.response_id, sa.func.sum(PageVisit.seconds).label("page_seconds"))
+        .group_by(PageVisit.response_id)
+        .subquery()
     )
-    meta_rows = db.session.execute(
-        sa.select(
-            Response.id,
-            Response.language,
-            Response.started_at,
-            Response.completed_at,
-            Response.updated_at,
-            Response.user_agent_hash,
-            Response.simulated,
-            sa.select(sa.func.sum(PageVisit.seconds))
-            .where(PageVisit.response_id == Response.id)
-            .scalar_subquery()
-            .label("page_seconds"),
-        )
-        .where(Response.survey_id == survey.id, Response.status == ResponseStatus.COMPLETE.value)
+    meta = _frame(
+        sa.select(Response.id, Response.language, Response.started_at, Response.completed_at, Response.updated_at,
+                  Response.user_agent_hash, Response.simulated, page_seconds.c.page_seconds)
+        .outerjoin(page_seconds, page_seconds.c.response_id == Response.id)
+        .where(complete)
         .order_by(Response.id)
-    ).all()
-    rows: dict[int, dict[str, Any]] = {row.id: {} for row in meta_rows}
-    for response_id, code, value in db.session.execute(
-        sa.select(Answer.response_id, Answer.question_code, Answer.value).where(Answer.response_id.in_(complete))
-    ):
-        question = by_code.get(code)
-        if question is not None and response_id in rows:
-            rows[response_id].update(_cell(question, value))
+    )
+    index = pd.Index(meta["id"].astype("int64"), name="respondent_id")
+    stored = _frame(
+        sa.select(Answer.response_id, Answer.question_code, sa.cast(Answer.value, sa.Text).label("value"))
+        .join(Response, Response.id == Answer.response_id)
+        .where(complete)
+    )
+    answers = _answer_frame(questions, stored, index)
 
-    columns = [column for question in questions for column in question.columns]
-    index = pd.Index([row.id for row in meta_rows], name="respondent_id", dtype="int64")
-    answers = pd.DataFrame.from_records([rows[i] for i in index], index=index, columns=columns)
-    for question in questions:
-        if question.numeric:
-            answers[question.code] = pd.to_numeric(answers[question.code], errors="coerce")
-        elif question.multiple:
-            answers[list(question.columns)] = answers[list(question.columns)].astype("Float64").astype("Int64")
-        else:
-            answers[question.code] = answers[question.code].astype(object).where(answers[question.code].notna(), None)
-
+    started, completed = _utc_column(meta["started_at"]), _utc_column(meta["completed_at"])
+    wall_seconds = (completed - started).dt.total_seconds()
     paradata = pd.DataFrame(
         {
-            "language": [row.language for row in meta_rows],
-            "completed_at": pd.to_datetime([None if row.completed_at is None else as_utc(row.completed_at) for row in meta_rows], utc=True),
-            "updated_at": [None if row.updated_at is None else as_utc(row.updated_at) for row in meta_rows],
-            "user_agent_hash": [row.user_agent_hash for row in meta_rows],
-            "simulated": [bool(row.simulated) for row in meta_rows],
-            "duration_seconds": [_duration(row) for row in meta_rows],
+            "language": meta["language"].to_numpy(),
+            "completed_at": completed.to_numpy(),
+            "updated_at": _utc_column(meta["updated_at"]).to_numpy(),
+            "user_agent_hash": meta["user_agent_hash"].to_numpy(),
+            "simulated": meta["simulated"].astype(bool).to_numpy(),
+            # time on the pages (paradata) if recorded, else the wall time from start to completion
+            "duration_seconds": pd.to_numeric(meta["page_seconds"]).astype(float).fillna(wall_seconds).to_numpy(),
         },
         index=index,
     )
+    paradata["completed_at"] = pd.to_datetime(paradata["completed_at"], utc=True)
+    paradata["updated_at"] = pd.to_datetime(paradata["updated_at"], utc=True)
     flags = quality_flags(
         answers,
         durations=paradata["duration_seconds"],
@@ -326,10 +317,52 @@ def load_responses(survey: Survey, rules: ExclusionRules | None = None) -> Respo
     return ResponseData(survey=survey, questions=questions, answers=answers, paradata=paradata, flags=flags, rules=rules)
 
 
-def _duration(row) -> Optional[float]:
-    """Time spent on the pages (paradata) if recorded, else the wall time from start to completion."""
-    if row.page_seconds is not None:
-        return float(row.page_seconds)
-    if row.started_at is None or row.completed_at is None:
-        return None
-    return (as_utc(row.completed_at) - as_utc(row.started_at)).total_seconds()
+def _frame(statement: sa.Select) -> pd.DataFrame:
+    """The rows of one query as a DataFrame, columns named as the statement names them (built
+    column by column: pandas inspects each SQLAlchemy row object it is given)."""
+    result = db.session.connection().execute(statement)
+    names = list(result.keys())
+    columns = list(zip(*result.all())) or [()] * len(names)
+    return pd.DataFrame({name: pd.Series(column, dtype=object) for name, column in zip(names, columns)})
+
+
+def _utc_column(values: pd.Series) -> pd.Series:
+    """Timestamps in UTC (SQLite returns naive ones, stored in UTC)."""
+    return pd.to_datetime(values, utc=True)
+
+
+def _answer_frame(questions: list[QuestionInfo], stored: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """One row per respondent of ``index``, one column per question column, from (response, code, JSON text) rows."""
+    by_code = {q.code: q for q in questions}
+    stored = stored[stored["question_code"].isin(list(by_code))]
+    value_ids, texts = pd.factorize(stored["value"], use_na_sentinel=False)
+    values = [None if text is None else json.loads(text) for text in texts]
+    rows = index.get_indexer(stored["response_id"])
+    columns: dict[str, pd.Series] = {}
+    for code, positions in stored.groupby("question_code", sort=False).indices.items():
+        question = by_code[code]
+        # each distinct stored value becomes cells once; the respondents then only index into them
+        used, where = np.unique(value_ids[positions], return_inverse=True)
+        cells = [_cell(question, values[i]) for i in used]
+        for column in question.columns:
+            filled = np.array([cell.get(column) for cell in cells], dtype=object)[where.ravel()]
+            target = np.full(len(index), None, dtype=object)
+            target[rows[positions]] = filled
+            columns[column] = target
+    ordered = [column for question in questions for column in question.columns]
+    answers = pd.DataFrame({column: columns.get(column, np.full(len(index), None, dtype=object)) for column in ordered},
+                           index=index, columns=ordered)
+    return typed_answers(answers, questions)
+
+
+def typed_answers(answers: pd.DataFrame, questions: list[QuestionInfo]) -> pd.DataFrame:
+    """The frame's column types: numbers as floats, multiple-choice columns as nullable 0/1
+    integers, codes as objects with None for no answer."""
+    for question in questions:
+        if question.numeric:
+            answers[question.code] = pd.to_numeric(answers[question.code], errors="coerce")
+        elif question.multiple:
+            answers[list(question.columns)] = answers[list(question.columns)].astype("Float64").astype("Int64")
+        else:
+            answers[question.code] = answers[question.code].astype(object).where(answers[question.code].notna(), None)
+    return answers

@@ -171,15 +171,12 @@ def _missing_required(page: Page, answers: Mapping[str, Any]) -> list[str]:
     return [q.code for q in shown_questions(page, answers) if q.required and answers.get(q.code) in (None, "", [])]
 
 
-def resume_page(response: Response, saved: Optional[Progress] = None) -> Optional[Page]:
-    """The first page the respondent still has to answer, or None when every shown page is done.
+def first_unfinished(questionnaire: Questionnaire, saved: Progress) -> Optional[Page]:
+    """The first page still to answer given ``saved``, or None when every shown page is done.
 
     A page is done once it has been submitted and none of its shown required questions is
     unanswered; a page whose questions are all hidden by earlier answers is skipped.
-    ``saved`` is the response's progress when the caller has just read it (one query fewer).
     """
-    questionnaire = questionnaire_for(response.survey)
-    saved = progress(response) if saved is None else saved
     for page in questionnaire.pages:
         if not page.is_shown(saved.answers):
             continue
@@ -188,18 +185,28 @@ def resume_page(response: Response, saved: Optional[Progress] = None) -> Optiona
     return None
 
 
-def may_open_page(response: Response, page_id: str, saved: Optional[Progress] = None) -> bool:
-    """Whether the respondent has reached ``page_id``: it is shown and not beyond the first unfinished page."""
-    questionnaire = questionnaire_for(response.survey)
+def resume_page(response: Response, saved: Optional[Progress] = None) -> Optional[Page]:
+    """The first page the respondent still has to answer (``first_unfinished``), or None.
+
+    ``saved`` is the response's progress when the caller has just read it (one query fewer).
+    """
+    return first_unfinished(questionnaire_for(response.survey), progress(response) if saved is None else saved)
+
+
+def _may_open(questionnaire: Questionnaire, page_id: str, saved: Progress) -> bool:
     try:
         index = questionnaire.page_index(page_id)
     except (KeyError, ValueError):
         return False
-    saved = progress(response) if saved is None else saved
     if not questionnaire.pages[index].is_shown(saved.answers):
         return False
-    target = resume_page(response, saved)
+    target = first_unfinished(questionnaire, saved)
     return target is None or index <= questionnaire.page_index(target.id)
+
+
+def may_open_page(response: Response, page_id: str, saved: Optional[Progress] = None) -> bool:
+    """Whether the respondent has reached ``page_id``: it is shown and not beyond the first unfinished page."""
+    return _may_open(questionnaire_for(response.survey), page_id, progress(response) if saved is None else saved)
 
 
 def previous_page(response: Response, page_id: str, saved: Optional[Progress] = None) -> Optional[Page]:
@@ -213,6 +220,32 @@ def previous_page(response: Response, page_id: str, saved: Optional[Progress] = 
 
 
 # --- changing things -----------------------------------------------------------------
+
+def new_response_row(
+    questionnaire: Questionnaire,
+    token: str,
+    *,
+    language: str,
+    user_agent: Optional[str] = None,
+    simulated: bool = False,
+    rng: Optional[random.Random] = None,
+) -> dict[str, Any]:
+    """The columns of a new response (``start_response``'s, and the bulk path's in ``simulate``).
+
+    Option orders for randomized questions are drawn here, once per respondent, and kept.
+    """
+    rng = rng or random.SystemRandom()
+    return {
+        "resume_token_hash": token_hash(token),
+        "status": IN_PROGRESS,
+        "language": language,
+        "current_page": 0,
+        "option_orders": {q.code: list(q.option_order(rng)) for q in questionnaire.questions if q.randomize},
+        "user_agent_hash": paradata_hash(user_agent),
+        "simulated": simulated,
+        "started_at": utcnow(),
+    }
+
 
 def start_response(
     survey: Survey,
@@ -233,21 +266,14 @@ def start_response(
     idempotent: a second start with the same token raises ``AlreadyStarted``, as does a
     second start on one invitation.
     """
-    questionnaire = questionnaire_for(survey)
-    rng = rng or random.SystemRandom()
-    option_orders = {q.code: list(q.option_order(rng)) for q in questionnaire.questions if q.randomize}
     token = resume_token or new_token()
     response = Response(
         survey=survey,
         invitation_id=invitation.id if invitation is not None else None,
-        resume_token_hash=token_hash(token),
-        status=IN_PROGRESS,
-        language=language,
-        current_page=0,
-        option_orders=option_orders,
-        user_agent_hash=paradata_hash(user_agent),
-        simulated=simulated,
-        started_at=utcnow(),
+        **new_response_row(
+            questionnaire_for(survey), token, language=language, user_agent=user_agent,
+            simulated=simulated, rng=rng,
+        ),
     )
     db.session.add(response)
     try:
@@ -311,6 +337,76 @@ def _hidden_codes(questionnaire: Questionnaire, answers: dict[str, Any]) -> list
     return removed
 
 
+@dataclass(frozen=True)
+class PageSave:
+    """What storing one submitted page changes, decided from the response's progress alone.
+
+    ``plan_save`` decides it; ``save_page`` writes it under the response's lock and the bulk
+    path of ``simulate`` writes many at once, so both store by the same rules.
+    """
+
+    answers: dict[str, Any]  # every answer of the response after this page
+    visit: Optional[dict[str, Any]]  # the page_visits row (without response_id), None for a repeat showing
+    changes: dict[str, Any]  # columns of the response to update
+    next_page_id: Optional[str]  # None: screened out, or nothing left to answer
+
+    def progress(self, before: Progress) -> Progress:
+        """The response's progress once this save is stored."""
+        visits = before.visits
+        if self.visit is not None:
+            visits = {**visits, self.visit["page"]: [*visits.get(self.visit["page"], ()), self.visit["shown_at"]]}
+        return Progress(self.answers, visits)
+
+
+def plan_save(
+    questionnaire: Questionnaire,
+    saved: Progress,
+    page_id: str,
+    answers: Mapping[str, Any],
+    *,
+    shown_at: datetime,
+    submitted_at: Optional[datetime] = None,
+    language: Optional[str] = None,
+    complete_when_done: bool = False,
+) -> PageSave:
+    """Decide what storing this page changes (the rules of ``save_page``); raises ``InvalidAnswer``.
+
+    ``complete_when_done`` also completes the response when this page leaves nothing to
+    answer (what ``complete`` would do next, decided under the same lock).
+    """
+    try:
+        page = questionnaire.pages[questionnaire.page_index(page_id)]
+    except (KeyError, ValueError) as error:
+        raise InvalidAnswer(f"survey {questionnaire.slug!r} has no page {page_id!r}") from error
+    if not _may_open(questionnaire, page_id, saved):
+        raise InvalidAnswer(f"page {page_id!r} is not open to this response yet")
+
+    on_page = {q.code for q in page.questions}
+    earlier = {code: value for code, value in saved.answers.items() if code not in on_page}
+    after = {**earlier, **_validated(page, shown_questions(page, earlier), answers)}
+    _hidden_codes(questionnaire, after)
+
+    submitted_at = as_utc(submitted_at or utcnow())
+    shown_at = as_utc(shown_at)
+    visit = None
+    if not saved.shown_before(page.id, shown_at):
+        visit = {"page": page.id, "shown_at": shown_at, "submitted_at": submitted_at,
+                 "seconds": max(0.0, (submitted_at - shown_at).total_seconds())}
+    changes: dict[str, Any] = {"language": language} if language else {}
+    screened_by = next((q.code for q in shown_questions(page, after) if q.ends_survey(after.get(q.code))), None)
+    if screened_by:
+        changes.update(status=ResponseStatus.SCREENED_OUT.value, screened_out_by=screened_by)
+        return PageSave(after, visit, changes, None)
+    plan = PageSave(after, visit, changes, None)
+    target = first_unfinished(questionnaire, plan.progress(saved))  # what this save leaves, without reading it back
+    changes["current_page"] = questionnaire.page_index(target.id) if target is not None else len(questionnaire.pages)
+    if complete_when_done and target is None:
+        changes.update(status=ResponseStatus.COMPLETE.value, completed_at=utcnow())
+    # Forward from this page; at the end, back to any page a changed answer left unfinished.
+    next_page_id = questionnaire.next_page_id(page.id, after) or (target.id if target is not None else None)
+    return PageSave(after, visit, changes, next_page_id)
+
+
 def save_page(
     response: Response,
     page_id: str,
@@ -320,6 +416,7 @@ def save_page(
     submitted_at: Optional[datetime] = None,
     language: Optional[str] = None,
     saved: Optional[Progress] = None,
+    complete_when_done: bool = False,
 ) -> Optional[str]:
     """Store one submitted page and return the id of the page to show next (None: nothing left).
 
@@ -331,53 +428,26 @@ def save_page(
     ``saved`` is what ``lock`` returned when the caller took the lock in this transaction
     (the site does, to read the progress once per request). The writes are Core statements
     under the lock (a page is the hot path of a fieldwork day); the session is committed,
-    so the ``response`` object reloads afterwards.
+    so the ``response`` object reloads afterwards. ``complete_when_done`` completes the
+    response in the same transaction when nothing is left to answer (the site's last page:
+    no second lock, read and commit for ``complete``).
     """
     questionnaire = questionnaire_for(response.survey)
     saved = lock(response) if saved is None else saved
     try:
-        page = questionnaire.pages[questionnaire.page_index(page_id)]
-    except (KeyError, ValueError) as error:
-        db.session.rollback()
-        raise InvalidAnswer(f"survey {response.survey.slug!r} has no page {page_id!r}") from error
-    if not may_open_page(response, page_id, saved):
-        db.session.rollback()
-        raise InvalidAnswer(f"page {page_id!r} is not open to response {response.id} yet")
-
-    on_page = {q.code for q in page.questions}
-    earlier = {code: value for code, value in saved.answers.items() if code not in on_page}
-    try:
-        cleaned = _validated(page, shown_questions(page, earlier), answers)
+        plan = plan_save(questionnaire, saved, page_id, answers, shown_at=shown_at, submitted_at=submitted_at,
+                         language=language, complete_when_done=complete_when_done)
     except InvalidAnswer:
         db.session.rollback()
         raise
-    after = {**earlier, **cleaned}
-    _hidden_codes(questionnaire, after)
-    _write_answers(response.id, saved.answers, after)
-
-    submitted_at = as_utc(submitted_at or utcnow())
-    shown_at = as_utc(shown_at)
-    if not saved.shown_before(page.id, shown_at):
-        seconds = max(0.0, (submitted_at - shown_at).total_seconds())
-        db.session.execute(_INSERT_VISIT, {
-            "response_id": response.id, "page": page.id, "shown_at": shown_at, "submitted_at": submitted_at,
-            "seconds": seconds,
-        })
-    changes: dict[str, Any] = {"language": language} if language else {}
-    screened_by = next((q.code for q in shown_questions(page, after) if q.ends_survey(after.get(q.code))), None)
-    if screened_by:
-        changes.update(status=ResponseStatus.SCREENED_OUT.value, screened_out_by=screened_by)
-        target = None
-    else:
-        visits = {**saved.visits, page.id: [*saved.visits.get(page.id, ()), shown_at]}
-        target = resume_page(response, Progress(after, visits))  # what this save leaves, without reading it back
-        changes["current_page"] = questionnaire.page_index(target.id) if target is not None else len(questionnaire.pages)
-    db.session.execute(_UPDATE_RESPONSE, {"response_id": response.id, **changes})
+    _write_answers(response.id, saved.answers, plan.answers)
+    if plan.visit is not None:
+        db.session.execute(_INSERT_VISIT, {"response_id": response.id, **plan.visit})
+    db.session.execute(_UPDATE_RESPONSE, {"response_id": response.id, **plan.changes})
     db.session.commit()
-    if screened_by:
-        return None
-    # Forward from this page; at the end, back to any page a changed answer left unfinished.
-    return questionnaire.next_page_id(page.id, after) or (target.id if target is not None else None)
+    if plan.changes.get("status") == ResponseStatus.COMPLETE.value:
+        log.info("response %s completed", response.id)
+    return plan.next_page_id
 
 
 def _write_answers(response_id: int, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:

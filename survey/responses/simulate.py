@@ -8,8 +8,10 @@ think a second civil war likely, 16% very likely; 14-20% would vote for Californ
 leave). Because the sample is skewed and opinions follow demographics, the unweighted
 sample misses those figures and weighting to the population margins moves it back.
 
-Answers go through ``survey.responses.service`` (``start_response``, ``save_page``,
-``complete``), so they are validated, branched, screened and timed like real ones. Some
+Answers go through the rules of ``survey.responses.service`` (``new_response_row``,
+``plan_save``, ``first_unfinished``: the functions ``start_response``, ``save_page`` and
+``complete`` are made of), so they are validated, branched, screened and timed like real
+ones; the bulk path only writes many respondents per transaction. Some
 people are screened out, some speed through, a few fail the attention check and a few
 break off mid-survey.
 
@@ -20,16 +22,19 @@ model's figures; the joint distribution and the opinions are a demonstration mod
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any, Literal, Optional
+
+import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.models import ResponseStatus, Survey
+from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey
 from survey.questionnaires.model import Question, Questionnaire
 from survey.questionnaires.sync import questionnaire_of
 from survey.responses import service
@@ -299,53 +304,170 @@ class SimulationReport:
 
 
 def simulate(survey: Survey, completions: int, *, seed: int | None = None, fieldwork_days: float = 7.0,
-             max_starts: int | None = None) -> SimulationReport:
-    """Run simulated respondents through the site's storing code until ``completions`` complete.
+             max_starts: int | None = None, bulk: bool = True, now: datetime | None = None) -> SimulationReport:
+    """Run simulated respondents through the site's storing rules until ``completions`` complete.
 
     Their paradata is dated within the last ``fieldwork_days`` days, in the time each page
-    would have taken them, so speeders look fast to the quality checks.
+    would have taken them (fieldwork ending ``now``, by default the present), so speeders look
+    fast to the quality checks. ``bulk`` (the
+    default) keeps each respondent's progress in memory and writes many respondents per
+    transaction (``BulkStore``); ``bulk=False`` stores each page through ``save_page`` as the
+    site does. Both apply the service's own rules, so they store the same rows.
     """
     if completions < 0:
         raise ValueError(f"the number of completions cannot be negative ({completions})")
     rng = random.Random(seed)
     questionnaire = questionnaire_of(survey)
+    store: BulkStore | ServiceStore = BulkStore(survey, questionnaire) if bulk else ServiceStore(survey)
     attention_codes = {q.code: q.attention_check for q in questionnaire.questions if q.attention_check}
     counts = {"started": 0, "completed": 0, "screened_out": 0, "broke_off": 0, "speeders": 0, "failed_attention": 0}
     max_starts = max_starts if max_starts is not None else 3 * completions + 50
-    now = datetime.now(timezone.utc)
+    now = now or datetime.now(timezone.utc)
     while counts["completed"] < completions and counts["started"] < max_starts:
         panelist = draw_panelist(rng)
         start = now - timedelta(days=rng.uniform(0, fieldwork_days))
-        outcome, answers = _take_survey(survey, questionnaire, panelist, start, rng)
+        outcome, answers = _take_survey(store, questionnaire, panelist, start, rng)
         counts["started"] += 1
         counts[outcome] += 1
         if outcome == "completed":
             counts["speeders"] += panelist.behaviour == "speeder"
             counts["failed_attention"] += any(answers.get(code) != expected for code, expected in attention_codes.items())
+    store.flush()
     if counts["completed"] < completions:
         log.warning("only %d of %d simulated respondents completed after %d starts",
                     counts["completed"], completions, counts["started"])
     return SimulationReport(**counts)
 
 
-def _take_survey(survey: Survey, questionnaire: Questionnaire, panelist: Panelist, start: datetime,
+class ServiceStore:
+    """Each page stored through ``survey.responses.service`` and committed, as the site stores it."""
+
+    def __init__(self, survey: Survey):
+        self.survey = survey
+
+    def start(self, language: str, user_agent: str, rng: random.Random) -> Response:
+        return service.start_response(self.survey, language=language, user_agent=user_agent, simulated=True, rng=rng)[0]
+
+    def save_page(self, response: Response, page_id: str, posted: dict[str, Any], shown_at: datetime,
+                  submitted_at: datetime) -> tuple[Optional[str], bool]:
+        """The next page's id, and whether this page screened the respondent out."""
+        next_page = service.save_page(response, page_id, posted, shown_at=shown_at, submitted_at=submitted_at)
+        return next_page, response.status == ResponseStatus.SCREENED_OUT.value
+
+    def finish(self, response: Response, completed: bool, started_at: datetime, clock: datetime) -> None:
+        if completed and not service.complete(response):
+            raise RuntimeError(f"simulated response {response.id} was completed by another process")
+        # Date the response in the simulated fieldwork, as the page visits already are.
+        response.started_at = started_at
+        if completed:
+            response.completed_at = clock
+        db.session.commit()
+
+    def flush(self) -> None:
+        """Nothing is held back: every page was committed as it was saved."""
+
+
+@dataclass
+class _Pending:
+    """A simulated response not written yet: its row, progress and page visits."""
+
+    row: dict[str, Any]
+    saved: service.Progress
+    visits: list[dict[str, Any]]
+
+
+class BulkStore:
+    """Many simulated respondents per transaction, by the service's rules.
+
+    Rows are made by ``service.new_response_row``, each page is decided by
+    ``service.plan_save`` on progress kept in memory, completion is checked with
+    ``service.first_unfinished``; ``batch`` respondents at a time are then written in one
+    transaction (COPY on PostgreSQL) instead of a locked, committed transaction per page.
+    """
+
+    batch = 2000  # respondents per transaction
+
+    def __init__(self, survey: Survey, questionnaire: Questionnaire):
+        self.survey_id, self.questionnaire = survey.id, questionnaire
+        self.pending: list[_Pending] = []
+
+    def start(self, language: str, user_agent: str, rng: random.Random) -> _Pending:
+        row = service.new_response_row(self.questionnaire, service.new_token(), language=language,
+                                       user_agent=user_agent, simulated=True, rng=rng)
+        row = {"survey_id": self.survey_id, "invitation_id": None, "completed_at": None, "screened_out_by": None, **row}
+        return _Pending(row, service.Progress({}, {}), [])
+
+    def save_page(self, pending: _Pending, page_id: str, posted: dict[str, Any], shown_at: datetime,
+                  submitted_at: datetime) -> tuple[Optional[str], bool]:
+        plan = service.plan_save(self.questionnaire, pending.saved, page_id, posted, shown_at=shown_at,
+                                 submitted_at=submitted_at)
+        pending.saved = plan.progress(pending.saved)
+        if plan.visit is not None:
+            pending.visits.append(plan.visit)
+        pending.row.update(plan.changes)
+        return plan.next_page_id, pending.row["status"] == ResponseStatus.SCREENED_OUT.value
+
+    def finish(self, pending: _Pending, completed: bool, started_at: datetime, clock: datetime) -> None:
+        if completed:
+            if service.first_unfinished(self.questionnaire, pending.saved) is not None:
+                raise service.ResponseIncomplete("a simulated respondent finished with pages left to answer")
+            pending.row.update(status=ResponseStatus.COMPLETE.value, completed_at=clock)
+        pending.row["started_at"] = started_at
+        self.pending.append(pending)
+        if len(self.pending) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the held respondents, their answers and page visits, and commit."""
+        if not self.pending:
+            return
+        responses, answers, visits = Response.__table__, Answer.__table__, PageVisit.__table__
+        now = service.utcnow()
+        rows = [{**pending.row, "updated_at": now} for pending in self.pending]
+        ids = db.session.execute(
+            sa.insert(responses).returning(responses.c.id, sort_by_parameter_order=True), rows
+        ).scalars().all()
+        answer_rows = [
+            {"response_id": response_id, "question_code": code, "value": value, "answered_at": now}
+            for response_id, pending in zip(ids, self.pending) for code, value in pending.saved.answers.items()
+        ]
+        visit_rows = [
+            {"response_id": response_id, **visit} for response_id, pending in zip(ids, self.pending) for visit in pending.visits
+        ]
+        _insert_many(answers, answer_rows)
+        _insert_many(visits, visit_rows)
+        db.session.commit()
+        self.pending = []
+
+
+def _insert_many(table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` in the session's transaction: by COPY on PostgreSQL (one executemany
+    statement per row there), else by executemany. JSON columns are written as
+    ``json.dumps`` text, as SQLAlchemy's JSON type writes them."""
+    if not rows:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(sa.insert(table), rows)
+        return
+    names = list(rows[0])
+    as_json = [isinstance(table.c[name].type, sa.JSON) for name in names]
+    with connection.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([json.dumps(row[name]) if encode else row[name] for name, encode in zip(names, as_json)])
+
+
+def _take_survey(store: BulkStore | ServiceStore, questionnaire: Questionnaire, panelist: Panelist, start: datetime,
                  rng: random.Random) -> tuple[str, dict[str, Any]]:
-    response, _token = service.start_response(
-        survey, language=panelist.language, user_agent=_user_agent(rng), simulated=True, rng=rng
-    )
-    outcome, answers, clock = _answer_pages(response, questionnaire, panelist, start, rng)
-    if outcome == "completed" and not service.complete(response):
-        raise RuntimeError(f"simulated response {response.id} was completed by another process")
-    # Date the response in the simulated fieldwork, as the page visits already are.
-    response.started_at = start
-    if outcome == "completed":
-        response.completed_at = clock
-    db.session.commit()
+    response = store.start(panelist.language, _user_agent(rng), rng)
+    outcome, answers, clock = _answer_pages(store, response, questionnaire, panelist, start, rng)
+    store.finish(response, outcome == "completed", start, clock)
     return outcome, answers
 
 
-def _answer_pages(response, questionnaire: Questionnaire, panelist: Panelist, start: datetime,
-                  rng: random.Random) -> tuple[str, dict[str, Any], datetime]:
+def _answer_pages(store: BulkStore | ServiceStore, response, questionnaire: Questionnaire, panelist: Panelist,
+                  start: datetime, rng: random.Random) -> tuple[str, dict[str, Any], datetime]:
     """Submit page after page as this person would; the outcome, their answers and the clock."""
     clock = start
     answers: dict[str, Any] = {}
@@ -359,13 +481,11 @@ def _answer_pages(response, questionnaire: Questionnaire, panelist: Panelist, st
         shown = [question for question in page.questions if question.is_shown(answers)]
         posted = {question.code: answer(question, panelist, rng) for question in shown}
         seconds = _page_seconds(shown, posted, panelist.behaviour, rng)
-        page_id = service.save_page(
-            response, page.id, posted, shown_at=clock, submitted_at=clock + timedelta(seconds=seconds)
-        )
+        page_id, screened_out = store.save_page(response, page.id, posted, clock, clock + timedelta(seconds=seconds))
         clock += timedelta(seconds=seconds + rng.uniform(0.3, 1.5))
         answers.update({code: value for code, value in posted.items() if value is not None})
         pages_done += 1
-        if response.status == ResponseStatus.SCREENED_OUT.value:
+        if screened_out:
             return "screened_out", answers, clock
     return "completed", answers, clock
 

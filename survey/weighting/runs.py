@@ -92,7 +92,7 @@ def create_run(
         survey_id=survey.id,
         settings=settings.to_dict(),
         exclusion_rules=rules.to_dict(),
-        response_ids=[int(i) for i in frame[ID_COLUMN]],
+        response_ids=frame[ID_COLUMN].astype("int64").tolist(),
         data_hash=hashlib.sha256(csv_bytes).hexdigest(),
         diagnostics=summary,
         created_by_id=pollster.id if pollster else None,

@@ -18,7 +18,7 @@ import yaml
 from survey.extensions import db
 from survey.responses.quality import ExclusionRules
 from survey.reporting.banners import BannerOptions
-from survey.weighting.runs import create_run
+from survey.weighting.runs import create_run, publish_run
 from survey.weighting.settings import WeightingSettings
 from tests.support.polls import load_default_survey, seed_poll
 from tests.survey.weighting.test_runs import TARGETS
@@ -33,19 +33,24 @@ RESPONDENTS = 400
 
 
 def banner_run():
-    """Inside an app context: the survey and its raked run (the same data every time)."""
+    """Inside an app context: the survey and its raked, published run (the same data every time)."""
     survey = load_default_survey()
     seed_poll(survey, RESPONDENTS)
     run = create_run(survey, WeightingSettings(TARGETS), ExclusionRules(), None)
+    db.session.flush()
+    publish_run(run)  # the run the API and the pages show when none is named
     db.session.commit()
     return survey, run
 
 
 @pytest.fixture
 def banner_owner(app, client, make_pollster, sign_in):
-    """The banner poll and run, its owner signed in on ``client``; (slug, run id, API headers)."""
+    """The banner poll and its run, published (what the API serves when no run is named), its owner
+    signed in on ``client``; (slug, run id, API headers)."""
     with app.app_context():
         survey, run = banner_run()
+        publish_run(run)
+        db.session.commit()
         slug, run_id = survey.slug, run.id
     make_pollster("owner@example.org", slug)
     sign_in(client, "owner@example.org")

@@ -162,7 +162,7 @@ def test_api_contract_and_the_banner_book(app, client, banner_owner):
     slug, run_id, headers = banner_owner
     query = "rows=civil_war_5yr,calexit&columns=party,age_group&alpha=0.05"
     body = client.get(f"/api/surveys/{slug}/banner?{query}", headers=headers).json
-    assert body["run"] == run_id and body["alpha"] == 0.05  # the default run when none is named
+    assert body["run"] == run_id and body["alpha"] == 0.05  # the published run when none is named
     assert set(body["columns"][0]) >= {"variable", "level", "letter", "n", "weighted_n"}
     row = next(r for r in body["rows"] if r["question"] == "civil_war_5yr" and r["answer"] == "likely")
     assert row["net"] is True and set(row["total"]) >= {"estimate", "se", "n"}

@@ -156,3 +156,32 @@ def test_an_upload_without_a_file_asks_for_one(client, seeded, sign_in):
     response = client.post(f"/pollster/surveys/{seeded}/invitations", data={}, content_type="multipart/form-data")
     assert response.status_code == 400
     assert "Choose a CSV file of panel IDs." in response.get_data(as_text=True)
+
+
+def test_the_counts_are_those_of_the_responses_one_by_one(app):
+    """The aggregate queries give what counting the stored responses one by one gives, on a
+    simulated poll whose completions span several days, with screen-outs and break-offs."""
+    from collections import Counter
+
+    from survey.responses.simulate import simulate
+    from tests.support.polls import load_default_survey
+
+    end = datetime(2026, 5, 4, 1, 30, tzinfo=timezone.utc)  # fieldwork days start and end near midnight
+    with app.app_context():
+        survey = load_default_survey()
+        simulate(survey, 40, seed=3, now=end, fieldwork_days=5)
+        db.session.add(Invitation(survey_id=survey.id, panel_id="p1", token_hash="1" * 64))
+        db.session.execute(sa.update(Response).where(Response.id % 7 == 0).values(simulated=False))
+        db.session.commit()
+        summary = fieldwork_summary(survey, now=datetime.now(timezone.utc) + timedelta(hours=2), quality=False)
+        responses = db.session.scalars(sa.select(Response)).all()
+
+    statuses = Counter(response.status for response in responses)
+    days = Counter(response.completed_at.date() for response in responses if response.status == "complete")
+    assert (summary.started, summary.completed, summary.screened_out, summary.in_progress) == (
+        len(responses), statuses["complete"], statuses["screened_out"], statuses["in_progress"])
+    assert summary.simulated == sum(response.simulated for response in responses) < len(responses)
+    assert summary.broken_off == statuses["in_progress"] > 0  # two hours on, every unfinished one is idle
+    assert (summary.invitations, summary.invitations_used) == (1, 0)
+    assert dict(summary.completions_by_day) == {day: days.get(day, 0) for day, _ in summary.completions_by_day}
+    assert sum(days.values()) == 40 and len(days) >= 5 and summary.completions_by_day[0][0] == min(days)

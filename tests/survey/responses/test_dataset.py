@@ -4,11 +4,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
+import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Answer, Invitation, Option, PageVisit, Question, Response, Survey
-from survey.responses.dataset import load_responses
+from survey.responses.dataset import _cell, load_responses, typed_answers
 from survey.responses.quality import ExclusionRules
+from tests.support.polls import load_default_survey, seed_poll
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -132,3 +134,48 @@ def test_no_complete_responses_gives_an_empty_frame(app):
         assert data.included.empty
         assert isinstance(data.included, pd.DataFrame)
         assert data.flag_counts()["complete"] == 0
+
+
+def _frame_answer_by_answer(survey: Survey, questions) -> pd.DataFrame:
+    """The answers frame built the plain way, one stored answer at a time (what ``load_responses`` must equal)."""
+    by_code = {q.code: q for q in questions}
+    ids = db.session.scalars(sa.select(Response.id).where(Response.status == "complete").order_by(Response.id)).all()
+    rows: dict[int, dict] = {i: {} for i in ids}
+    for response_id, code, value in db.session.execute(sa.select(Answer.response_id, Answer.question_code, Answer.value)):
+        if code in by_code and response_id in rows:
+            rows[response_id].update(_cell(by_code[code], value))
+    columns = [column for q in questions for column in q.columns]
+    frame = pd.DataFrame.from_records([rows[i] for i in ids], index=pd.Index(ids, name="respondent_id", dtype="int64"),
+                                      columns=columns)
+    return typed_answers(frame, questions)
+
+
+def test_the_frame_is_the_one_built_answer_by_answer(app):
+    """Odd stored values (a one-element list for a single choice, a number as text, JSON null, a
+    lone code for a multiple choice) land in the frame exactly as the per-answer rules put them."""
+    with app.app_context():
+        survey = _survey()
+        odd = [
+            {"sex": ["male"], "news": "web", "age": "44", "trust_a": ["1", "2"], "check": "blue"},
+            {"sex": "female", "news": None, "age": "not a number", "trust_b": 3},
+            {"news": ["tv", "web"], "age": 30.5, "check": None},
+            {},
+        ]
+        ids = [_respond(survey, number, answers, agent=f"agent-{number}").id for number, answers in enumerate(odd)]
+        _respond(survey, 9, {"sex": "male", "age": 1}, status="in_progress")  # not in the frame
+        db.session.get(Response, ids[3]).page_visits = []  # no paradata: the wall time counts
+        db.session.commit()
+        data = load_responses(survey)
+        pd.testing.assert_frame_equal(data.answers, _frame_answer_by_answer(survey, data.questions))
+        assert data.paradata.loc[ids[3], "duration_seconds"] == 300.0
+        assert data.paradata.loc[ids[0], "duration_seconds"] == 300.0 and data.answers.loc[ids[0], "sex"] == "male"
+
+
+def test_a_simulated_poll_reads_as_built_answer_by_answer(app):
+    with app.app_context():
+        survey = load_default_survey()
+        seed_poll(survey, 60)
+        data = load_responses(survey)
+        expected = _frame_answer_by_answer(survey, data.questions)
+        pd.testing.assert_frame_equal(data.answers, expected)
+        assert data.answers.notna().sum().sum() > 60 * 15

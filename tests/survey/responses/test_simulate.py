@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections import Counter
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -163,6 +164,44 @@ def test_simulated_respondents_are_stored_through_the_site(app):
         response = db.session.scalar(sa.select(Response).where(Response.status == "complete").limit(1))
         assert response.started_at < response.completed_at
         assert response.option_orders["calexit"][-1] == "unsure"
+
+
+def _stored_rows() -> dict[str, list[tuple]]:
+    """Every stored row of the simulated responses, by the rank of its response; the columns
+    a path cannot share (ids, the random resume token, wall-clock write times) left out."""
+    rank = {i: n for n, i in enumerate(db.session.scalars(sa.select(Response.id).order_by(Response.id)))}
+    kept = {
+        Response: [c for c in Response.__table__.c if c.name not in ("id", "resume_token_hash", "updated_at")],
+        Answer: [Answer.response_id, Answer.question_code, Answer.value],
+        PageVisit: [PageVisit.response_id, PageVisit.page, PageVisit.shown_at, PageVisit.submitted_at, PageVisit.seconds],
+    }
+    rows = {"responses": [tuple(row) for row in db.session.execute(sa.select(Response.id, *kept[Response]).order_by(Response.id))]}
+    rows["responses"] = [(rank[row[0]], *row[1:]) for row in rows["responses"]]
+    for model, name in ((Answer, "answers"), (PageVisit, "page_visits")):
+        stored = db.session.execute(sa.select(*kept[model])).all()
+        rows[name] = sorted((rank[row[0]], *map(str, row[1:])) for row in stored)
+    return rows
+
+
+def test_the_bulk_path_stores_what_the_site_stores(app, monkeypatch):
+    """The same simulated people, stored page by page through ``save_page`` and in bulk, leave the same rows."""
+    from survey.responses import simulate as simulation
+
+    monkeypatch.setattr(simulation.BulkStore, "batch", 7)  # several batches, one partly filled
+    end = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+    with app.app_context():
+        survey = load_into_database(load_file(default_questionnaire_path()), db.session)
+        db.session.commit()
+        by_service = simulate(survey, 40, seed=2, now=end, bulk=False)
+        through_service = _stored_rows()
+        db.session.execute(sa.delete(Response))
+        db.session.commit()
+        in_bulk = simulate(survey, 40, seed=2, now=end, bulk=True)
+        assert in_bulk == by_service and by_service.screened_out and by_service.broke_off and by_service.speeders
+        bulk_rows = _stored_rows()
+    assert len(through_service["answers"]) > 40 * 15 and len(through_service["page_visits"]) > 40 * 7
+    for table, rows in through_service.items():
+        assert bulk_rows[table] == rows, table
 
 
 def test_raking_the_panel_to_the_shipped_targets_recovers_the_published_figures(panel):
