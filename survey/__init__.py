@@ -50,7 +50,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
     from survey import errors, models  # noqa: F401  (models register their tables)
     from survey.cli import register_commands
-    from survey.api import bp as api_bp
+    from survey.api import register as register_api
     from survey.pollster import bp as pollster_bp
     from survey.respond import bp as respond_bp
 
@@ -58,7 +58,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(respond_bp)
     app.register_blueprint(pollster_bp)
-    app.register_blueprint(api_bp)
+    register_api(app)
     register_commands(app)
     return app
 

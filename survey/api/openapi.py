@@ -1,220 +1,125 @@
-"""OpenAPI 3.1 generated from the route declarations themselves.
+"""The API's declarations, through flask-smorest: one marshmallow schema per input and output.
 
-A view states what it returns with ``@documented(schema)``; its docstring becomes the
-operation's summary (first line) and description (the rest). ``/api/openapi.json`` walks
-the app's URL map, so an endpoint appears in the document by being declared, and
-``tests/survey/test_api.py`` fails for any /api route that is not.
+``@bp.arguments(Schema, location="query")`` parses and validates a view's parameters,
+``@bp.response(200, Schema)`` serialises what it returns, and flask-smorest (with apispec)
+builds the OpenAPI document from the same two declarations, so the document cannot drift
+from the code. A view's docstring gives the operation's summary (first line) and
+description (the rest). The schemas are in ``schemas.py``; the document and its page are
+served by ``document.py``.
 
-Why not apispec, flask-smorest or APIFairy: all three describe payloads with marshmallow
-schemas, a second serialization layer this API does not otherwise need (its views return
-plain dicts built from ``analysis`` results). A JSON Schema dict beside each view carries the
-same information, and the generator below is short enough to read in one sitting.
+Why flask-smorest: it keeps Flask's app class and blueprints (APIFlask and flask-openapi3
+replace them), and marshmallow already separates loading from dumping, which is what a
+view needs (spectree and flask-openapi3 are built on Pydantic models instead).
 """
 from __future__ import annotations
 
-import inspect
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from flask import Flask, current_app, jsonify, render_template
+import flask_smorest
+from apispec import BasePlugin
+from flask import Flask, abort
+from webargs.flaskparser import FlaskParser
 
-from survey.api import bp
+from survey.api.schemas import ErrorSchema
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "title", "message"],
-            "properties": {
-                "code": {"type": "integer", "description": "the HTTP status"},
-                "title": {"type": "string"},
-                "message": {"type": "string", "description": "what went wrong, for the person who can fix it"},
-            },
-        }
-    },
-}
-
-_COMPONENT_SCHEMAS: dict[str, Mapping[str, Any]] = {"Error": ERROR_SCHEMA}
-_PATH_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
-_CONVERTER_SCHEMAS = {
-    "int": {"type": "integer"},
-    "float": {"type": "number"},
-    "uuid": {"type": "string", "format": "uuid"},
+ERROR_RESPONSES = {
+    "BadRequest": "A parameter is missing or has a value the API does not accept.",
+    "Unauthorized": "No API token, or one that is not valid or has been revoked.",
+    "NotFound": "No such survey among those this token's pollster owns.",
 }
 
 
-@dataclass(frozen=True)
-class Operation:
-    """What a view declares about itself for the OpenAPI document."""
+class _Parser(FlaskParser):
+    """A parameter or body field the schema refuses is a 400 in the site's one error envelope, naming its place."""
 
-    response: Mapping[str, Any] | None
-    content_type: str = "application/json"
-    status: int = 200
-    tags: tuple[str, ...] = ()
-    query: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    request_body: Mapping[str, Any] | None = None
-    public: bool = False
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):
+        by_location = error.normalized_messages().values()  # {"query": {"ci": [...]}}: the location goes unsaid
+        abort(400, "; ".join(problem for messages in by_location for problem in problems_of(messages)))
 
 
-def documented(
-    response: Mapping[str, Any] | None = None,
-    *,
-    content_type: str = "application/json",
-    status: int = 200,
-    tags: tuple[str, ...] | list[str] = (),
-    query: Mapping[str, Mapping[str, Any]] | None = None,
-    request_body: Mapping[str, Any] | None = None,
-    public: bool = False,
-) -> Callable:
-    """Declare an API view for the OpenAPI document.
-
-    Parameters
-    ----------
-    response : JSON Schema of the success body (or of a file: ``{"type": "string", "format": "binary"}``).
-    content_type : media type of the success body, e.g. ``"text/csv"``.
-    status : HTTP status of the success response.
-    tags : groups in the document, e.g. ``("results",)``.
-    query : query parameters by name, each a JSON Schema that may carry ``description``
-        and ``required``.
-    request_body : JSON Schema of a JSON request body, if the view reads one.
-    public : True for the rare view that needs no token (the document itself).
-    """
-    operation = Operation(
-        response=response,
-        content_type=content_type,
-        status=status,
-        tags=tuple(tags),
-        query=dict(query or {}),
-        request_body=request_body,
-        public=public,
-    )
-
-    def decorate(view: Callable) -> Callable:
-        view.openapi_operation = operation
-        return view
-
-    return decorate
+def problems_of(messages: Any, place: str = "") -> list[str]:
+    """marshmallow's nested messages, each after its place: ``bounds[0]: Not a valid number.``"""
+    if not isinstance(messages, Mapping):
+        return [f"{place or 'the request body'}: {' '.join(map(str, messages))}"]
+    return [problem for key, inner in messages.items() for problem in problems_of(inner, _place(place, key))]
 
 
-def component(name: str, schema: Mapping[str, Any]) -> dict[str, str]:
-    """Register a reusable schema under ``#/components/schemas/name`` and return a reference to it."""
-    known = _COMPONENT_SCHEMAS.setdefault(name, schema)
-    if known is not schema and known != schema:
-        raise ValueError(f"two different OpenAPI schemas are both named {name!r}")
-    return {"$ref": f"#/components/schemas/{name}"}
+def _place(place: str, key: Any) -> str:
+    if key == "_schema":
+        return place
+    if isinstance(key, int):
+        return f"{place}[{key}]"
+    return f"{place}.{key}" if place else str(key)
 
 
-def openapi_document(app: Flask) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every declared view of the ``api`` blueprint."""
-    paths: dict[str, dict[str, Any]] = {}
-    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
-        if not rule.endpoint.startswith("api."):
-            continue
-        view = app.view_functions[rule.endpoint]
-        operation: Operation | None = getattr(view, "openapi_operation", None)
-        if operation is None:
-            continue
-        path, path_parameters = _openapi_path(rule.rule)
-        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
-        for method in methods:
-            operation_id = rule.endpoint.removeprefix("api.") + (f"_{method.lower()}" if len(methods) > 1 else "")
-            paths.setdefault(path, {})[method.lower()] = _operation_object(
-                view, operation, operation_id, path_parameters
+class ApiBlueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = _Parser()
+
+
+class _ErrorResponses(BasePlugin):
+    """Each operation lists the errors it can answer with, all in the envelope of ``survey.errors``."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for method, operation in operations.items():
+            operation["operationId"] = kwargs["rule"].endpoint.removeprefix("api.") + (
+                f"_{method}" if len(operations) > 1 else ""
             )
-    return {
-        "openapi": "3.1.0",
+            responses = operation.setdefault("responses", {})
+            if responses.pop(400, None):  # flask-smorest's entry for the view's @bp.arguments
+                responses["400"] = "BadRequest"
+            if operation.get("security") != []:
+                responses["401"] = "Unauthorized"
+            if "{" in path:
+                responses["404"] = "NotFound"
+
+
+class _SiteApi(flask_smorest.Api):
+    """flask-smorest's ``Api`` without its error handlers: ``survey.errors`` answers every error of the site."""
+
+    ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def _register_error_handlers(self):
+        pass
+
+
+def register_api(app: Flask, blueprint: ApiBlueprint) -> None:
+    """Register ``blueprint`` on ``app`` with its OpenAPI 3.1 document (one ``Api`` per app)."""
+    api = _SiteApi(app, spec_kwargs={
+        "title": "Survey platform API",
+        "version": _site_version(),
+        "openapi_version": "3.1.0",
+        "extra_plugins": [_ErrorResponses()],
         "info": {
-            "title": "Survey platform API",
-            "version": version("calexit-survey"),
             "description": "Fieldwork, weighted results and downloads for the surveys a pollster owns. "
             "Send a token from the pollster's API tokens page in the header Authorization: Bearer <token>.",
         },
-        "paths": paths,
-        "components": {
-            "schemas": dict(sorted(_COMPONENT_SCHEMAS.items())),
-            "securitySchemes": {"bearerToken": {"type": "http", "scheme": "bearer"}},
-            "responses": {
-                name: {"description": text, "content": {"application/json": {"schema": component("Error", ERROR_SCHEMA)}}}
-                for name, text in _ERROR_RESPONSES.items()
-            },
-        },
         "security": [{"bearerToken": []}],
-    }
+    })
+    api.spec.components.security_scheme("bearerToken", {"type": "http", "scheme": "bearer"})
+    for name, description in ERROR_RESPONSES.items():
+        api.spec.components.response(name, {"description": description, "content": {"application/json": {"schema": ErrorSchema}}})
+    api.register_blueprint(blueprint)
 
 
-_ERROR_RESPONSES = {
-    "Unauthorized": "No API token, or one that is not valid or has been revoked.",
-    "NotFound": "No such survey among those this token's pollster owns.",
-    "BadRequest": "A parameter is missing or has a value the API does not accept.",
-}
+def _site_version() -> str:
+    """The installed package's version; a checkout run without installing it still serves its document."""
+    try:
+        return version("calexit-survey")
+    except PackageNotFoundError:
+        return "0+checkout"
 
 
-def _openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
-    parameters = [
-        {
-            "name": match["name"],
-            "in": "path",
-            "required": True,
-            "schema": _CONVERTER_SCHEMAS.get(match["converter"] or "", {"type": "string"}),
-        }
-        for match in _PATH_ARGUMENT.finditer(rule)
-    ]
-    return _PATH_ARGUMENT.sub(lambda match: "{" + match["name"] + "}", rule), parameters
+def public(view: Callable) -> Callable:
+    """Mark a view that needs no token (the document itself); ``routes`` lets it through."""
+    view = flask_smorest.Blueprint.doc(security=[])(view)
+    view.is_public = True
+    return view
 
 
-def _operation_object(
-    view: Callable, operation: Operation, operation_id: str, path_parameters: list[dict[str, Any]]
-) -> dict[str, Any]:
-    summary, _, description = (inspect.getdoc(view) or operation_id).partition("\n")
-    success: dict[str, Any] = {"description": summary}
-    if operation.response is not None:
-        success["content"] = {operation.content_type: {"schema": operation.response}}
-    responses: dict[str, Any] = {str(operation.status): success}
-    if operation.query or operation.request_body:
-        responses["400"] = {"$ref": "#/components/responses/BadRequest"}
-    if not operation.public:
-        responses["401"] = {"$ref": "#/components/responses/Unauthorized"}
-    if path_parameters:
-        responses["404"] = {"$ref": "#/components/responses/NotFound"}
-    result: dict[str, Any] = {
-        "operationId": operation_id,
-        "summary": summary.strip(),
-        "parameters": path_parameters + [_query_parameter(name, schema) for name, schema in operation.query.items()],
-        "responses": responses,
-    }
-    if description.strip():
-        result["description"] = description.strip()
-    if operation.tags:
-        result["tags"] = list(operation.tags)
-    if operation.request_body is not None:
-        result["requestBody"] = {"required": True, "content": {"application/json": {"schema": operation.request_body}}}
-    if operation.public:
-        result["security"] = []
-    return result
-
-
-def _query_parameter(name: str, declared: Mapping[str, Any]) -> dict[str, Any]:
-    schema = {key: value for key, value in declared.items() if key not in {"description", "required"}}
-    parameter: dict[str, Any] = {"name": name, "in": "query", "required": bool(declared.get("required")), "schema": schema}
-    if "description" in declared:
-        parameter["description"] = declared["description"]
-    return parameter
-
-
-@bp.get("/openapi.json")
-@documented({"type": "object", "description": "an OpenAPI 3.1 document"}, tags=("meta",), public=True)
-def openapi_document_view():
-    """This document: every API operation, generated from the routes themselves."""
-    return jsonify(openapi_document(current_app))
-
-
-@bp.get("/docs")
-@documented({"type": "string"}, content_type="text/html", tags=("meta",), public=True)
-def docs():
-    """A readable page of the same operations, for people."""
-    return render_template("api/docs.html", document=openapi_document(current_app))
+def is_public(view: Any) -> bool:
+    return getattr(view, "is_public", False)

@@ -1,18 +1,17 @@
-"""The API's entry: every route needs a bearer token unless declared public; the route groups attach here."""
+"""The API's entry: every route needs a bearer token unless declared ``@public``; the route groups attach here."""
 from __future__ import annotations
 
 from flask import current_app, g, request
 
 from survey.accounts.api_tokens import has_expired, valid_token
-from survey.api import bp, fieldwork, openapi, results  # noqa: F401  (route groups attach themselves to bp)
+from survey.api import bp, document, fieldwork, results  # noqa: F401  (route groups attach themselves to bp)
+from survey.api.openapi import is_public
 from survey.errors import error_response
 
 
 @bp.before_request
 def _require_token():
-    view = current_app.view_functions.get(request.endpoint)
-    operation = getattr(view, "openapi_operation", None)
-    if operation is not None and operation.public:  # declared with @documented(public=True)
+    if is_public(current_app.view_functions.get(request.endpoint)):
         return None
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():

@@ -4,6 +4,10 @@ Charts are plain SVG text so they show without JavaScript, pass a strict Content
 Policy (presentation attributes only, no ``style``), and download as images. Each chart
 carries a ``<title>`` and ``<desc>`` and is an ``img`` for screen readers, whose text gives
 every bar's estimate and interval, so nothing is only visible.
+
+The functions here lay a chart out (scales, positions, the text read aloud); the SVG itself is
+written by the Jinja templates in ``survey/templates/charts/`` (``chart.svg`` is every chart's
+frame), which escape every label. They render without a Flask app, so a download can draw them.
 """
 from __future__ import annotations
 
@@ -13,7 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Optional
-from xml.sax.saxutils import escape, quoteattr
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 
 from survey.reporting.tables import QuestionTable
 
@@ -22,6 +30,7 @@ NET_COLOUR = "#20324a"  # a net (several answers added up) is darker than the an
 WHISKER_COLOUR = "#1d1d1d"
 GRID_COLOUR = "#d0d0d0"
 TEXT_COLOUR = "#1d1d1d"
+COLOURS = {"bar": BAR_COLOUR, "net": NET_COLOUR, "whisker": WHISKER_COLOUR, "grid": GRID_COLOUR, "text": TEXT_COLOUR}
 FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
 
 WIDTH = 360  # narrow enough that 14px text stays legible when a phone shrinks the chart
@@ -52,6 +61,22 @@ def _percent(value: float) -> str:
     return f"{100 * value:.0f}%"
 
 
+def _xml_text(value: object) -> Markup:
+    """Every value a chart template writes, escaped for XML text and double-quoted attributes."""
+    return value if isinstance(value, Markup) else Markup(escape(str(value), {'"': "&quot;"}))
+
+
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates" / "charts"),
+    autoescape=True, finalize=_xml_text, trim_blocks=True, lstrip_blocks=True,
+)
+_TEMPLATES.filters.update(px=lambda value: f"{value:.1f}", percent=_percent, g3=lambda value: f"{value:.3g}")
+
+
+def _render(template: str, **layout) -> str:
+    return _TEMPLATES.get_template(template).render(colours=COLOURS, font=FONT, **layout)
+
+
 def _describe(bars: Sequence[Bar]) -> str:
     parts = []
     for bar in bars:
@@ -70,16 +95,12 @@ def _scale_max(bars: Sequence[Bar]) -> float:
 
 
 LINE_CHARACTERS = 42  # of 14px text across the chart's width: longer labels wrap onto more lines
+LINE_HEIGHT = LABEL_HEIGHT - 3
 
 
-def _label(text: str, x: float, y: float, line_height: float, bold: bool = False) -> tuple[str, float]:
-    """``text`` wrapped onto as many lines as it needs (never cut), and the height it takes."""
-    lines = textwrap.wrap(text, LINE_CHARACTERS) or [""]
-    weight = ' font-weight="700"' if bold else ""
-    spans = "".join(
-        f'<tspan x="{x}" dy="{0 if index == 0 else line_height}">{escape(line)}</tspan>' for index, line in enumerate(lines)
-    )
-    return f'<text x="{x}" y="{y}"{weight}>{spans}</text>', (len(lines) - 1) * line_height
+def _lines(text: str) -> list[str]:
+    """``text`` wrapped onto as many lines as it needs (never cut)."""
+    return textwrap.wrap(text, LINE_CHARACTERS) or [""]
 
 
 def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: str = "chart") -> str:
@@ -101,56 +122,33 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", chart_id: 
     def x(value: float) -> float:
         return LEFT + plot_width * max(0.0, min(value, top_value)) / top_value
 
-    body: list[str] = []
+    rows = []
     y = TOP
     previous_group = None
     for bar in bars:
+        group_lines, group_y = [], None
         if bar.group is not None and bar.group != previous_group:
-            text, extra = _label(bar.group, LEFT, y + GROUP_HEIGHT - 10, LABEL_HEIGHT - 3, bold=True)
-            body.append(text)
-            y += GROUP_HEIGHT + extra
+            group_lines, group_y = _lines(bar.group), y + GROUP_HEIGHT - 10
+            y += GROUP_HEIGHT + (len(group_lines) - 1) * LINE_HEIGHT
         previous_group = bar.group
-        text, extra = _label(bar.label, LEFT, y + LABEL_HEIGHT - 5, LABEL_HEIGHT - 3)
-        body.append(text)
-        bar_top = y + LABEL_HEIGHT + extra
-        middle = bar_top + BAR_HEIGHT / 2
-        body.append(
-            f'<rect x="{LEFT}" y="{bar_top}" width="{x(bar.estimate) - LEFT:.1f}" height="{BAR_HEIGHT}" fill="{NET_COLOUR if bar.net else BAR_COLOUR}"/>'
-        )
-        if bar.ci_low is not None and bar.ci_high is not None:
-            low, high = x(bar.ci_low), x(bar.ci_high)
-            body.append(
-                f'<path d="M{low:.1f} {middle:.1f}H{high:.1f}M{low:.1f} {middle - 7:.1f}V{middle + 7:.1f}'
-                f'M{high:.1f} {middle - 7:.1f}V{middle + 7:.1f}" stroke="{WHISKER_COLOUR}" stroke-width="1.5" fill="none"/>'
-            )
-        value_x = max(x(bar.estimate), x(bar.ci_high) if bar.ci_high is not None else 0) + 6
-        body.append(f'<text x="{value_x:.1f}" y="{middle + 5:.1f}" font-weight="600">{_percent(bar.estimate)}</text>')
+        label_lines = _lines(bar.label)
+        bar_top = y + LABEL_HEIGHT + (len(label_lines) - 1) * LINE_HEIGHT
+        has_interval = bar.ci_low is not None and bar.ci_high is not None
+        rows.append({
+            "group_lines": group_lines, "group_y": group_y, "label_lines": label_lines, "label_y": y + LABEL_HEIGHT - 5,
+            "top": bar_top, "middle": bar_top + BAR_HEIGHT / 2, "width": x(bar.estimate) - LEFT,
+            "fill": COLOURS["net"] if bar.net else COLOURS["bar"],
+            "whisker": {"low": x(bar.ci_low), "high": x(bar.ci_high)} if has_interval else None,
+            "value_x": max(x(bar.estimate), x(bar.ci_high) if bar.ci_high is not None else 0) + 6,
+            "estimate": bar.estimate,
+        })
         y = bar_top + BAR_HEIGHT + ROW_GAP
-
-    plot_bottom = y
-    ticks = []
     steps = int(round(top_value * 10))
-    stride = 1 if steps <= 5 else 2
-    for step in range(0, steps + 1, stride):
-        value = step / 10
-        tick_x = x(value)
-        anchor = "start" if step == 0 else "middle"
-        ticks.append(
-            f'<line x1="{tick_x:.1f}" y1="{TOP}" x2="{tick_x:.1f}" y2="{plot_bottom}" stroke="{GRID_COLOUR}"/>'
-            f'<text x="{tick_x:.1f}" y="{plot_bottom + 18}" text-anchor="{anchor}" fill="#555" font-size="12">{_percent(value)}</text>'
-        )
-    height = plot_bottom + BOTTOM
-    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
-    full_description = (description + " " if description else "") + _describe(bars)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
-        f'role="img" aria-labelledby={quoteattr(title_id + " " + desc_id)} font-family={quoteattr(FONT)} '
-        f'font-size="14" fill="{TEXT_COLOUR}" class="chart">'
-        f'<title id={quoteattr(title_id)}>{escape(title)}</title>'
-        f'<desc id={quoteattr(desc_id)}>{escape(full_description)}</desc>'
-        + "".join(ticks)
-        + "".join(body)
-        + "</svg>"
+    ticks = [{"x": x(step / 10), "value": step / 10} for step in range(0, steps + 1, 1 if steps <= 5 else 2)]
+    return _render(
+        "bars.svg", title=title, description=(description + " " if description else "") + _describe(bars),
+        chart_id=chart_id, width=WIDTH, height=y + BOTTOM, sized=True, font_size=14, css_class="chart",
+        rows=rows, ticks=ticks, top=TOP, plot_bottom=y, left=LEFT, bar_height=BAR_HEIGHT, line_height=LINE_HEIGHT,
     )
 
 
@@ -169,34 +167,18 @@ def histogram(title: str, values: Sequence[float], bins: int = 20, chart_id: str
     plot_width, plot_height = width - left - 12, height - bottom - top
     tallest = max(counts)
     bar_width = plot_width / bins
-    body = []
-    for index, count in enumerate(counts):
-        bar_height = plot_height * count / tallest
-        body.append(
-            f'<rect x="{left + index * bar_width + 1:.1f}" y="{top + plot_height - bar_height:.1f}" '
-            f'width="{bar_width - 2:.1f}" height="{bar_height:.1f}" fill="{BAR_COLOUR}"/>'
-        )
-    axis = (
-        f'<line x1="{left}" y1="{top + plot_height}" x2="{width - 12}" y2="{top + plot_height}" stroke="{GRID_COLOUR}"/>'
-        f'<text x="{left}" y="{height - 12}" text-anchor="start">{low:.3g}{escape(unit)}</text>'
-        f'<text x="{width - 12}" y="{height - 12}" text-anchor="end">{high:.3g}{escape(unit)}</text>'
-        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{tallest}</text>'
-        f'<text x="{left - 6}" y="{top + plot_height}" text-anchor="end">0</text>'
-    )
+    layout = [
+        {"x": left + index * bar_width + 1, "y": top + plot_height - plot_height * count / tallest,
+         "width": bar_width - 2, "height": plot_height * count / tallest}
+        for index, count in enumerate(counts)
+    ]
     edges = [low + span * i / bins for i in range(bins + 1)]
-    reading = "; ".join(
-        f"{edges[i]:.3g} to {edges[i + 1]:.3g}: {count}" for i, count in enumerate(counts) if count
-    )
-    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-labelledby={quoteattr(title_id + " " + desc_id)} font-family={quoteattr(FONT)} '
-        f'font-size="14" fill="{TEXT_COLOUR}" class="chart">'
-        f'<title id={quoteattr(title_id)}>{escape(title)}</title>'
-        f'<desc id={quoteattr(desc_id)}>{len(finite)} weights from {low:.3g} to {high:.3g}; counts per bin: {escape(reading)}.</desc>'
-        + "".join(body)
-        + axis
-        + "</svg>"
+    reading = "; ".join(f"{edges[i]:.3g} to {edges[i + 1]:.3g}: {count}" for i, count in enumerate(counts) if count)
+    return _render(
+        "histogram.svg", title=title, description=f"{len(finite)} weights from {low:.3g} to {high:.3g}; counts per bin: {reading}.",
+        chart_id=chart_id, width=width, height=height, sized=True, font_size=14, css_class="chart",
+        bins=layout, left=left, right=width - 12, top=top, axis_y=top + plot_height, low=low, high=high,
+        tallest=tallest, unit=unit,
     )
 
 
@@ -219,33 +201,25 @@ def completions_chart(days: Sequence[tuple[date, int]]) -> str:
     ticks), with every day's count in ``<desc>`` for screen readers."""
     width, height, left, right, top, bottom = 400, 200, 44, 10, 26, 34
     plot_width, plot_height = width - left - right, height - top - bottom
-    step = _count_step(max(count for _, count in days))
-    scale_top = step * max(1, math.ceil(max(count for _, count in days) / step))
+    highest = max(count for _, count in days)
+    step = _count_step(highest)
+    scale_top = step * max(1, math.ceil(highest / step))
     slot = plot_width / len(days)
-    parts = [f'<text x="{left - 36}" y="{top - 12}" text-anchor="start" fill="{TEXT_COLOUR}">Completed per day</text>']
-    for value in range(0, scale_top + 1, step):
-        y = top + plot_height * (1 - value / scale_top)
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="{GRID_COLOUR}"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>')
     label_every = max(1, math.ceil(len(days) / 5))
-    for index, (day, count) in enumerate(days):
-        column_height = plot_height * count / scale_top
-        x = left + index * slot
-        parts.append(
-            f'<rect x="{x + slot * 0.1:.1f}" y="{top + plot_height - column_height:.1f}" '
-            f'width="{slot * 0.8:.1f}" height="{column_height:.1f}" fill="{BAR_COLOUR}">'
-            f"<title>{day.isoformat()}: {count}</title></rect>"
-        )
-        if index % label_every == 0:
-            parts.append(f'<text x="{x + slot / 2:.1f}" y="{height - bottom + 18}" text-anchor="middle">{day:%b} {day.day}</text>')
-    parts.append(f'<line x1="{left}" y1="{top + plot_height}" x2="{width - right}" y2="{top + plot_height}" stroke="{TEXT_COLOUR}"/>')
+    columns = [
+        {"x": left + index * slot + slot * 0.1, "y": top + plot_height - plot_height * count / scale_top,
+         "width": slot * 0.8, "height": plot_height * count / scale_top, "day": day, "count": count,
+         "centre": left + index * slot + slot / 2, "labelled": index % label_every == 0}
+        for index, (day, count) in enumerate(days)
+    ]
+    gridlines = [{"value": value, "y": top + plot_height * (1 - value / scale_top)}
+                 for value in range(0, scale_top + 1, step)]
     reading = "; ".join(f"{day.isoformat()}: {count}" for day, count in days)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="completions-title completions-desc" font-family={quoteattr(FONT)} font-size="13" '
-        f'fill="{TEXT_COLOUR}" class="chart columns">'
-        f'<title id="completions-title">Completed responses per day (UTC)</title>'
-        f'<desc id="completions-desc">{escape(reading)}.</desc>' + "".join(parts) + "</svg>"
+    return _render(
+        "columns.svg", title="Completed responses per day (UTC)", description=f"{reading}.", chart_id="completions",
+        width=width, height=height, sized=False, font_size=13, css_class="chart columns",
+        columns=columns, gridlines=gridlines, left=left, right=width - right, top=top, axis_y=top + plot_height,
+        tick_y=height - bottom + 18,
     )
 
 
@@ -257,19 +231,3 @@ def _count_step(highest: int) -> int:
             if highest <= 5 * multiple * magnitude:
                 return multiple * magnitude
         magnitude *= 10
-    first, last = days[0][0], days[-1][0]
-    axis = (
-        f'<line x1="{left}" y1="{top + plot_height}" x2="{width - right}" y2="{top + plot_height}" stroke="{GRID_COLOUR}"/>'
-        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{tallest}</text>'
-        f'<text x="{left - 6}" y="{top + plot_height}" text-anchor="end">0</text>'
-        f'<text x="{left}" y="{height - 10}" text-anchor="start">{first:%d %b}</text>'
-        + (f'<text x="{width - right}" y="{height - 10}" text-anchor="end">{last:%d %b}</text>' if last != first else "")
-    )
-    reading = "; ".join(f"{day.isoformat()}: {count}" for day, count in days)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="completions-title completions-desc" font-family={quoteattr(FONT)} font-size="13" '
-        f'fill="{TEXT_COLOUR}" class="chart columns">'
-        f'<title id="completions-title">Completed responses per day</title>'
-        f'<desc id="completions-desc">{escape(reading)}.</desc>' + "".join(columns) + axis + "</svg>"
-    )

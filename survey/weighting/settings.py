@@ -5,9 +5,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from analysis.weighting import METHODS as WEIGHTING_METHODS
 from survey.weighting.targets import Targets, universes_differ
 
-METHODS = {"rake": "Raking", "poststratify": "Post-stratification", "calibrate": "Calibration with bounds"}
+METHODS = {name: method.label for name, method in WEIGHTING_METHODS.items()}  # analysis's one registry, by label
 CALFUNS = ("raking", "linear", "logit")
 INTERVAL_METHODS = {
     "logit": "Logit (default; stays inside 0–100%)",

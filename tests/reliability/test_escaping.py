@@ -10,6 +10,7 @@ import copy
 import csv
 import io
 import json
+import re
 
 import openpyxl
 import pytest
@@ -132,6 +133,7 @@ FORMULAS = {
     "unsure": "@SUM(1,1)",
 }
 FORMULA_START = tuple("=+-@")
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # a negative number is not a formula
 
 
 def _hostile_questionnaire():
@@ -178,11 +180,7 @@ def test_formulas_in_wording_are_neutralized_in_downloads(app, client, make_poll
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return NUMBER.fullmatch(text.strip()) is not None
 
 
 def test_formulas_in_panel_ids_are_neutralized_in_the_invitation_links(app, client, make_pollster, sign_in):

@@ -19,6 +19,14 @@ from survey.questionnaires.sync import load_into_database, questionnaire_of
 from survey.responses.simulate import answer, draw_panelist
 
 FIELDWORK_START = datetime(2025, 6, 2, 15, 0, tzinfo=timezone.utc)
+#: The levels of the variables the shipped adult targets weight by, as the default questionnaire codes them.
+WEIGHTING_CODES = {
+    "age_group": ["18-29", "30-44", "45-64", "65+"],
+    "sex": ["female", "male"],
+    "race": ["white", "hispanic", "asian", "black", "other"],
+    "education": ["hs_or_less", "some_college", "ba_plus"],
+    "region": ["bay_area", "los_angeles", "southern", "central_valley", "north"],
+}
 
 
 def load_default_survey() -> Survey:

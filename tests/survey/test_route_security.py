@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.routing import AnyConverter, Rule
 
+from survey.api.openapi import is_public
 from survey.extensions import db
 from survey.models import ApiToken, Invitation, Pollster, Survey, WeightingRun
 from survey.responses.quality import ExclusionRules
@@ -31,8 +32,7 @@ def guarded_rules(app) -> list[Rule]:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(("/pollster", "/api")) or rule.endpoint in PUBLIC_ENDPOINTS:
             continue
-        operation = getattr(app.view_functions[rule.endpoint], "openapi_operation", None)
-        if operation is not None and operation.public:
+        if is_public(app.view_functions[rule.endpoint]):
             continue
         rules.append(rule)
     assert len(rules) >= 8, "the walk found too few routes; is a blueprint missing?"

@@ -124,7 +124,7 @@ def test_openapi_document_is_valid_and_lists_every_api_route(app, client):
     assert api_rules
     for rule in api_rules:
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
-        assert path in document["paths"], f"{rule.rule} ({rule.endpoint}) is missing: declare it with @documented"
+        assert path in document["paths"], f"{rule.rule} ({rule.endpoint}) is missing: declare it with @bp.response (survey/api/openapi.py)"
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             operation = document["paths"][path][method.lower()]
             assert operation["summary"], f"{method} {rule.rule} needs a docstring"

@@ -14,6 +14,7 @@ import yaml
 from survey.questionnaires.loading import default_questionnaire_path, load_file, read_document
 from survey.questionnaires.model import AnswerRequired, QuestionnaireError
 from survey.questionnaires.validation import parse
+from tests.support.polls import WEIGHTING_CODES
 
 DELETE = object()
 
@@ -526,11 +527,7 @@ def test_the_default_questionnaire_is_complete_in_english_and_spanish(california
 
 def test_the_default_questionnaire_has_the_codes_weighting_needs(california):
     expected = {
-        "age_group": ["18-29", "30-44", "45-64", "65+"],
-        "sex": ["female", "male"],
-        "race": ["white", "hispanic", "asian", "black", "other"],
-        "education": ["hs_or_less", "some_college", "ba_plus"],
-        "region": ["bay_area", "los_angeles", "southern", "central_valley", "north"],
+        **WEIGHTING_CODES,
         "party": ["dem", "rep", "npp", "other"],
         "vote_2024": ["harris", "trump", "other", "did_not_vote"],
     }

@@ -20,14 +20,7 @@ from survey.weighting.reference_data import (
     load_published_figures,
     published_figures,
 )
-
-EXPECTED_CODES = {
-    "age_group": ["18-29", "30-44", "45-64", "65+"],
-    "sex": ["female", "male"],
-    "race": ["white", "hispanic", "asian", "black", "other"],
-    "education": ["hs_or_less", "some_college", "ba_plus"],
-    "region": ["bay_area", "los_angeles", "southern", "central_valley", "north"],
-}
+from tests.support.polls import WEIGHTING_CODES as EXPECTED_CODES
 
 
 @pytest.fixture(scope="module")
