@@ -169,6 +169,7 @@ def redis_peak(redis_url: Optional[str]) -> Iterator[list[int]]:
     finally:
         stop.set()
         watcher.join()
+        peak[0] = max(peak[0], client.dbsize())  # a run shorter than one poll still counts its keys
 
 
 def _processes() -> Iterator[tuple[int, int, str, float]]:
