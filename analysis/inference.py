@@ -351,7 +351,8 @@ def pairwise(
         for b in order[i + 1:]:
             difference = float(m.estimate[a] - m.estimate[b])
             se = float(np.sqrt(m.covariance[a, a] + m.covariance[b, b] - 2 * m.covariance[a, b]))
-            statistic = difference / se
+            with np.errstate(divide="ignore", invalid="ignore"):  # se 0: t = ±Inf or NaN, as R divides
+                statistic = float(np.float64(difference) / se)
             pairs.append(PairDifference(names[a], names[b], difference, se, statistic, df,
                                         _p_value(statistic, df, "two-sided")))
     return PairwiseTests(

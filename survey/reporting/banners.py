@@ -261,17 +261,6 @@ def _row_specs(question: QuestionInfo) -> list[_RowSpec]:
     return [_RowSpec(question, code, question.code, categories) for code, categories in answers]
 
 
-def _testable(frame, row: _RowSpec, variable: str) -> bool:
-    """False when two levels of ``variable`` each have everyone, no one or nobody at all (a
-    filtered question) answering ``row``: the difference of two such shares has a standard error
-    of 0 and no test (analysis divides by it), as for a question by itself."""
-    answered = frame[row.variable].notna() & frame[variable].notna()
-    chosen = frame.loc[answered, row.variable].astype(str).isin([str(c) for c in row.categories])
-    share = chosen.groupby(frame.loc[answered, variable].astype(str)).mean()
-    unanswered = frame[variable].dropna().astype(str).nunique() - len(share)
-    return unanswered + int(((share == 0) | (share == 1)).sum()) < 2
-
-
 def banner_spec(computed: ComputedRun, rows: Sequence[QuestionInfo], columns: Sequence[str], interval: str,
                 level: float = 0.95) -> dict[str, Any]:
     """The analysis spec of a banner: each row's share overall and by every banner variable,
@@ -285,7 +274,7 @@ def banner_spec(computed: ComputedRun, rows: Sequence[QuestionInfo], columns: Se
             estimates.append({"id": row_id, **common})
             for variable in columns:
                 estimates.append({"id": f"{row_id}@{variable}", **common, "by": variable})
-                if variable != question.code and _testable(computed.frame, row, variable):
+                if variable != question.code:
                     tests.append({"id": f"{row_id}@{variable}", "type": "pairwise", "variable": row.variable,
                                   "categories": row.categories, "by": variable})
         if not question.multiple:

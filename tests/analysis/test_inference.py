@@ -95,3 +95,18 @@ def test_every_test_result_has_to_frame(raked):
     for result in results:
         frame = result.to_frame()
         assert len(frame) == 1 and frame.loc[0, "p_value"] == result.p_value
+
+
+def test_pairwise_with_domains_of_no_variance_divides_as_r_does():
+    """Everyone in `a` says yes and nobody in `b` or `c` does: the differences have se 0, so t is
+    Inf (a real difference, p = 0) or NaN (no difference, no p), never a ZeroDivisionError."""
+    import math
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"group": ["a"] * 4 + ["b"] * 4 + ["c"] * 4 + ["d"] * 4,
+                          "answer": ["yes"] * 4 + ["no"] * 8 + ["yes", "no", "yes", "no"]})
+    pairs = {(p.a, p.b): p for p in pairwise(SurveyDesign(frame), "answer", "group", categories=["yes"])}
+    assert pairs[("a", "b")].se == 0 and pairs[("a", "b")].statistic == math.inf and pairs[("a", "b")].p_value == 0
+    assert math.isnan(pairs[("b", "c")].statistic) and math.isnan(pairs[("b", "c")].p_value)
+    assert pairs[("a", "d")].se > 0 and 0 < pairs[("a", "d")].p_value < 1

@@ -218,9 +218,10 @@ def test_the_banner_page_shows_letters_bases_and_tests(client, banner_owner):
     assert 'value="0.1" selected' in ticked and ">sex</th>" in ticked
 
 
-def test_a_small_poll_gets_its_default_banner_without_untestable_pairs(app):
-    """120 respondents, every opinion question by every demographic: groups where everyone, no one
-    or nobody (a filtered question) gives an answer have no test and no letters, the rest do."""
+def test_a_small_poll_gets_its_default_banner_with_letters_only_where_a_test_has_a_p_value(app):
+    """120 respondents, every opinion question by every demographic: pairs of groups where everyone,
+    no one or nobody (a filtered question) gives an answer have an undefined test (se 0, as in R) and
+    give no letter; the banner is still built and the other pairs carry their letters."""
     with app.app_context():
         survey = load_default_survey()
         seed_poll(survey, 120)
@@ -230,5 +231,11 @@ def test_a_small_poll_gets_its_default_banner_without_untestable_pairs(app):
         reasons = [row for row in banner.rows if row.question == "calexit_reason"]
         assert reasons and len(banner.variables) >= 6
         tested = {test["id"] for test in banner.spec["tests"] if test["type"] == "pairwise"}
-        assert "calexit_reason=federal_policies@race" not in tested  # black 2 of 2, asian and other: nobody asked
+        assert "calexit_reason=federal_policies@race" in tested  # black 2 of 2, asian and other: nobody asked
         assert any(cell.higher_than for row in banner.rows for cell in row.cells)
+        for row in reasons:
+            unasked = {cell.level for cell in row.cells if cell.variable == "race" and not cell.n}
+            assert unasked, "the fixture asks calexit_reason of nobody in some race group"
+            letters = {column.letter for column in banner.columns if column.variable == "race" and column.level in unasked}
+            assert all(not set(cell.higher_than) & letters for cell in row.cells if cell.variable == "race")
+            assert all(not cell.higher_than for cell in row.cells if cell.level in unasked and cell.variable == "race")
