@@ -6,11 +6,13 @@ phone (375 px) and desktop width go to ``test-artifacts/`` to be looked at.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from survey.extensions import db
-from survey.models import TargetSet
+from survey.models import Answer, Survey, TargetSet
 from tests.browser.conftest import ARTIFACTS, served
 from tests.support.polls import load_default_survey, seed_poll
 from tests.support.site import TEST_PASSWORD, app_for
@@ -22,8 +24,9 @@ EMAIL = "browser@example.org"
 WIDTHS = {"phone": (375, 812), "desktop": (1280, 900)}
 
 
-@pytest.fixture
-def live_site(tmp_path, make_pollster_for):
+@contextmanager
+def _served_poll(tmp_path, make_pollster_for, prepare: Callable[[Survey], None]) -> Iterator[tuple[str, str]]:
+    """(base URL, slug) of the default survey on a migrated SQLite file, ``prepare``d, with our pollster."""
     from flask_migrate import upgrade
 
     app = app_for("sqlite:///" + str(tmp_path / "browser.db"))
@@ -31,13 +34,29 @@ def live_site(tmp_path, make_pollster_for):
     with app.app_context():
         upgrade()
         survey = load_default_survey()
-        seed_poll(survey, 160)
-        db.session.add(TargetSet(survey_id=survey.id, targets=TARGETS.to_dict()))
+        prepare(survey)
         db.session.commit()
         make_pollster_for(EMAIL, survey)
         slug = survey.slug
     with served(app) as base:
         yield base, slug
+
+
+def _sign_in(page, base: str) -> None:
+    page.goto(f"{base}/pollster/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit], input[type=submit]")
+
+
+@pytest.fixture
+def live_site(tmp_path, make_pollster_for):
+    def prepare(survey: Survey) -> None:
+        seed_poll(survey, 160)
+        db.session.add(TargetSet(survey_id=survey.id, targets=TARGETS.to_dict()))
+
+    with _served_poll(tmp_path, make_pollster_for, prepare) as site:
+        yield site
 
 
 @pytest.fixture
@@ -66,10 +85,7 @@ def _shoot(page, name: str, widths: dict[str, tuple[int, int]] = WIDTHS) -> None
 def test_pollster_weights_reads_results_and_downloads(live_site, chromium, tmp_path):
     base, slug = live_site
     page = chromium.new_page(accept_downloads=True)
-    page.goto(f"{base}/pollster/login")
-    page.fill("input[name=email]", EMAIL)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit], input[type=submit]")
+    _sign_in(page, base)
     page.goto(f"{base}/pollster/surveys/{slug}/weighting")
     page.select_option("select[name=method]", "rake")
     page.fill("input[name=trim_low]", "0.3")
@@ -110,10 +126,7 @@ def test_pollster_states_the_methodology_and_watches_the_fieldwork(live_site, ch
     """Fieldwork before any weighting, the disclosure form, a run's print-ready statement."""
     base, slug = live_site
     page = chromium.new_page()
-    page.goto(f"{base}/pollster/login")
-    page.fill("input[name=email]", EMAIL)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit], input[type=submit]")
+    _sign_in(page, base)
     page.goto(f"{base}/pollster/surveys/{slug}/fieldwork")
     assert "Unweighted" in page.inner_text("#frequencies-heading + p")
     assert page.locator(".composition table").count() >= 3
@@ -145,10 +158,7 @@ def test_banner_page_at_desktop_and_phone_width(live_site, chromium):
     visible cue and the answer column kept in view; screenshots go to test-artifacts/ to be looked at."""
     base, slug = live_site
     page = chromium.new_page()
-    page.goto(f"{base}/pollster/login")
-    page.fill("input[name=email]", EMAIL)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit], input[type=submit]")
+    _sign_in(page, base)
     page.goto(f"{base}/pollster/surveys/{slug}/weighting")
     page.click("text=Run weighting")
     page.wait_for_selector("#diagnostics-heading")
@@ -173,33 +183,20 @@ def test_banner_page_at_desktop_and_phone_width(live_site, chromium):
 @pytest.fixture
 def early_fieldwork_site(tmp_path, make_pollster_for):
     """The default survey with 80 completes and nobody of race "other", the shipped targets only."""
-    from flask_migrate import upgrade
-
-    from survey.models import Answer
-
-    app = app_for("sqlite:///" + str(tmp_path / "early.db"))
-    app.instance_path = str(tmp_path / "instance")
-    with app.app_context():
-        upgrade()
-        survey = load_default_survey()
+    def prepare(survey: Survey) -> None:
         seed_poll(survey, 80, seed=11)
         for answer in db.session.query(Answer).filter(Answer.question_code == "race"):
             if answer.value == "other":
                 answer.value = "white"
-        db.session.commit()
-        make_pollster_for(EMAIL, survey)
-        slug = survey.slug
-    with served(app) as base:
-        yield base, slug
+
+    with _served_poll(tmp_path, make_pollster_for, prepare) as site:
+        yield site
 
 
 def test_weighting_page_shows_one_methods_controls_and_a_way_past_an_empty_level(early_fieldwork_site, chromium):
     base, slug = early_fieldwork_site
     page = chromium.new_page()
-    page.goto(f"{base}/pollster/login")
-    page.fill("input[name=email]", EMAIL)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit], input[type=submit]")
+    _sign_in(page, base)
     page.goto(f"{base}/pollster/surveys/{slug}/weighting")
     assert page.is_hidden("select[name=calfun]") and page.is_hidden("select[name=poststratify_by]")
     assert page.is_visible("select[name=variance]")
