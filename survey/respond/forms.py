@@ -141,18 +141,34 @@ def _strip(value: Any) -> Any:
 def page_form(
     questions: Sequence[Question],
     *,
+    version: str,
     language: str,
     option_orders: Mapping[str, Sequence[str]],
     answers: Optional[Mapping[str, Any]] = None,
 ) -> PageForm:
     """A form for the questions shown on one page, prefilled with the answers saved so far.
 
-    On a POST Flask-WTF reads the submitted values instead of ``answers``.
+    ``version`` is the questionnaire's source hash: the form class depends only on it, the
+    questions, the language and the option orders, so respondents share it. On a POST
+    Flask-WTF reads the submitted values instead of ``answers``.
     """
-    fields = {FIELD_PREFIX + q.code: _field(q, language, option_orders.get(q.code)) for q in questions}
-    form_class = type("QuestionnairePageForm", (PageForm,), {**fields, "questions": tuple(questions)})
+    orders = tuple(tuple(option_orders.get(q.code) or ()) for q in questions)
+    key = (version, tuple(q.code for q in questions), language, orders)
+    form_class = _FORM_CLASSES.get(key)
+    if form_class is None:
+        fields = {FIELD_PREFIX + q.code: _field(q, language, order) for q, order in zip(questions, orders)}
+        form_class = type("QuestionnairePageForm", (PageForm,), {**fields, "questions": tuple(questions)})
+        if len(_FORM_CLASSES) >= _FORM_CLASS_LIMIT:
+            _FORM_CLASSES.clear()
+        _FORM_CLASSES[key] = form_class
     data = {FIELD_PREFIX + code: _form_value(value) for code, value in (answers or {}).items()}
     return form_class(data=data)
+
+
+# Built once per questionnaire version, page's shown questions, language and drawn option
+# orders; building a WTForms class costs more than filling one in.
+_FORM_CLASSES: dict[tuple, type[PageForm]] = {}
+_FORM_CLASS_LIMIT = 4096
 
 
 def _form_value(value: Any) -> Any:

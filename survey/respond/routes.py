@@ -64,9 +64,12 @@ def respondent_helpers() -> dict:
 
 # --- finding the survey and the respondent's response -------------------------------
 
-def _survey_and_response(slug: str) -> tuple[Survey, Optional[Response]]:
-    """The survey at ``slug`` (404 unless published) and this browser's response to it, if any."""
-    survey, response = service.survey_and_response(slug, _link(slug))
+def _survey_and_response(slug: str, *, lock: bool = False) -> tuple[Survey, Optional[Response]]:
+    """The survey at ``slug`` (404 unless published) and this browser's response to it, if any.
+
+    ``lock``: the response's row is locked for the request (``service.survey_and_response``).
+    """
+    survey, response = service.survey_and_response(slug, _link(slug), lock=lock)
     if survey is None or survey.status == SurveyStatus.DRAFT.value:
         abort(404, description=gettext("There is no survey at this address. Please check the link you were given."))
     return survey, response
@@ -276,7 +279,8 @@ def _progress(questionnaire: Questionnaire, page: Page, answers: dict) -> tuple[
 
 @bp.route("/s/<slug>/p/<page_id>", methods=["GET", "POST"])
 def page(slug: str, page_id: str):
-    survey, response = _survey_and_response(slug)
+    # A submit locks the response first, so its status here and the progress read below hold until the save commits.
+    survey, response = _survey_and_response(slug, lock=request.method == "POST")
     if response is None:
         if request.method == "POST":
             _refuse("page posted without a response in the session")
@@ -290,14 +294,7 @@ def page(slug: str, page_id: str):
         if request.method == "POST":
             _refuse("page posted that the questionnaire does not have")
         abort(404)
-    if request.method == "POST":
-        try:  # lock first: the progress read below then holds until the save commits
-            saved = service.lock(response)
-        except service.ResponseClosed:
-            db.session.refresh(response)
-            return _continue(response)
-    else:
-        saved = service.progress(response)  # read once for the whole request
+    saved = service.progress(response)  # read once for the whole request
     answers = saved.answers
     if not service.may_open_page(response, page.id, saved):
         if request.method == "POST":
@@ -308,6 +305,7 @@ def page(slug: str, page_id: str):
     language = current_language()
     form = page_form(
         questions,
+        version=survey.source_hash,
         language=language,
         option_orders=response.option_orders or {},
         answers=answers if request.method == "GET" else None,

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Optional
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from survey.extensions import db
 from survey.models import (
@@ -82,37 +83,46 @@ def response_for_invitation(invitation: Invitation) -> Optional[Response]:
     return db.session.scalar(sa.select(Response).where(Response.invitation_id == invitation.id))
 
 
-def _survey_with(belongs: Optional[sa.ColumnElement[bool]]) -> sa.Select:
+def _survey_with(belongs: Optional[sa.ColumnElement[bool]], *, lock: bool = False) -> sa.Select:
     if belongs is None:
         return sa.select(Survey).where(Survey.slug == sa.bindparam("slug"))
+    found = sa.select(Response).where(belongs)
+    if lock:  # in a sub-select: FOR UPDATE may not reach the nullable side of an outer join
+        found = found.with_for_update()
+    response = so.aliased(Response, found.subquery("response"))
     return (
-        sa.select(Survey, Response)
-        .outerjoin(Response, sa.and_(Response.survey_id == Survey.id, belongs))
+        sa.select(Survey, response)
+        .outerjoin(response, response.survey_id == Survey.id)
         .where(Survey.slug == sa.bindparam("slug"))
     )
 
 
+_BELONGS = {
+    "r": Response.resume_token_hash == sa.bindparam("token_hash"),
+    "i": Response.invitation_id
+    == sa.select(Invitation.id).where(Invitation.token_hash == sa.bindparam("token_hash")).scalar_subquery(),
+}
 # Built once: every respondent page runs one of these, and building a statement costs more than running it.
 _SURVEY = _survey_with(None)
 _SURVEY_AND_RESPONSE = {
-    "r": _survey_with(Response.resume_token_hash == sa.bindparam("token_hash")),
-    "i": _survey_with(
-        Response.invitation_id
-        == sa.select(Invitation.id).where(Invitation.token_hash == sa.bindparam("token_hash")).scalar_subquery()
-    ),
+    (kind, lock): _survey_with(belongs, lock=lock) for kind, belongs in _BELONGS.items() for lock in (False, True)
 }
 
 
-def survey_and_response(slug: str, link: Optional[tuple[str, str]]) -> tuple[Optional[Survey], Optional[Response]]:
+def survey_and_response(
+    slug: str, link: Optional[tuple[str, str]], *, lock: bool = False
+) -> tuple[Optional[Survey], Optional[Response]]:
     """The survey at ``slug`` and the response of a browser's link to it, in one query.
 
     ``link`` is ``("r", resume token)`` or ``("i", invitation token)``; a token of another
-    survey finds no response.
+    survey finds no response. ``lock`` also locks the response's row for this transaction,
+    as ``lock`` does, in the same round trip: its status is then the latest committed one,
+    and ``progress`` read next holds until the transaction ends.
     """
     if link is None:
         return db.session.execute(_SURVEY, {"slug": slug}).scalar(), None
     kind, token = link
-    statement = _SURVEY_AND_RESPONSE["i" if kind == "i" else "r"]
+    statement = _SURVEY_AND_RESPONSE["i" if kind == "i" else "r", lock]
     row = db.session.execute(statement, {"slug": slug, "token_hash": token_hash(token)}).first()
     return (row[0], row[1]) if row is not None else (None, None)
 
@@ -440,31 +450,61 @@ def save_page(
     except InvalidAnswer:
         db.session.rollback()
         raise
-    _write_answers(response.id, saved.answers, plan.answers)
-    if plan.visit is not None:
-        db.session.execute(_INSERT_VISIT, {"response_id": response.id, **plan.visit})
-    db.session.execute(_UPDATE_RESPONSE, {"response_id": response.id, **plan.changes})
+    _store(response.id, saved.answers, plan)
     db.session.commit()
     if plan.changes.get("status") == ResponseStatus.COMPLETE.value:
         log.info("response %s completed", response.id)
     return plan.next_page_id
 
 
-def _write_answers(response_id: int, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
-    """Insert new answers (one statement), update changed ones and delete the ones that are gone."""
+_ANSWER_ITEMS = sa.func.json_each(sa.cast(sa.bindparam("answers", type_=sa.JSON), sa.JSON)).table_valued(
+    "key", "value", name="item"
+)
+# PostgreSQL: the new answers (one JSON object, key: question code), the visit and the
+# response's update in one statement of data-modifying CTEs: one round trip instead of three.
+_NEW_ANSWERS = sa.insert(_answers).from_select(
+    ["response_id", "question_code", "value", "answered_at"],
+    sa.select(sa.bindparam("response_id"), _ANSWER_ITEMS.c.key, _ANSWER_ITEMS.c.value, sa.bindparam("answered_at")),
+).cte("new_answers")
+_NEW_VISIT = sa.insert(_visits).values(
+    {column: sa.bindparam(column) for column in ("response_id", "page", "shown_at", "submitted_at", "seconds")}
+).cte("new_visit")
+_STORE = {
+    False: _UPDATE_RESPONSE.add_cte(_NEW_ANSWERS),
+    True: _UPDATE_RESPONSE.add_cte(_NEW_ANSWERS).add_cte(_NEW_VISIT),
+}
+
+
+def _store(response_id: int, before: Mapping[str, Any], plan: PageSave) -> None:
+    """Write what ``plan_save`` decided: changed and removed answers, new answers, the visit, the response."""
+    now = utcnow()
+    new = _write_changed_answers(response_id, before, plan.answers, now)
+    if db.session.get_bind().dialect.name == "postgresql":
+        visit = plan.visit or {}  # updated_at: the column's onupdate is not applied to a statement with CTEs
+        db.session.execute(
+            _STORE[plan.visit is not None],
+            {"response_id": response_id, "answers": new, "answered_at": now, **visit, "updated_at": now, **plan.changes},
+        )
+        return
+    if new:
+        db.session.execute(_INSERT_ANSWERS, [
+            {"response_id": response_id, "question_code": code, "value": value, "answered_at": now}
+            for code, value in new.items()
+        ])
+    if plan.visit is not None:
+        db.session.execute(_INSERT_VISIT, {"response_id": response_id, **plan.visit})
+    db.session.execute(_UPDATE_RESPONSE, {"response_id": response_id, **plan.changes})
+
+
+def _write_changed_answers(
+    response_id: int, before: Mapping[str, Any], after: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Update changed answers and delete the ones that are gone; returns the new ones, to insert."""
     gone = [code for code in before if code not in after]
     if gone:
         db.session.execute(
             sa.delete(_answers).where(_answers.c.response_id == response_id, _answers.c.question_code.in_(gone))
         )
-    now = utcnow()
-    new = [
-        {"response_id": response_id, "question_code": code, "value": value, "answered_at": now}
-        for code, value in after.items()
-        if code not in before
-    ]
-    if new:
-        db.session.execute(_INSERT_ANSWERS, new)
     for code, value in after.items():
         if code in before and before[code] != value:
             db.session.execute(
@@ -472,6 +512,7 @@ def _write_answers(response_id: int, before: Mapping[str, Any], after: Mapping[s
                 .where(_answers.c.response_id == response_id, _answers.c.question_code == code)
                 .values(value=value, answered_at=now)
             )
+    return {code: value for code, value in after.items() if code not in before}
 
 
 def expire_browser_hashes(days: int) -> int:

@@ -1,0 +1,121 @@
+"""CPU per respondent page view and per page submit, in one process, against a bare Flask endpoint.
+
+The site runs in this process on a scratch PostgreSQL database with its production settings
+(CSRF on, the limiter on, the engine's ``pool_pre_ping``), driven through Flask's test
+client by respondents who answer the default survey as ``bench/load.py``'s do. The CPU
+time of this process is counted around each request, so the database server's and the
+network's share is left out; the same test client GETting a bare Flask endpoint is the
+floor. Quicker and steadier than ``load.py`` for comparing two versions of the code: run it
+with ``PYTHONPATH=<another checkout>`` to measure that checkout's ``survey`` package.
+
+    .venv/bin/python bench/respondent_pages.py --respondents 30 --profile /tmp/pages.prof
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from loadtest.pages import choose_answers, read_form  # noqa: E402
+from loadtest.servers import prepare_site, scratch_database, site_environment  # noqa: E402
+
+
+def walk(client, slug: str, questionnaire, number: int, spent: dict[str, list[float]], profile) -> None:
+    """One respondent from consent to the thank-you page; adds each page view's and submit's CPU seconds."""
+    consent = f"/s/{slug}/consent"
+    form = read_form(client.get(consent).get_data(as_text=True))
+    location = client.post(consent, data={**form.hidden, "website": ""}).location
+    rng = random.Random(number)
+    while not urlsplit(location).path.endswith("/thanks"):
+        path = urlsplit(location).path
+        page = timed(spent["view"], profile, client.get, path)
+        assert page.status_code == 200, (path, page.status_code)
+        form = read_form(page.get_data(as_text=True))
+        fields = list({**form.hidden, "website": ""}.items())
+        for name, value in choose_answers(form, questionnaire, rng, number).items():
+            fields += [(name, item) for item in value] if isinstance(value, list) else [(name, value)]
+        from werkzeug.datastructures import MultiDict
+
+        submitted = timed(spent["submit"], profile, client.post, path, data=MultiDict(fields))
+        assert submitted.status_code == 302, (path, submitted.status_code, submitted.get_data(as_text=True)[:500])
+        location = submitted.location
+    assert client.get(urlsplit(location).path).status_code == 200
+
+
+def timed(into: list[float], profile, call, *args, **kwargs):
+    started = time.process_time()
+    if profile is not None:
+        profile.enable()
+    result = call(*args, **kwargs)
+    if profile is not None:
+        profile.disable()
+    into.append(time.process_time() - started)
+    return result
+
+
+def bare_cpu(requests: int) -> float:
+    from loadtest.client import bare_app
+
+    client = bare_app().test_client()
+    for _ in range(200):
+        client.get("/")
+    started = time.process_time()
+    for _ in range(requests):
+        client.get("/")
+    return (time.process_time() - started) / requests
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--respondents", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of respondents, each with its bare floor")
+    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--profile", help="write a cProfile file of the page views and submits here")
+    args = parser.parse_args(argv)
+
+    with scratch_database("postgresql", args.postgres) as database_url:
+        env = site_environment(database_url, None)
+        prepare_site(env)
+        os.environ.update(env)
+        from survey import create_app, warm_up
+        from survey.questionnaires.loading import default_questionnaire_path, load_file
+
+        import survey
+
+        print(f"survey package: {Path(survey.__file__).parent}", flush=True)
+        app = create_app()
+        warm_up(app)
+        gc.freeze()
+        questionnaire = load_file(default_questionnaire_path())
+        profile = cProfile.Profile(time.process_time) if args.profile else None
+        walk(app.test_client(), questionnaire.slug, questionnaire, -1, {"view": [], "submit": []}, None)  # warm
+        for round_number in range(1, args.rounds + 1):
+            spent: dict[str, list[float]] = {"view": [], "submit": []}
+            for number in range(args.respondents):
+                walk(app.test_client(), questionnaire.slug, questionnaire, number, spent, profile)
+            floor = bare_cpu(2000)
+            view = sum(spent["view"]) / len(spent["view"])
+            submit = sum(spent["submit"]) / len(spent["submit"])
+            both = (sum(spent["view"]) + sum(spent["submit"])) / (len(spent["view"]) + len(spent["submit"]))
+            print(f"round {round_number}: page view {view * 1e3:.2f} ms, submit {submit * 1e3:.2f} ms "
+                  f"({len(spent['view'])} each), bare {floor * 1e3:.3f} ms; site/bare {both / floor:.1f}x; "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        if profile is not None:
+            profile.dump_stats(args.profile)
+        with app.app_context():
+            from survey.extensions import db
+
+            db.engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
