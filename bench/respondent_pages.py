@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH: another checkout may be measured
 
 from loadtest.pages import choose_answers, read_form  # noqa: E402
 from loadtest.servers import prepare_site, scratch_database, site_environment  # noqa: E402

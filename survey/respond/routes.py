@@ -70,9 +70,13 @@ def _survey_and_response(slug: str, *, lock: bool = False) -> tuple[Survey, Opti
     ``lock``: the response's row is locked for the request (``service.survey_and_response``).
     """
     survey, response = service.survey_and_response(slug, _link(slug), lock=lock)
+    return _published(survey), response
+
+
+def _published(survey: Optional[Survey]) -> Survey:
     if survey is None or survey.status == SurveyStatus.DRAFT.value:
         abort(404, description=gettext("There is no survey at this address. Please check the link you were given."))
-    return survey, response
+    return survey
 
 
 def _remember(survey: Survey, kind: str, token: str) -> None:
@@ -279,8 +283,12 @@ def _progress(questionnaire: Questionnaire, page: Page, answers: dict) -> tuple[
 
 @bp.route("/s/<slug>/p/<page_id>", methods=["GET", "POST"])
 def page(slug: str, page_id: str):
-    # A submit locks the response first, so its status here and the progress read below hold until the save commits.
-    survey, response = _survey_and_response(slug, lock=request.method == "POST")
+    if request.method == "POST":  # locked first: its status here and the progress read below hold until the save commits
+        survey, response = _survey_and_response(slug, lock=True)
+        saved = None
+    else:  # the progress comes with them, in one query on PostgreSQL
+        survey, response, saved = service.survey_response_and_progress(slug, _link(slug))
+        survey = _published(survey)
     if response is None:
         if request.method == "POST":
             _refuse("page posted without a response in the session")
@@ -294,7 +302,8 @@ def page(slug: str, page_id: str):
         if request.method == "POST":
             _refuse("page posted that the questionnaire does not have")
         abort(404)
-    saved = service.progress(response)  # read once for the whole request
+    if saved is None:
+        saved = service.progress(response)  # read once for the whole request
     answers = saved.answers
     if not service.may_open_page(response, page.id, saved):
         if request.method == "POST":

@@ -83,20 +83,31 @@ def response_for_invitation(invitation: Invitation) -> Optional[Response]:
     return db.session.scalar(sa.select(Response).where(Response.invitation_id == invitation.id))
 
 
-def _survey_with(belongs: Optional[sa.ColumnElement[bool]], *, lock: bool = False) -> sa.Select:
+def _survey_with(belongs: Optional[sa.ColumnElement[bool]], *, lock: bool = False, saved: bool = False) -> sa.Select:
+    """The statement of ``survey_and_response``; ``saved`` adds the response's progress as two JSON arrays."""
     if belongs is None:
         return sa.select(Survey).where(Survey.slug == sa.bindparam("slug"))
     found = sa.select(Response).where(belongs)
     if lock:  # in a sub-select: FOR UPDATE may not reach the nullable side of an outer join
         found = found.with_for_update()
     response = so.aliased(Response, found.subquery("response"))
-    return (
+    statement = (
         sa.select(Survey, response)
         .outerjoin(response, response.survey_id == Survey.id)
         .where(Survey.slug == sa.bindparam("slug"))
     )
+    if saved:
+        statement = statement.add_columns(*(
+            sa.select(sa.func.json_agg(sa.func.json_build_array(*pair), type_=sa.JSON))
+            .where(table.c.response_id == response.id)
+            .scalar_subquery()
+            for table, pair in ((_answers, (_answers.c.question_code, _answers.c.value)),
+                                (_visits, (_visits.c.page, _visits.c.shown_at)))
+        ))
+    return statement
 
 
+_responses, _answers, _visits = Response.__table__, Answer.__table__, PageVisit.__table__
 _BELONGS = {
     "r": Response.resume_token_hash == sa.bindparam("token_hash"),
     "i": Response.invitation_id
@@ -107,6 +118,7 @@ _SURVEY = _survey_with(None)
 _SURVEY_AND_RESPONSE = {
     (kind, lock): _survey_with(belongs, lock=lock) for kind, belongs in _BELONGS.items() for lock in (False, True)
 }
+_SURVEY_RESPONSE_AND_SAVED = {kind: _survey_with(belongs, saved=True) for kind, belongs in _BELONGS.items()}
 
 
 def survey_and_response(
@@ -125,6 +137,32 @@ def survey_and_response(
     statement = _SURVEY_AND_RESPONSE["i" if kind == "i" else "r", lock]
     row = db.session.execute(statement, {"slug": slug, "token_hash": token_hash(token)}).first()
     return (row[0], row[1]) if row is not None else (None, None)
+
+
+def survey_response_and_progress(
+    slug: str, link: Optional[tuple[str, str]]
+) -> tuple[Optional[Survey], Optional[Response], Optional["Progress"]]:
+    """``survey_and_response`` and the response's ``progress`` (None without a response).
+
+    On PostgreSQL in one query, the progress aggregated as JSON (a page view's reads in one
+    round trip); it locks nothing, so a save reads its progress after ``lock`` instead.
+    """
+    if link is None or db.session.get_bind().dialect.name != "postgresql":
+        survey, response = survey_and_response(slug, link)
+        return survey, response, (progress(response) if response is not None else None)
+    kind, token = link
+    row = db.session.execute(
+        _SURVEY_RESPONSE_AND_SAVED["i" if kind == "i" else "r"], {"slug": slug, "token_hash": token_hash(token)}
+    ).first()
+    if row is None:
+        return None, None, None
+    survey, response, answers, visits = row
+    if response is None:
+        return survey, None, None
+    shown: dict[str, list[datetime]] = {}
+    for page_id, shown_at in visits or ():
+        shown.setdefault(page_id, []).append(datetime.fromisoformat(shown_at))
+    return survey, response, Progress(dict(answers or ()), shown)
 
 
 @dataclass(frozen=True)
@@ -146,7 +184,6 @@ class Progress:
         return any(abs((as_utc(moment) - shown_at).total_seconds()) < 1e-3 for moment in self.visits.get(page_id, ()))
 
 
-_responses, _answers, _visits = Response.__table__, Answer.__table__, PageVisit.__table__
 _PROGRESS = sa.union_all(
     sa.select(
         sa.literal("a").label("kind"),

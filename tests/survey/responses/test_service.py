@@ -186,3 +186,29 @@ def test_start_with_the_same_consent_token_is_idempotent(survey):
         service.start_response(survey, language="en", resume_token=token)
     assert service.find_response(token).id == response.id
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 1
+
+
+@pytest.mark.parametrize("kind", ["r", "i"])
+def test_a_page_view_reads_the_same_progress_with_the_response(survey, kind):
+    """``survey_response_and_progress`` (one query on PostgreSQL) gives what ``progress`` reads."""
+    token = tokens.new_token()
+    invitation = None
+    if kind == "i":
+        invitation = Invitation(survey_id=survey.id, panel_id="p1", token_hash=tokens.token_hash(token))
+        db.session.add(invitation)
+        db.session.commit()
+    response, resume_token = service.start_response(survey, language="en", invitation=invitation)
+    link = (kind, token if kind == "i" else resume_token)
+    assert service.survey_response_and_progress(survey.slug, link)[2] == service.Progress({}, {})
+    shown = utcnow() - timedelta(seconds=3)
+    service.save_page(response, "eligibility", {"resident": "yes"}, shown_at=shown)
+    service.save_page(response, "opinions", {"calexit": "leave", "issues": ["water", "economy"]}, shown_at=shown)
+    service.save_page(response, "eligibility", {"resident": "yes"}, shown_at=shown + timedelta(seconds=1))
+
+    found_survey, found, saved = service.survey_response_and_progress(survey.slug, link)
+    assert (found_survey.id, found.id) == (survey.id, response.id)
+    assert saved == service.progress(response)
+    assert set(saved.answers["issues"]) == {"water", "economy"} and len(saved.visits["eligibility"]) == 2
+    assert saved.shown_before("eligibility", shown)
+    assert service.survey_response_and_progress(survey.slug, ("r", "not-a-token"))[1:] == (None, None)
+    assert service.survey_response_and_progress("no-such-survey", link) == (None, None, None)
