@@ -50,7 +50,11 @@ def walk(client, slug: str, questionnaire, number: int, spent: dict[str, list[fl
     assert client.get(urlsplit(location).path).status_code == 200
 
 
+COUNTING = [False, ""]  # the breakdown counts only the timed page views and submits (and which)
+
+
 def timed(into: list[float], profile, call, *args, **kwargs):
+    COUNTING[:] = True, "view" if call.__name__ == "get" else "submit"
     started = time.process_time()
     if profile is not None:
         profile.enable()
@@ -58,7 +62,53 @@ def timed(into: list[float], profile, call, *args, **kwargs):
     if profile is not None:
         profile.disable()
     into.append(time.process_time() - started)
+    COUNTING[0] = False
     return result
+
+
+# --breakdown: process CPU inside these calls (inclusive: the view contains the queries and the rendering).
+BREAKDOWN = (
+    ("flask.app:Flask.wsgi_app", "the whole request inside Flask"),
+    ("flask.sessions:SecureCookieSessionInterface.open_session", "reading the signed session cookie"),
+    ("flask.app:Flask.preprocess_request", "before_request: CSRF check, limiter, language, body limit"),
+    ("flask.app:Flask.dispatch_request", "the view"),
+    ("survey.responses.service:survey_response_and_progress", "view: survey, response and progress read"),
+    ("survey.responses.service:survey_and_response", "submit: survey and response read, locked"),
+    ("survey.responses.service:progress", "submit: progress read"),
+    ("sqlalchemy.dialects.postgresql._psycopg_common:_PGDialect_common_psycopg.do_ping", "pool_pre_ping"),
+    ("survey.respond.routes:page_form", "page_form (form class cached, instance built)"),
+    ("survey.responses.service:save_page", "save_page: plan, write, COMMIT"),
+    ("flask.templating:_render", "Jinja rendering"),
+    ("flask.app:Flask.process_response", "after_request: headers, session cookie"),
+    ("flask.app:Flask.do_teardown_appcontext", "teardown: session removed, ROLLBACK, connection returned"),
+)
+
+
+def instrument() -> dict[str, float]:
+    """Wrap each BREAKDOWN target so that it adds its process CPU seconds to the returned dict."""
+    import functools
+    import importlib
+
+    spent = {}
+    for target, _ in BREAKDOWN:
+        module_name, path = target.split(":")
+        owner = importlib.import_module(module_name)
+        *parents, name = path.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        original = getattr(owner, name)
+        spent[target] = 0.0
+
+        def wrapped(*args, _original=original, _target=target, **kwargs):
+            started = time.process_time()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                if COUNTING[0]:
+                    spent[_target] += time.process_time() - started
+
+        setattr(owner, name, functools.wraps(original)(wrapped))
+    return spent
 
 
 def bare_cpu(requests: int) -> float:
@@ -79,6 +129,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of respondents, each with its bare floor")
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--profile", help="write a cProfile file of the page views and submits here")
+    parser.add_argument("--breakdown", action="store_true", help="print the CPU inside the main parts of a request")
     args = parser.parse_args(argv)
 
     with scratch_database("postgresql", args.postgres) as database_url:
@@ -95,6 +146,17 @@ def main(argv=None) -> int:
         warm_up(app)
         gc.freeze()
         questionnaire = load_file(default_questionnaire_path())
+        parts = instrument() if args.breakdown else None
+        statements = {"view": 0, "submit": 0}
+        if args.breakdown:
+            import sqlalchemy as sa
+
+            @sa.event.listens_for(sa.engine.Engine, "before_cursor_execute")
+            def count(_conn, _cursor, statement, *_):
+                if COUNTING[0]:
+                    statements[COUNTING[1]] += 1
+                    if os.environ.get("SHOW_STATEMENTS"):
+                        print(COUNTING[1], statement.split()[0:3])
         profile = cProfile.Profile(time.process_time) if args.profile else None
         walk(app.test_client(), questionnaire.slug, questionnaire, -1, {"view": [], "submit": []}, None)  # warm
         for round_number in range(1, args.rounds + 1):
@@ -108,6 +170,13 @@ def main(argv=None) -> int:
             print(f"round {round_number}: page view {view * 1e3:.2f} ms, submit {submit * 1e3:.2f} ms "
                   f"({len(spent['view'])} each), bare {floor * 1e3:.3f} ms; site/bare {both / floor:.1f}x; "
                   f"load average {os.getloadavg()[0]:.1f}", flush=True)
+            if parts is not None:
+                requests = len(spent["view"]) + len(spent["submit"])
+                print(f"  statements per page view {statements['view'] / len(spent['view']):.1f}, "
+                      f"per submit {statements['submit'] / len(spent['submit']):.1f} (and COMMIT or ROLLBACK)")
+                for (target, label) in BREAKDOWN:
+                    print(f"  {parts[target] / requests * 1e3:6.2f} ms  {label}")
+                    parts[target] = 0.0
         if profile is not None:
             profile.dump_stats(args.profile)
         with app.app_context():

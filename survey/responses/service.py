@@ -86,7 +86,7 @@ def response_for_invitation(invitation: Invitation) -> Optional[Response]:
 def _survey_with(belongs: Optional[sa.ColumnElement[bool]], *, lock: bool = False, saved: bool = False) -> sa.Select:
     """The statement of ``survey_and_response``; ``saved`` adds the response's progress as two JSON arrays."""
     if belongs is None:
-        return sa.select(Survey).where(Survey.slug == sa.bindparam("slug"))
+        return sa.select(Survey).where(Survey.slug == sa.bindparam("slug")).options(_RESPONDENT_SURVEY)
     found = sa.select(Response).where(belongs)
     if lock:  # in a sub-select: FOR UPDATE may not reach the nullable side of an outer join
         found = found.with_for_update()
@@ -95,6 +95,7 @@ def _survey_with(belongs: Optional[sa.ColumnElement[bool]], *, lock: bool = Fals
         sa.select(Survey, response)
         .outerjoin(response, response.survey_id == Survey.id)
         .where(Survey.slug == sa.bindparam("slug"))
+        .options(_RESPONDENT_SURVEY, so.load_only(*(getattr(response, name) for name in _RESPONDENT_RESPONSE)))
     )
     if saved:
         statement = statement.add_columns(*(
@@ -108,6 +109,10 @@ def _survey_with(belongs: Optional[sa.ColumnElement[bool]], *, lock: bool = Fals
 
 
 _responses, _answers, _visits = Response.__table__, Answer.__table__, PageVisit.__table__
+# The columns the respondent's pages use: loading an ORM object costs per column, and the
+# survey's methodology and the response's paradata are not needed there (they load if asked for).
+_RESPONDENT_SURVEY = so.load_only(Survey.slug, Survey.title, Survey.source_hash, Survey.status)
+_RESPONDENT_RESPONSE = ("survey_id", "status", "option_orders", "screened_out_by")
 _BELONGS = {
     "r": Response.resume_token_hash == sa.bindparam("token_hash"),
     "i": Response.invitation_id
