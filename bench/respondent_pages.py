@@ -8,7 +8,8 @@ network's share is left out; the same test client GETting a bare Flask endpoint 
 floor. Quicker and steadier than ``load.py`` for comparing two versions of the code: run it
 with ``PYTHONPATH=<another checkout>`` to measure that checkout's ``survey`` package.
 
-    .venv/bin/python bench/respondent_pages.py --respondents 30 --profile /tmp/pages.prof
+    .venv/bin/python bench/respondent_pages.py --respondents 30 --breakdown
+    PYTHONPATH=/tmp/older-checkout .venv/bin/python bench/respondent_pages.py --respondents 30
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from werkzeug.datastructures import MultiDict
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH: another checkout may be measured
 
@@ -42,8 +45,6 @@ def walk(client, slug: str, questionnaire, number: int, spent: dict[str, list[fl
         fields = list({**form.hidden, "website": ""}.items())
         for name, value in choose_answers(form, questionnaire, rng, number).items():
             fields += [(name, item) for item in value] if isinstance(value, list) else [(name, value)]
-        from werkzeug.datastructures import MultiDict
-
         submitted = timed(spent["submit"], profile, client.post, path, data=MultiDict(fields))
         assert submitted.status_code == 302, (path, submitted.status_code, submitted.get_data(as_text=True)[:500])
         location = submitted.location
@@ -72,9 +73,9 @@ BREAKDOWN = (
     ("flask.sessions:SecureCookieSessionInterface.open_session", "reading the signed session cookie"),
     ("flask.app:Flask.preprocess_request", "before_request: CSRF check, limiter, language, body limit"),
     ("flask.app:Flask.dispatch_request", "the view"),
-    ("survey.responses.service:survey_response_and_progress", "view: survey, response and progress read"),
-    ("survey.responses.service:survey_and_response", "submit: survey and response read, locked"),
-    ("survey.responses.service:progress", "submit: progress read"),
+    ("survey.responses.service:survey_response_and_progress", "survey, response and progress read (view)"),
+    ("survey.responses.service:survey_and_response", "survey and response read and locked (submit)"),
+    ("survey.responses.service:progress", "progress read (submit)"),
     ("sqlalchemy.dialects.postgresql._psycopg_common:_PGDialect_common_psycopg.do_ping", "pool_pre_ping"),
     ("survey.respond.routes:page_form", "page_form (form class cached, instance built)"),
     ("survey.responses.service:save_page", "save_page: plan, write, COMMIT"),
@@ -84,12 +85,12 @@ BREAKDOWN = (
 )
 
 
-def instrument() -> dict[str, float]:
-    """Wrap each BREAKDOWN target so that it adds its process CPU seconds to the returned dict."""
+def instrument() -> dict[str, dict[str, float]]:
+    """Wrap each BREAKDOWN target so that it adds its process CPU seconds to the returned dicts (by kind of request)."""
     import functools
     import importlib
 
-    spent = {}
+    spent: dict[str, dict[str, float]] = {"view": {}, "submit": {}}
     for target, _ in BREAKDOWN:
         module_name, path = target.split(":")
         owner = importlib.import_module(module_name)
@@ -97,7 +98,6 @@ def instrument() -> dict[str, float]:
         for parent in parents:
             owner = getattr(owner, parent)
         original = getattr(owner, name)
-        spent[target] = 0.0
 
         def wrapped(*args, _original=original, _target=target, **kwargs):
             started = time.process_time()
@@ -105,7 +105,8 @@ def instrument() -> dict[str, float]:
                 return _original(*args, **kwargs)
             finally:
                 if COUNTING[0]:
-                    spent[_target] += time.process_time() - started
+                    by_target = spent[COUNTING[1]]
+                    by_target[_target] = by_target.get(_target, 0.0) + time.process_time() - started
 
         setattr(owner, name, functools.wraps(original)(wrapped))
     return spent
@@ -152,11 +153,9 @@ def main(argv=None) -> int:
             import sqlalchemy as sa
 
             @sa.event.listens_for(sa.engine.Engine, "before_cursor_execute")
-            def count(_conn, _cursor, statement, *_):
+            def count(*_):
                 if COUNTING[0]:
                     statements[COUNTING[1]] += 1
-                    if os.environ.get("SHOW_STATEMENTS"):
-                        print(COUNTING[1], statement.split()[0:3])
         profile = cProfile.Profile(time.process_time) if args.profile else None
         walk(app.test_client(), questionnaire.slug, questionnaire, -1, {"view": [], "submit": []}, None)  # warm
         for round_number in range(1, args.rounds + 1):
@@ -171,12 +170,15 @@ def main(argv=None) -> int:
                   f"({len(spent['view'])} each), bare {floor * 1e3:.3f} ms; site/bare {both / floor:.1f}x; "
                   f"load average {os.getloadavg()[0]:.1f}", flush=True)
             if parts is not None:
-                requests = len(spent["view"]) + len(spent["submit"])
                 print(f"  statements per page view {statements['view'] / len(spent['view']):.1f}, "
-                      f"per submit {statements['submit'] / len(spent['submit']):.1f} (and COMMIT or ROLLBACK)")
-                for (target, label) in BREAKDOWN:
-                    print(f"  {parts[target] / requests * 1e3:6.2f} ms  {label}")
-                    parts[target] = 0.0
+                      f"per submit {statements['submit'] / len(spent['submit']):.1f} (besides ROLLBACK, COMMIT, ping)")
+                print("     view   submit  (ms of CPU per request, inclusive)")
+                for target, label in BREAKDOWN:
+                    view_ms, submit_ms = (parts[kind].get(target, 0.0) / len(spent[kind]) * 1e3 for kind in parts)
+                    print(f"  {view_ms:7.2f}  {submit_ms:7.2f}  {label}")
+                for kind in parts:
+                    parts[kind].clear()
+                statements.update(view=0, submit=0)
         if profile is not None:
             profile.dump_stats(args.profile)
         with app.app_context():
