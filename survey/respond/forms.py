@@ -168,7 +168,7 @@ def page_form(
 # Built once per questionnaire version, page's shown questions, language and drawn option
 # orders; building a WTForms class costs more than filling one in.
 _FORM_CLASSES: dict[tuple, type[PageForm]] = {}
-_FORM_CLASS_LIMIT = 4096
+_FORM_CLASS_LIMIT = 1024  # pages with randomized options make one per respondent
 
 
 def _form_value(value: Any) -> Any:

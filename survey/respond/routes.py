@@ -283,7 +283,7 @@ def _progress(questionnaire: Questionnaire, page: Page, answers: dict) -> tuple[
 
 @bp.route("/s/<slug>/p/<page_id>", methods=["GET", "POST"])
 def page(slug: str, page_id: str):
-    if request.method == "POST":  # locked first: its status here and the progress read below hold until the save commits
+    if request.method == "POST":  # locked first: the status and the progress read below hold until the save commits
         survey, response = _survey_and_response(slug, lock=True)
         saved = None
     else:  # the progress comes with them, in one query on PostgreSQL

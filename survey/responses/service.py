@@ -146,7 +146,7 @@ def survey_and_response(
 
 def survey_response_and_progress(
     slug: str, link: Optional[tuple[str, str]]
-) -> tuple[Optional[Survey], Optional[Response], Optional["Progress"]]:
+) -> tuple[Optional[Survey], Optional[Response], Optional[Progress]]:
     """``survey_and_response`` and the response's ``progress`` (None without a response).
 
     On PostgreSQL in one query, the progress aggregated as JSON (a page view's reads in one
@@ -477,8 +477,9 @@ def save_page(
     showing, so a double submission counts once); a failed screener ends the response as
     ``screened_out``. Raises ``InvalidAnswer`` (nothing stored) or ``ResponseClosed``.
 
-    ``saved`` is what ``lock`` returned when the caller took the lock in this transaction
-    (the site does, to read the progress once per request). The writes are Core statements
+    ``saved`` is the progress the caller read under the response's lock in this transaction
+    (``lock``, or ``progress`` after ``survey_and_response(..., lock=True)`` as the site does,
+    to read the progress once per request). The writes are Core statements
     under the lock (a page is the hot path of a fieldwork day); the session is committed,
     so the ``response`` object reloads afterwards. ``complete_when_done`` completes the
     response in the same transaction when nothing is left to answer (the site's last page:
@@ -522,11 +523,9 @@ def _store(response_id: int, before: Mapping[str, Any], plan: PageSave) -> None:
     now = utcnow()
     new = _write_changed_answers(response_id, before, plan.answers, now)
     if db.session.get_bind().dialect.name == "postgresql":
-        visit = plan.visit or {}  # updated_at: the column's onupdate is not applied to a statement with CTEs
-        db.session.execute(
-            _STORE[plan.visit is not None],
-            {"response_id": response_id, "answers": new, "answered_at": now, **visit, "updated_at": now, **plan.changes},
-        )
+        # updated_at is given: the column's onupdate is not applied to a statement with CTEs.
+        values = {"response_id": response_id, "answers": new, "answered_at": now, "updated_at": now}
+        db.session.execute(_STORE[plan.visit is not None], {**values, **(plan.visit or {}), **plan.changes})
         return
     if new:
         db.session.execute(_INSERT_ANSWERS, [
