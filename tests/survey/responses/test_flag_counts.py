@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+
 from survey.extensions import db
 from survey.models import Answer, PageVisit, Response, Survey
 from survey.questionnaires.loading import default_questionnaire_path, read_document
