@@ -15,6 +15,7 @@ Each figure is printed as seconds, as a ratio to the floor of the same size (tar
 
     python bench/pollster_scale.py                              # 1k, 10k and 100k completes
     python bench/pollster_scale.py --sizes 1000 --profile prof  # cProfile files of each operation
+    python bench/pollster_scale.py --sizes 100000 --figures "fieldwork page"  # one page and the floor
     python bench/pollster_scale.py --sizes 60 --repeat 1 --json out.json  # fewer completes may leave a
                                                                        # target level without respondents
 """
@@ -185,8 +186,13 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
         with app.app_context():
             run_id = db.session.scalar(sa.select(sa.func.max(WeightingRun.id)))
         measured = operations(client, slug, run_id)
+        unknown = set(args.figures or ()) - set(measured)
+        if unknown:
+            raise SystemExit(f"no figure named {', '.join(sorted(unknown))}; the figures: {', '.join(measured)}")
         figures = {"floor": best_time(lambda: read_answers_floor(app, slug), args.repeat)}
         for name, action in measured.items():
+            if args.figures and name not in args.figures:
+                continue
             profile = args.profile / f"{size}-{name.replace(' ', '_')}.prof" if args.profile else None
             figures[name] = best_time(action, args.repeat, profile)
         with app.app_context():
@@ -222,6 +228,8 @@ def parse_arguments(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="PostgreSQL server URL (a scratch database is made on it)")
     parser.add_argument("--profile", type=Path, help="folder for a cProfile file of each operation (one more try)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--figures", type=lambda text: text.split(","),
+                        help='only these figures, comma-separated as printed (e.g. "fieldwork page"); the floor is always measured')
     return parser.parse_args(argv)
 
 

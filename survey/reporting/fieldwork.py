@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from survey.extensions import db
 from survey.models import Answer, Invitation, Response, ResponseStatus, Survey
 from survey.questionnaires.sync import questionnaire_of
-from survey.responses.dataset import load_responses
+from survey.responses.flag_counts import flag_counts
 from survey.responses.quality import FLAGS
 from survey.weighting.targets import Targets
 
@@ -95,9 +95,9 @@ def fieldwork_summary(survey: Survey, *, quality: bool = True, now: datetime | N
     """Count the responses and invitations of ``survey`` as they stand at ``now`` (UTC), in SQL.
 
     Every count is an aggregate query (by status, by day): no response row comes into Python.
-    ``quality=True`` also flags the complete responses (speeders, straight-lining, failed
-    attention checks, duplicates) through ``survey.responses.dataset.load_responses``, which
-    reads every answer, so lists of many surveys leave it out.
+    ``quality=True`` also counts the complete responses' quality flags (speeders,
+    straight-lining, failed attention checks, duplicates; ``survey.responses.flag_counts``),
+    which reads every answer in the database, so lists of many surveys leave it out.
     """
     now = now or datetime.now(timezone.utc)
     of_survey = Response.survey_id == survey.id
@@ -154,7 +154,7 @@ def _as_date(day: date | str) -> date:
 
 def quality_counts(survey: Survey) -> dict[str, int]:
     """Complete responses per quality flag, and how many the default exclusion rules leave out."""
-    counts = load_responses(survey).flag_counts()
+    counts = flag_counts(survey)
     return {name: counts[name] for name in (*FLAGS, "excluded")}
 
 

@@ -1,0 +1,116 @@
+"""The quality-flag counts computed in SQL are those of the pandas rules on the answers frame."""
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from survey.extensions import db
+from survey.models import Answer, PageVisit, Response, Survey
+from survey.questionnaires.loading import default_questionnaire_path, read_document
+from survey.questionnaires.sync import load_into_database
+from survey.questionnaires.validation import parse
+from survey.responses.dataset import load_responses
+from survey.responses.flag_counts import flag_counts
+from survey.responses.quality import FLAGS, ExclusionRules
+from survey.responses.simulate import simulate
+
+AGREE = [{"code": code, "label": {"en": code, "es": code}} for code in ("agree", "neutral", "disagree")]
+SCALE = {"low": {"en": "low", "es": "bajo"}, "high": {"en": "high", "es": "alto"}}
+RULES = [
+    ExclusionRules(),
+    ExclusionRules(speeder_share=0.7, straightline_min_items=4, duplicate_window_minutes=0,
+                   exclude=FLAGS, exclude_simulated=True, extra_excluded_ids=(3, 5, 8)),
+    ExclusionRules(straightline_min_items=2, duplicate_window_minutes=90.5, exclude=("straightliner",)),
+]
+
+
+def _question(code: str, **fields) -> dict:
+    return {"code": code, "text": {"en": code, "es": code}, **fields}
+
+
+def poll_with_grids() -> Survey:
+    """The default questionnaire with a page of two batteries (three choice items, three
+    ratings) and a number question, so that every flag has something to find."""
+    document = read_document(default_questionnaire_path().read_text(encoding="utf-8"))
+    document["slug"] = "grids"
+    batteries = [_question(f"g{i}", type="single", options=copy.deepcopy(AGREE)) for i in range(3)]
+    batteries += [_question(f"r{i}", type="rating", minimum=1, maximum=3, scale_labels=SCALE) for i in range(3)]
+    batteries.append(_question("hours", type="number", minimum=0, maximum=24, required=False))
+    document["pages"].insert(-1, {"id": "batteries", "title": {"en": "More", "es": "Más"}, "questions": batteries})
+    survey = load_into_database(parse(document), db.session)
+    survey.status = "open"
+    db.session.commit()
+    return survey
+
+
+def assert_same_counts(survey: Survey, rules: ExclusionRules) -> dict[str, int]:
+    expected = load_responses(survey, rules).flag_counts()
+    assert flag_counts(survey, rules) == expected
+    return expected
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_simulated_polls_count_the_same_flags_in_sql(app, seed):
+    with app.app_context():
+        survey = poll_with_grids()
+        simulate(survey, 80, seed=seed)
+        counts = [assert_same_counts(survey, rules) for rules in RULES]
+    assert counts[0]["complete"] == 80 and counts[0]["attention_failed"] and counts[2]["straightliner"]
+
+
+def _copy(response: Response, *, after: timedelta, agent: str | None = None, **values) -> Response:
+    """Another complete response with ``response``'s answers (some replaced by ``values``)."""
+    answers = {answer.question_code: answer.value for answer in response.answers} | values
+    twin = Response(survey_id=response.survey_id, resume_token_hash=f"twin{response.id}-{after}-{agent}",
+                    status="complete", user_agent_hash=agent or response.user_agent_hash, simulated=response.simulated,
+                    started_at=response.started_at + after, completed_at=response.completed_at + after)
+    twin.answers = [Answer(question_code=code, value=value) for code, value in answers.items() if value != "drop"]
+    db.session.add(twin)
+    return twin
+
+
+def test_odd_polls_count_the_same_flags_in_sql(app):
+    with app.app_context():
+        survey = poll_with_grids()
+        simulate(survey, 40, seed=11)
+        first, second, third, *rest = db.session.scalars(
+            sa.select(Response).where(Response.survey_id == survey.id, Response.status == "complete").order_by(Response.id))
+        window = timedelta(minutes=60)
+        # duplicates: inside the window, exactly at its edge, just outside, at the same moment,
+        # from another browser, and equal only as the frame's cells (a whole number as 2 and 2.0)
+        _copy(rest[10], after=timedelta(minutes=30))
+        _copy(rest[11], after=window)
+        _copy(rest[12], after=window + timedelta(microseconds=1))
+        _copy(rest[13], after=timedelta(0))
+        _copy(rest[14], after=timedelta(minutes=5), agent="another browser")
+        for answer in first.answers:
+            answer.value = 2 if answer.question_code == "r0" else answer.value
+        _copy(first, after=timedelta(minutes=1), r0=2.0)
+        _copy(first, after=timedelta(minutes=2), r0=3)
+        # answers left out: an unanswered attention check, a partial grid, a JSON null, none at all
+        _copy(second, after=timedelta(days=2), attention="drop", g0="agree", g1="agree", g2="drop")
+        _copy(second, after=timedelta(days=3), g0="neutral", g1="neutral", g2="neutral", r0=1, r1=1, r2=1.0, hours=None)
+        for after in (timedelta(days=4), timedelta(days=4, minutes=10)):
+            empty = _copy(third, after=after, agent="empty")
+            empty.answers = []
+        db.session.flush()
+        # durations: no page visits (the wall time counts)
+        for response in rest[:5]:
+            db.session.execute(sa.delete(PageVisit).where(PageVisit.response_id == response.id))
+        rest[6].simulated = False
+        db.session.commit()
+        counts = [assert_same_counts(survey, rules) for rules in RULES]
+    assert all(counts[0][flag] for flag in FLAGS)
+    # inside, at the edge, the same moment, 2 as 2.0, the empty pair; a window of 0: the same
+    # moment only; of 90.5 minutes: also the one just outside 60
+    assert [count["duplicate"] for count in counts] == [5, 1, 6]
+
+
+def test_a_poll_without_complete_responses_counts_nothing(app):
+    with app.app_context():
+        survey = poll_with_grids()
+        assert flag_counts(survey) == load_responses(survey).flag_counts() == dict.fromkeys(
+            (*FLAGS, "excluded", "complete", "included"), 0)
