@@ -196,7 +196,7 @@ class SurveyDesign:
         """:func:`text_codes` of the data column ``variable``, memoized as :meth:`domains`: a
         banner estimates every answer of a question in every banner variable, one hash pass."""
         if variable not in self._answer_codes:
-            self._answer_codes[variable] = text_codes(self.data[variable])
+            self._answer_codes[variable] = text_codes(column(self.data, variable, "variable"))
         return self._answer_codes[variable]
 
     @cached_property

@@ -129,10 +129,10 @@ def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tup
     true. A number among numeric answers (a 0/1 option, a scale point) that nobody chose is
     a plain 0 and does not warn.
     """
-    series = column(design.data, variable, "variable")
     if categories is not None:
         codes, texts, _ = design.answer_codes(variable)
-        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        dtype = design.data.dtypes[variable]
+        numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         unmatched = [c for c in categories if c not in set(texts) and not (numeric and _is_number(c))]
         if unmatched:
             shown = ", ".join(sorted(texts)[:20]) or "none"
@@ -143,6 +143,7 @@ def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tup
             )
         hit = np.isin(texts, list(categories)).astype(float)
         return np.where(codes >= 0, hit[np.maximum(codes, 0)] if len(hit) else 0.0, np.nan)
+    series = column(design.data, variable, "variable")
     present = series.notna().to_numpy()
     values = pd.to_numeric(series, errors="coerce").to_numpy(float)
     bad = present & np.isnan(values)
