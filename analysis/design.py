@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis._checks import check_choice, column
 from analysis._rank import qr_rank
+from analysis._text import text_codes
 from analysis.diagnostics import WeightingDiagnostics, weighting_diagnostics
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class SurveyDesign:
         self.replicates: Optional[ReplicateScheme] = None
         self.replicate_weights: Optional[np.ndarray] = None
         self._domains: dict = {}
+        self._answer_codes: dict = {}
         self.unconverged_replicates = 0  # replicates whose weighting step did not converge
 
     # --- sizes and degrees of freedom -------------------------------------------------
@@ -189,6 +191,13 @@ class SurveyDesign:
         if by not in self._domains:
             self._domains[by] = compute(self.data, by)
         return self._domains[by]
+
+    def answer_codes(self, variable: str) -> tuple[np.ndarray, np.ndarray, list]:
+        """:func:`text_codes` of the data column ``variable``, memoized as :meth:`domains`: a
+        banner estimates every answer of a question in every banner variable, one hash pass."""
+        if variable not in self._answer_codes:
+            self._answer_codes[variable] = text_codes(column(self.data, variable, "variable"))
+        return self._answer_codes[variable]
 
     @cached_property
     def stratum_matrix(self) -> Optional[sp.csr_matrix]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal, Optional, Union
@@ -128,10 +129,10 @@ def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tup
     true. A number among numeric answers (a 0/1 option, a scale point) that nobody chose is
     a plain 0 and does not warn.
     """
-    series = column(design.data, variable, "variable")
     if categories is not None:
-        codes, texts, _ = text_codes(series)
-        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        codes, texts, _ = design.answer_codes(variable)
+        dtype = design.data.dtypes[variable]
+        numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         unmatched = [c for c in categories if c not in set(texts) and not (numeric and _is_number(c))]
         if unmatched:
             shown = ", ".join(sorted(texts)[:20]) or "none"
@@ -142,6 +143,7 @@ def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tup
             )
         hit = np.isin(texts, list(categories)).astype(float)
         return np.where(codes >= 0, hit[np.maximum(codes, 0)] if len(hit) else 0.0, np.nan)
+    series = column(design.data, variable, "variable")
     present = series.notna().to_numpy()
     values = pd.to_numeric(series, errors="coerce").to_numpy(float)
     bad = present & np.isnan(values)
@@ -371,8 +373,25 @@ def _beta_rows_and_df(design: SurveyDesign, rows: np.ndarray, whole: bool) -> tu
     return n_rows, design.domain_degf(rows & (design.weights != 0))
 
 
-def _results(design, cols: _Columns, variable, statistic, categories, by, ci, level) -> list[Estimate]:
-    m = _moments(design, cols, statistic)
+_DOMAIN_MOMENTS: "weakref.WeakKeyDictionary[SurveyDesign, dict]" = weakref.WeakKeyDictionary()
+
+
+def domain_moments(design: SurveyDesign, variable: str, categories: Optional[tuple[str, ...]],
+                   by: Optional[tuple[str, ...]], statistic: str) -> tuple[_Columns, _Moments]:
+    """The columns and moments of ``variable``'s estimate in every domain of ``by``.
+
+    The moments (a few numbers per domain) are kept per design, which never changes, so a
+    banner's pairwise tests reuse its domain estimates' covariance instead of recomputing it.
+    """
+    cols = _columns(design, outcome_values(design, variable, categories), by)
+    memo = _DOMAIN_MOMENTS.setdefault(design, {})
+    key = (variable, categories, by, statistic == "total")
+    if key not in memo:
+        memo[key] = _moments(design, cols, statistic)
+    return cols, memo[key]
+
+
+def _results(design, cols: _Columns, m: _Moments, variable, statistic, categories, by, ci, level) -> list[Estimate]:
     variance = np.diag(m.covariance)
     with np.errstate(divide="ignore", invalid="ignore"):  # p = 0 or 1: infinite logits
         if ci == "logit" and m.replicates is not None:
@@ -420,8 +439,8 @@ def _wrap(results: list[Estimate], variable, statistic, by) -> Union[Estimate, D
 
 def _estimates(design, variable, statistic, categories, by, ci, level) -> Union[Estimate, DomainEstimates]:
     by = by_variables(by)
-    cols = _columns(design, outcome_values(design, variable, categories), by)
-    return _wrap(_results(design, cols, variable, statistic, categories, by, ci, level), variable, statistic, by)
+    cols, m = domain_moments(design, variable, categories, by, statistic)
+    return _wrap(_results(design, cols, m, variable, statistic, categories, by, ci, level), variable, statistic, by)
 
 
 def proportion(
@@ -563,7 +582,8 @@ def ratio(
     den = outcome_values(design, denominator, None)
     cols = _columns(design, num, by, denominator=den)
     name = f"{numerator}/{denominator}"
-    return _wrap(_results(design, cols, name, "ratio", None, by, "mean", level), name, "ratio", by)
+    return _wrap(_results(design, cols, _moments(design, cols, "ratio"), name, "ratio", None, by, "mean", level), name,
+                 "ratio", by)
 
 
 def quantile_rule(values: np.ndarray, weights: np.ndarray, p: float) -> float:

@@ -7,6 +7,7 @@ pytest from collecting them when a test module imports them.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal, Optional, Sequence
@@ -18,22 +19,25 @@ from analysis._checks import column as data_column
 from analysis._text import r_text, text_codes
 from analysis.design import SurveyDesign, replicate_rank
 from analysis.estimates import (
-    Categories, Estimate, _categories, _columns, _moments, by_variables, outcome_values, text_values,
+    Categories, Estimate, _categories, _columns, _moments, by_variables, domain_moments, outcome_values, text_values,
 )
-from analysis.variance import linearized_covariance, replicate_covariance
+from analysis.variance import domain_covariance, linearized_covariance, replicate_covariance
 
 Alternative = Literal["two-sided", "greater", "less"]
 ALTERNATIVES = ("two-sided", "greater", "less")
 
 
-def _p_value(statistic: float, df: float, alternative: str) -> float:
+def _p_value(statistic, df: float, alternative: str):
+    """The t test's p-value: a float, or an array of them for an array of statistics (one call)."""
     from scipy import stats  # loaded only when a test is asked for
 
     if alternative == "greater":
-        return float(stats.t.sf(statistic, df))
-    if alternative == "less":
-        return float(stats.t.cdf(statistic, df))
-    return float(2 * stats.t.sf(abs(statistic), df))
+        p = stats.t.sf(statistic, df)
+    elif alternative == "less":
+        p = stats.t.cdf(statistic, df)
+    else:
+        p = 2 * stats.t.sf(np.abs(statistic), df)
+    return float(p) if np.ndim(p) == 0 else p
 
 
 class _OneRow:
@@ -341,20 +345,19 @@ def pairwise(
     if len(by_names) != 1:
         raise ValueError("pairwise compares the levels of one `by` variable")
     cats = None if categories is None else _categories(categories)
-    cols = _columns(design, outcome_values(design, variable, cats), by_names)
-    m = _moments(design, cols, "proportion" if cats is not None else "mean")
+    cols, m = domain_moments(design, variable, cats, by_names, "proportion" if cats is not None else "mean")
     names = [r_text(d) for d in cols.domains]
     order = sorted(range(cols.k), key=lambda i: names[i].encode())
     df = design.degf
-    pairs = []
-    for i, a in enumerate(order):
-        for b in order[i + 1:]:
-            difference = float(m.estimate[a] - m.estimate[b])
-            se = float(np.sqrt(m.covariance[a, a] + m.covariance[b, b] - 2 * m.covariance[a, b]))
-            with np.errstate(divide="ignore", invalid="ignore"):  # se 0: t = ±Inf or NaN, as R divides
-                statistic = float(np.float64(difference) / se)
-            pairs.append(PairDifference(names[a], names[b], difference, se, statistic, df,
-                                        _p_value(statistic, df, "two-sided")))
+    first, second = np.array(list(itertools.combinations(order, 2)), dtype=np.int64).reshape(-1, 2).T
+    differences = m.estimate[first] - m.estimate[second]
+    c = m.covariance
+    ses = np.sqrt(c[first, first] + c[second, second] - 2 * c[first, second])
+    with np.errstate(divide="ignore", invalid="ignore"):  # se 0: t = ±Inf or NaN, as R divides
+        statistics = differences / ses
+    p_values = _p_value(statistics, df, "two-sided")
+    pairs = [PairDifference(names[a], names[b], float(d), float(se), float(t), df, float(p))
+             for a, b, d, se, t, p in zip(first, second, differences, ses, statistics, p_values)]
     return PairwiseTests(
         variable, cats, by_names[0], tuple(names[i] for i in order), tuple(float(m.estimate[i]) for i in order),
         tuple(pairs), m.covariance[np.ix_(order, order)],
@@ -376,13 +379,21 @@ class IndependenceTest(_OneRow):
     p_value: float
 
 
-def _mean_vector(design: SurveyDesign, indicators: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Means of the columns of ``indicators`` over the ``present`` rows, and their covariance."""
+def _cell_shares(design: SurveyDesign, cell: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shares of k cells among the rows in one (``cell[i]``, -1: in none), and their covariance.
+
+    Linearization: row i's influence on the shares is (w_i/W)(e_cell − p), that is the
+    domain-coded w/W times (I − 1pᵀ), so the covariance is (I − p1ᵀ) V (I − 1pᵀ) with V the
+    domain covariance of w/W, made from per-cell sums without an (n x k) matrix.
+    """
+    present = cell >= 0
     w = np.where(present, design.weights, 0.0)
-    means = (w @ indicators) / w.sum()
+    means = np.bincount(cell[present], weights=w[present], minlength=k) / w.sum()
     if design.replicates is None:
-        influence = (w / w.sum())[:, None] * (indicators - means[None, :]) * present[:, None]
-        return means, linearized_covariance(design, influence)
+        centring = np.eye(k) - means[:, None]
+        return means, centring @ domain_covariance(design, w / w.sum(), cell, k) @ centring.T
+    indicators = np.zeros((design.n, k))
+    indicators[np.flatnonzero(present), cell[present]] = 1.0
     rw = design.replicate_weights * present[:, None]
     replicates = (indicators.T @ rw) / rw.sum(axis=0)
     return means, replicate_covariance(design, replicates.T)
@@ -422,9 +433,7 @@ def independence(design: SurveyDesign, row: str, column: str) -> IndependenceTes
     ri = np.searchsorted(used_rows, row_codes)
     ci = np.searchsorted(used_cols, col_codes)
     cell = np.where(present, ri + r * ci, -1)  # rows vary fastest, as R's interaction()
-    indicators = np.zeros((design.n, r * c))
-    indicators[np.flatnonzero(present), cell[present]] = 1.0
-    p, v = _mean_vector(design, indicators, present)
+    p, v = _cell_shares(design, cell, r * c)
     grid_r, grid_c = np.tile(np.arange(r), c), np.repeat(np.arange(c), r)
     row_dummies = (grid_r[:, None] == np.arange(1, r)[None, :]).astype(float)
     col_dummies = (grid_c[:, None] == np.arange(1, c)[None, :]).astype(float)

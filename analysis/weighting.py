@@ -269,11 +269,21 @@ class CalibrationStep(WeightingStep):
         fitted = (x @ beta)[self.cells.index]
         return influence - self.output_weights[:, None] * fitted
 
-    def domain_correction(self, z: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
-        """F (cells x k) with residuals e = Z − w·F[cell], for domain-coded influence values
-        (z[i] in column code[i]); the same as :meth:`residualize` without an (n x k) matrix."""
+    @cached_property
+    def model_basis(self) -> sp.csr_matrix:
+        """The model matrix, sparse: products with it are sums over its few non-zeros, where a
+        (cells x k) BLAS product costs 10-50x in threads on a busy machine."""
+        import scipy.sparse as sp
+
+        return sp.csr_matrix(self.model_matrix)
+
+    def domain_correction(self, z: np.ndarray, code: np.ndarray, k: int) -> tuple[Optional[sp.csr_matrix], np.ndarray]:
+        """(B, C) with residuals e = Z − w·(BC)[cell], for domain-coded influence values (z[i]
+        in column code[i]); the same as :meth:`residualize` without an (n x k) matrix. B is the
+        model matrix (cells x parameters) and C (parameters x k), kept apart so that the
+        covariance is made of (parameters x k) blocks."""
         sums = _cell_domain_sums(self.cells, z / self.g_weights, code, k)
-        return self.model_matrix @ (self._projection @ (self.model_matrix.T @ sums))
+        return self.model_basis, self._projection @ (self.model_basis.T @ sums)
 
     @property
     def recounts_degf(self) -> bool:
@@ -320,11 +330,12 @@ class PostStratificationStep(WeightingStep):
     residualizes = True
     recounts_degf = True
 
-    def domain_correction(self, z: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
-        """F (cells x k) with residuals e = Z − w·F[cell] (see ``CalibrationStep``)."""
+    def domain_correction(self, z: np.ndarray, code: np.ndarray, k: int) -> tuple[None, np.ndarray]:
+        """(None, F): residuals e = Z − w·F[cell], F (cells x k) (see ``CalibrationStep``; the
+        basis is the cells themselves)."""
         old = self.input_weights
         sums = _cell_domain_sums(self.cells, z * _ratio(old, self.output_weights), code, k)
-        return sums / self.cells.sum(old)[:, None]
+        return None, sums / self.cells.sum(old)[:, None]
 
     def residualize(self, influence: np.ndarray) -> np.ndarray:
         """Subtract each cell's mean of z/w (weighted by the input weights), times w.

@@ -319,7 +319,7 @@ def build_banner(
     result = run_analysis(spec, computed.csv_bytes)  # estimates and tests, from analysis' run_spec
 
     frame, weights = computed.frame, np.asarray(result["weights"], dtype=float)
-    banner_columns = _columns(frame, weights, [by_code[code] for code in column_codes], min_base, language)
+    banner_columns, members = _columns(frame, weights, [by_code[code] for code in column_codes], min_base, language)
     letter_of = {(c.variable, c.level): c.letter for c in banner_columns}
     low = {(c.variable, c.level) for c in banner_columns if c.low_base}
     estimates: dict[tuple[str, Optional[str]], dict] = {}
@@ -330,29 +330,34 @@ def build_banner(
         if "a" in test:
             significant.setdefault(test["id"], []).append(test)
 
+    row_bases: dict[str, tuple[float, list[float]]] = {}  # per frame column: weighted base, overall and per banner column
     banner_rows_out = []
     for question in row_questions:
         for row in _row_specs(question):
             row_id = f"{question.code}={row.answer}"
-            answered = frame[row.variable].notna().to_numpy()
-            total = _cell(estimates.get((row_id, None)), TOTAL, None, float(weights[answered].sum()), False)
+            if row.variable not in row_bases:
+                answered = frame[row.variable].notna().to_numpy()
+                row_bases[row.variable] = (float(weights[answered].sum()),
+                                           [float(weights[answered & inside].sum()) for inside in members])
+            total_base, column_bases = row_bases[row.variable]
+            total = _cell(estimates.get((row_id, None)), TOTAL, None, total_base, False)
             cells = []
-            for column in banner_columns:
+            for column, column_base in zip(banner_columns, column_bases):
                 item = estimates.get((f"{row_id}@{column.variable}", column.level))
-                inside = answered & (frame[column.variable].astype(object) == column.level).to_numpy()
                 cell_low = (column.variable, column.level) in low or (item or {}).get("n", 0) < min_base
-                cells.append(_cell(item, column.variable, column.level, float(weights[inside].sum()), cell_low))
+                cells.append(_cell(item, column.variable, column.level, column_base, cell_low))
             pairs = [{**test, "variable": variable} for variable in column_codes
                      for test in significant.get(f"{row_id}@{variable}", [])]
             banner_rows_out.append(BannerRow(question.code, question.label(language), row.answer,
                                              question.option_label(row.answer, language),
                                              question.net(row.answer) is not None, total,
                                              tuple(_with_letters(cells, pairs, letter_of, alpha))))
+    overall = {t["id"]: t for t in result["tests"] if "a" not in t}
     independence = []
     for test in spec["tests"]:
         if test["type"] != "independence":
             continue
-        found = next((t for t in result["tests"] if t["id"] == test["id"] and "a" not in t), {})
+        found = overall.get(test["id"], {})
         independence.append(IndependenceTest(test["row"], test["column"], finite_or_none(found.get("statistic")),
                                              finite_or_none(found.get("ndf")), finite_or_none(found.get("ddf")),
                                              finite_or_none(found.get("p_value"))))
@@ -364,20 +369,23 @@ def build_banner(
 
 
 def _columns(frame, weights: np.ndarray, variables: Sequence[QuestionInfo], min_base: int,
-             language: str) -> list[BannerColumn]:
-    """Every level with respondents of every banner variable, in questionnaire order, lettered."""
-    found = []
+             language: str) -> tuple[list[BannerColumn], list[np.ndarray]]:
+    """Every level with respondents of every banner variable, in questionnaire order, lettered,
+    and each one's respondents (a mask of the frame's rows, made once for every row's bases)."""
+    found, members = [], []
     for question in variables:
         values = frame[question.code].astype(object)
         for option in question.options:
             inside = (values == option.code).to_numpy()
             if inside.any():
                 found.append((question, option.code, int(inside.sum()), float(weights[inside].sum())))
-    return [
+                members.append(inside)
+    columns = [
         BannerColumn(question.code, question.label(language), level, question.option_label(level, language), letter,
                      n, weighted_n, n < min_base)
         for (question, level, n, weighted_n), letter in zip(found, _letters(len(found)))
     ]
+    return columns, members
 
 
 def _with_letters(cells: list[Cell], pairs: Sequence[Mapping[str, Any]], letter_of: Mapping[tuple[str, str], str],
