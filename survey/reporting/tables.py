@@ -147,8 +147,8 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
                     effective_n = None
                 elif item.statistic == "proportion":
                     effective_n = finite_or_none(item.effective_n)
-                else:  # Kish's n / deff: analysis's effective_n of a mean divides the spread by n, not n - 1
-                    effective_n = item.n / deff if deff else None
+                else:  # Kish's n / deff, as published: analysis's effective_n of a mean (s² / variance)
+                    effective_n = item.n / deff if deff else None  # lacks deff's n/(n-1) and (N-n)/N factors
                 rows.append(
                     TableRow(
                         estimate_id=estimate_id,
