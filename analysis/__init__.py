@@ -24,7 +24,7 @@ _EXPORTS = {
                            "WaldTest", "goodness_of_fit", "independence", "pairwise", "test_against",
                            "test_difference"),
     "analysis.models": ("Coefficient", "ModelResult", "svyglm"),
-    "analysis.spec": ("load_spec", "run_spec", "validate_spec"),
+    "analysis.spec": ("SpecResult", "load_spec", "run_spec", "validate_spec"),
     "analysis.weighting": ("METHODS", "WeightingMethod", "calibrate", "poststratify", "rake", "trim"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

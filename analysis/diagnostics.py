@@ -13,12 +13,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MarginCheck:
-    """Target versus achieved share of one level of one weighting variable (or one cell)."""
+    """Target versus achieved share of one level of one weighting variable (or one cell), and
+    the unweighted share of the rows at that level (what the weights had to correct)."""
 
     variable: str
     level: str
     target_share: float
     achieved_share: float
+    unweighted_share: float
 
     @property
     def difference(self) -> float:
@@ -66,9 +68,10 @@ class WeightingDiagnostics:
 
     def margins_frame(self) -> pd.DataFrame:
         """Achieved versus target share for every weighting variable and level."""
-        columns = ["variable", "level", "target_share", "achieved_share", "difference"]
+        columns = ["variable", "level", "target_share", "achieved_share", "unweighted_share", "difference"]
         return pd.DataFrame(
-            [(m.variable, m.level, m.target_share, m.achieved_share, m.difference) for m in self.margins],
+            [(m.variable, m.level, m.target_share, m.achieved_share, m.unweighted_share, m.difference)
+             for m in self.margins],
             columns=columns,
         )
 

@@ -6,19 +6,27 @@ any data is read, and every problem names the key (and the estimate or model) at
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+import numpy as np
 import pandas as pd
 import yaml
 
+from analysis._records import from_plain, to_plain
 from analysis._text import r_text
 from analysis.design import REPLICATE_METHODS, SurveyDesign
-from analysis.estimates import MEAN_CI, PROPORTION_CI, mean, proportion, quantile, ratio, total
+from analysis.diagnostics import MarginCheck, WeightingDiagnostics
+from analysis.estimates import MEAN_CI, PROPORTION_CI, Estimate, mean, proportion, quantile, ratio, total
 from analysis.exceptions import SpecError, WeightingError
-from analysis.inference import goodness_of_fit, independence, pairwise, test_against
-from analysis.models import FAMILIES, svyglm
+from analysis.inference import (
+    GoodnessOfFit, IndependenceTest, PairDifference, PairwiseTests, WaldTest, goodness_of_fit, independence, pairwise,
+    test_against,
+)
+from analysis.models import FAMILIES, Coefficient, ModelResult, svyglm
 from analysis.weighting import CALFUNS, METHODS, calibrate, poststratify, rake, trim
 
 TOP_KEYS = {"data", "design", "weighting", "variance", "estimates", "tests", "models"}
@@ -260,32 +268,87 @@ def _number(value: Optional[float]) -> Optional[float]:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def run_spec(spec: Mapping, base_dir: Union[str, Path] = ".") -> dict:
-    """Run a spec (a mapping as parsed from YAML); ``data`` is relative to ``base_dir``.
+@dataclass(frozen=True, eq=False)
+class SpecResult:
+    """What a spec computed, as objects: the weighted design's ``diagnostics``, its ``degf`` and
+    final ``weights`` (data row order), and per id of the spec the ``estimates`` (one
+    ``Estimate``, or one per domain), ``tests`` (the test's result object) and ``models``.
+    ``warnings``: the text of every warning raised on the way (non-convergence among them).
+    :meth:`contract` is the JSON ``run_spec`` returns; :meth:`to_dict` / :meth:`from_dict`
+    keep every field (for a cache shared between processes).
+    """
 
-    Returns the result as README describes: ``degf``, ``converged`` (False when some
-    replicates' weighting did not converge; see ``WeightingDiagnostics``), ``weights`` (data row order),
-    ``estimates`` (one per estimate and domain) and, when the spec has them, ``tests`` and
-    ``models``. A weighting step that cannot reach its targets raises ``WeightingError``.
+    degf: int
+    weights: np.ndarray
+    diagnostics: WeightingDiagnostics
+    estimates: dict[str, tuple[Estimate, ...]]
+    tests: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, ModelResult] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def converged(self) -> bool:
+        return self.diagnostics.converged
+
+    def contract(self) -> dict:
+        """The result as the contract (README) describes it: ``degf``, ``converged``, ``weights``,
+        ``estimates`` (one row per estimate and domain) and, when the spec has them, ``tests``
+        and ``models``."""
+        out: dict[str, Any] = {"degf": int(self.degf), "converged": self.converged, "weights": self.weights.tolist(),
+                               "estimates": [_estimate_row(id_, r) for id_, rows in self.estimates.items() for r in rows]}
+        if self.tests:
+            out["tests"] = [row for id_, test in self.tests.items() for row in _test_rows(id_, test)]
+        if self.models:
+            out["models"] = [_model_row(id_, fit) for id_, fit in self.models.items()]
+        return out
+
+    def to_dict(self) -> dict:
+        return to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "SpecResult":
+        return from_plain(data, _RESULT_TYPES)
+
+
+def run(spec: Mapping, data: pd.DataFrame) -> SpecResult:
+    """Run a spec on ``data`` (one row per respondent; the spec's ``data`` key is not read).
+
+    Warnings are collected into ``SpecResult.warnings`` and raised again on the way out.
+    A weighting step that cannot reach its targets raises ``WeightingError``.
     """
     spec = validate_spec(spec)
-    data = read_data(Path(base_dir) / spec["data"], columns=spec_columns(spec))
-    design = build_design(spec, data)
-    estimates = []
-    for e in spec["estimates"]:
-        result = _estimate_result(design, e)
-        for r in ([result] if e.get("by") is None else list(result)):
-            estimates.append({
-                "id": e["id"], "domain": r.domain, "estimate": _number(r.estimate), "se": _number(r.se),
-                "ci_low": _number(r.ci_low), "ci_high": _number(r.ci_high), "deff": _number(r.deff), "n": r.n,
-            })
-    out: dict[str, Any] = {"degf": int(design.degf), "converged": design.diagnostics.converged,
-                           "weights": design.weights.tolist(), "estimates": estimates}
-    if spec["tests"]:
-        out["tests"] = [row for t in spec["tests"] for row in _test_results(design, t)]
-    if spec["models"]:
-        out["models"] = [_run_model(design, m) for m in spec["models"]]
-    return out
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        design = build_design(spec, data)
+        estimates = {}
+        for e in spec["estimates"]:
+            result = _estimate_result(design, e)
+            estimates[e["id"]] = (result,) if e.get("by") is None else tuple(result)
+        tests = {t["id"]: _test_result(design, t) for t in spec["tests"]}
+        models = {m["id"]: _model_result(design, m) for m in spec["models"]}
+        diagnostics = design.diagnostics
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return SpecResult(int(design.degf), design.weights, diagnostics, estimates, tests, models,
+                      tuple(sorted({str(w.message) for w in caught})))
+
+
+def run_spec(spec: Mapping, base_dir: Union[str, Path] = ".") -> dict:
+    """Run a spec (a mapping as parsed from YAML) on its data file, relative to ``base_dir``.
+
+    Returns the result as README describes (``SpecResult.contract``): ``degf``, ``converged``
+    (False when some replicates' weighting did not converge; see ``WeightingDiagnostics``),
+    ``weights`` (data row order), ``estimates`` (one per estimate and domain) and, when the
+    spec has them, ``tests`` and ``models``. A weighting step that cannot reach its targets
+    raises ``WeightingError``.
+    """
+    spec = validate_spec(spec)
+    return run(spec, read_data(Path(base_dir) / spec["data"], columns=spec_columns(spec))).contract()
+
+
+def _estimate_row(id_: str, r: Estimate) -> dict:
+    return {"id": id_, "domain": r.domain, "estimate": _number(r.estimate), "se": _number(r.se),
+            "ci_low": _number(r.ci_low), "ci_high": _number(r.ci_high), "deff": _number(r.deff), "n": r.n}
 
 
 def _estimate_result(design: SurveyDesign, e: Mapping):
@@ -301,28 +364,38 @@ def _estimate_result(design: SurveyDesign, e: Mapping):
     return quantile(design, e["variable"], e["quantile"], **common)
 
 
-def _test_results(design: SurveyDesign, t: Mapping) -> list[dict]:
-    """The result rows of one test (pairwise: one per pair of domains)."""
+def _test_result(design: SurveyDesign, t: Mapping):
     if t["type"] == "independence":
-        r = independence(design, t["row"], t["column"])
-        return [{"id": t["id"], "statistic": r.statistic, "ndf": r.ndf, "ddf": r.ddf, "p_value": r.p_value}]
+        return independence(design, t["row"], t["column"])
     if t["type"] == "pairwise":
-        return [{"id": t["id"], "a": p.a, "b": p.b, "difference": _number(p.difference), "se": _number(p.se),
-                 "p_value": _number(p.p_value)} for p in pairwise(design, t["variable"], t["by"], t.get("categories"))]
+        return pairwise(design, t["variable"], t["by"], t.get("categories"))
     if t["type"] == "against":
         cats = t.get("categories")
         estimate = mean(design, t["variable"]) if cats is None else proportion(design, t["variable"], cats)
-        r = test_against(estimate, t["value"], df=design.degf)
-        return [{"id": t["id"], "difference": _number(r.difference), "se": _number(r.se), "p_value": _number(r.p_value)}]
-    r = goodness_of_fit(design, t["variable"], t["shares"])
-    return [{"id": t["id"], "statistic": r.statistic, "df": r.df, "p_value": r.p_value}]
+        return test_against(estimate, t["value"], df=design.degf)
+    return goodness_of_fit(design, t["variable"], t["shares"])
 
 
-def _run_model(design: SurveyDesign, m: Mapping) -> dict:
-    fit = svyglm(design, m["outcome"], m["predictors"], family=m["family"], categories=m.get("categories"),
-                 reference=m["reference"] or None, level=m["level"])
+def _test_rows(id_: str, r) -> list[dict]:
+    """The contract's rows of one test result (pairwise: one per pair of domains)."""
+    if isinstance(r, IndependenceTest):
+        return [{"id": id_, "statistic": r.statistic, "ndf": r.ndf, "ddf": r.ddf, "p_value": r.p_value}]
+    if isinstance(r, PairwiseTests):
+        return [{"id": id_, "a": p.a, "b": p.b, "difference": _number(p.difference), "se": _number(p.se),
+                 "p_value": _number(p.p_value)} for p in r]
+    if isinstance(r, WaldTest):
+        return [{"id": id_, "difference": _number(r.difference), "se": _number(r.se), "p_value": _number(r.p_value)}]
+    return [{"id": id_, "statistic": r.statistic, "df": r.df, "p_value": r.p_value}]
+
+
+def _model_result(design: SurveyDesign, m: Mapping) -> ModelResult:
+    return svyglm(design, m["outcome"], m["predictors"], family=m["family"], categories=m.get("categories"),
+                  reference=m["reference"] or None, level=m["level"])
+
+
+def _model_row(id_: str, fit: ModelResult) -> dict:
     return {
-        "id": m["id"], "df_residual": int(fit.df_residual), "n": int(fit.n),
+        "id": id_, "df_residual": int(fit.df_residual), "n": int(fit.n),
         "coefficients": [
             {"term": c.term, "estimate": _number(c.estimate), "se": _number(c.se), "ci_low": _number(c.ci_low),
              "ci_high": _number(c.ci_high), "p_value": _number(c.p_value)}
@@ -330,3 +403,8 @@ def _run_model(design: SurveyDesign, m: Mapping) -> dict:
         ],
     }
 
+
+_RESULT_TYPES = {cls.__name__: cls for cls in (
+    SpecResult, WeightingDiagnostics, MarginCheck, Estimate, IndependenceTest, PairwiseTests, PairDifference,
+    WaldTest, GoodnessOfFit, ModelResult, Coefficient,
+)}

@@ -311,11 +311,13 @@ class CalibrationStep(WeightingStep):
     def achieved_margins(self, weights: np.ndarray) -> tuple[MarginCheck, ...]:
         per_cell = self.cells.sum(weights)
         total = per_cell.sum()
+        rows = self.cells.sum(np.ones(len(weights)))
         checks = []
         for v, variable in enumerate(self.cells.variables):
             achieved = self.cells.level_sums(per_cell, v) / total
-            for level, target, got in zip(self.cells.levels[v], self.shares[v], achieved):
-                checks.append(MarginCheck(variable, level, float(target), float(got)))
+            unweighted = self.cells.level_sums(rows, v) / len(weights)
+            for level, target, got, raw in zip(self.cells.levels[v], self.shares[v], achieved, unweighted):
+                checks.append(MarginCheck(variable, level, float(target), float(got), float(raw)))
         return tuple(checks)
 
 
@@ -354,11 +356,13 @@ class PostStratificationStep(WeightingStep):
 
     def achieved_margins(self, weights: np.ndarray) -> tuple[MarginCheck, ...]:
         achieved = self.cells.sum(weights) / weights.sum()
+        unweighted = self.cells.sum(np.ones(len(weights))) / len(weights)
         targets = self.cell_totals / self.cell_totals.sum()
         variable = " × ".join(self.cells.variables)
         return tuple(
-            MarginCheck(variable, CELL_SEPARATOR.join(self.cells.levels[v][k] for v, k in enumerate(code)), float(t), float(a))
-            for code, t, a in zip(self.cells.codes, targets, achieved)
+            MarginCheck(variable, CELL_SEPARATOR.join(self.cells.levels[v][k] for v, k in enumerate(code)),
+                        float(t), float(a), float(u))
+            for code, t, a, u in zip(self.cells.codes, targets, achieved, unweighted)
         )
 
 

@@ -69,7 +69,7 @@ def _results(survey, run, ci: str, by: str | None, net: list[str]) -> dict:
         "run": run,
         "interval": ci,
         "by": by,
-        "degf": computed.result["degf"],
+        "degf": computed.result.degf,
         "rows": tables_frame(tables(computed)).to_dict("records"),
         "comparisons": [c.to_dict() for c in comparisons_for(computed, survey)] if by is None else [],
     }

@@ -202,7 +202,7 @@ def _page(survey, weighting_form=None, upload_form=None, edit_form=None, targets
 
 
 def _weights(run) -> list[float]:
-    return list(compute(run, estimates=False).result["weights"])
+    return compute(run, estimates=False).result.weights.tolist()
 
 
 @bp.get("/surveys/<slug>/weighting")

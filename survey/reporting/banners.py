@@ -316,7 +316,7 @@ def build_banner(
     by_code = {q.code: q for q in questions}
     row_questions = [by_code[code] for code in row_codes]
     spec = banner_spec(computed, row_questions, column_codes, interval)
-    result = run_analysis(spec, computed.csv_bytes)  # estimates and tests, from analysis' run_spec
+    result = run_analysis(spec, computed.frame).contract()  # estimates and tests, as run_spec returns them
 
     frame, weights = computed.frame, np.asarray(result["weights"], dtype=float)
     banner_columns, members = _columns(frame, weights, [by_code[code] for code in column_codes], min_base, language)

@@ -132,7 +132,7 @@ def margin_of_error(computed: ComputedRun, level: float = 0.95) -> float:
     """Margin of error for a 50% estimate of the whole sample, with the design effect of weighting
     (only ever shown for a probability sample)."""
     diagnostics = computed.run.diagnostics
-    degf = computed.result["degf"]
+    degf = computed.result.degf
     t_value = stats.t.ppf(1 - (1 - level) / 2, degf) if degf and degf > 0 else math.nan
     return float(t_value * math.sqrt(diagnostics["design_effect"] * 0.25 / diagnostics["n"]))
 
@@ -226,7 +226,7 @@ def methodology_markdown(computed: ComputedRun, survey: Survey) -> str:
 def _precision(computed: ComputedRun, disclosure: Disclosure, deff: float) -> list[str]:
     run, settings = computed.run, computed.settings
     interval = next((e["ci"] for e in computed.spec["estimates"] if e["type"] == "proportion"), "logit")
-    method = (f"design-based ({VARIANCE_TEXT[settings.variance]}), {computed.result['degf']} degrees of freedom, "
+    method = (f"design-based ({VARIANCE_TEXT[settings.variance]}), {computed.result.degf} degrees of freedom, "
               f"{INTERVAL_METHODS[interval].split(' (')[0].lower()} intervals")
     if disclosure.probability:
         return [

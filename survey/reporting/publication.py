@@ -31,7 +31,7 @@ def respondent_frame(computed: ComputedRun, replicates: Optional[str] = None) ->
     """One row per respondent of the run: answers, interview language, the final weight and,
     on request, replicate weights (``repw_1`` ...) re-weighted the same way."""
     frame = computed.frame.copy()
-    frame[WEIGHT_COLUMN] = computed.result["weights"]
+    frame[WEIGHT_COLUMN] = computed.result.weights
     if replicates:
         frame = pd.concat([frame, replicate_weights(computed, replicates)], axis=1)
     return frame

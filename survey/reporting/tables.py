@@ -1,9 +1,10 @@
 """Toplines and crosstabs: the analysis result of a run, laid out for people.
 
-Every number comes from the run's ``run_spec`` result (``ComputedRun.result``); this module
-only adds what a reader needs beside it: labels, the unweighted n of each row, the effective
-n, the margin of error (t · SE with the design's degrees of freedom, so it includes the
-design effect) and each question's base. Nets are rows like answers, marked ``net``.
+Every number comes from the run's ``analysis`` result (``ComputedRun.result``: each row's
+``Estimate`` with its unweighted n, design effect and effective n, and the design's degrees of
+freedom); this module only adds what a reader needs beside it: labels, the margin of error
+(t · SE with the design's degrees of freedom, so it includes the design effect) and each
+question's base. Nets are rows like answers, marked ``net``.
 A weighting variable's whole-sample shares are the targets themselves (raking fixes them),
 so they are shown "weighted to target", without the zero-width interval the formulae give.
 """
@@ -13,7 +14,6 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -104,7 +104,7 @@ def targeted_variables(computed: ComputedRun) -> set[str]:
 def question_base(computed: ComputedRun, question: QuestionInfo, language: str = "en") -> Base:
     """The base of ``question``: the respondents with an answer (any option, for multiple choice)."""
     answered = computed.frame[list(question.columns)].notna().any(axis=1).to_numpy()
-    weights = np.asarray(computed.result["weights"], dtype=float)
+    weights = computed.result.weights
     return Base(question.base_text(language), int(answered.sum()), float(weights[answered].sum()))
 
 
@@ -120,13 +120,10 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
     result = computed.result
     frame = computed.frame
     targeted = targeted_variables(computed)
-    degf = result["degf"]
+    degf = result.degf
     level = 0.95
     t_value = float(stats.t.ppf(1 - (1 - level) / 2, degf)) if degf and degf > 0 else math.nan
     specs = {spec["id"]: spec for spec in computed.spec["estimates"]}
-    by_id: dict[str, list[dict]] = {}
-    for item in result["estimates"]:
-        by_id.setdefault(item["id"], []).append(item)
     by_question = {q.code: q for q in computed.data.questions}
     output = []
     for question in computed.data.questions:
@@ -139,21 +136,19 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
             answer = _answer_of(spec, question)
             domain_variable = spec.get("by")
             domain_question = by_question.get(domain_variable) if domain_variable else None
-            for item in by_id.get(estimate_id, []):
-                answered = frame[spec["variable"]].notna()
-                if domain_variable is not None:
-                    answered &= frame[domain_variable].astype(str) == str(item["domain"])
-                estimate, se = finite_or_none(item["estimate"]), finite_or_none(item["se"])
-                deff = finite_or_none(item.get("deff"))
+            for item in result.estimates.get(estimate_id, ()):
+                domain = item.domain
+                estimate, se = finite_or_none(item.estimate), finite_or_none(item.se)
+                deff = finite_or_none(item.deff)
                 fixed = domain_variable is None and question.weighting_variable in targeted
                 if fixed:
                     se = deff = None
                 if estimate is None or se is None:
                     effective_n = None
-                elif spec["type"] == "proportion":
-                    effective_n = estimate * (1 - estimate) / se**2 if se > 0 else None
-                else:
-                    effective_n = int(answered.sum()) / deff if deff else None
+                elif item.statistic == "proportion":
+                    effective_n = finite_or_none(item.effective_n)
+                else:  # Kish's n / deff, as published: analysis's effective_n of a mean (s² / variance)
+                    effective_n = item.n / deff if deff else None  # lacks deff's n/(n-1) and (N-n)/N factors
                 rows.append(
                     TableRow(
                         estimate_id=estimate_id,
@@ -161,18 +156,18 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
                         answer=answer,
                         answer_label=question.option_label(answer, language) if answer != "mean" else "Mean",
                         domain_variable=domain_variable,
-                        domain=None if item["domain"] is None else str(item["domain"]),
+                        domain=None if domain is None else str(domain),
                         domain_label=(
-                            domain_question.option_label(str(item["domain"]), language)
-                            if domain_question and item["domain"] is not None else item["domain"]
+                            domain_question.option_label(str(domain), language)
+                            if domain_question and domain is not None else domain
                         ),
                         estimate=estimate,
                         se=se,
-                        ci_low=None if fixed else finite_or_none(item["ci_low"]),
-                        ci_high=None if fixed else finite_or_none(item["ci_high"]),
+                        ci_low=None if fixed else finite_or_none(item.ci_low),
+                        ci_high=None if fixed else finite_or_none(item.ci_high),
                         margin_of_error=t_value * se if se is not None else None,
                         deff=deff,
-                        unweighted_n=int(answered.sum()),
+                        unweighted_n=item.n,
                         effective_n=effective_n,
                         kind=spec["type"],
                         net=question.net(answer) is not None,

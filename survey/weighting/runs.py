@@ -1,8 +1,9 @@
 """Weighting runs: the pollster's choices -> an ``analysis`` spec -> weights, diagnostics, tables.
 
-Every number the site shows comes from ``analysis.spec.run_spec`` applied to a spec this
-module writes and to the data file it writes beside it, byte for byte the files a pollster
-downloads, so ``python -m analysis run`` on the downloads gives the same numbers.
+Every number the site shows comes from ``analysis.spec.run`` applied to a spec this module
+writes and to the run's frame, whose data file (``spec.data_csv``) is byte for byte the one a
+pollster downloads beside the spec, so ``python -m analysis run`` on the downloads gives the
+same numbers.
 
 A run (``WeightingRun``) stores the settings (``settings``), the exclusion rules, the exact
 respondents used and the hash of their data file (``spec``). Results are computed through
@@ -12,24 +13,24 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Optional
 
 import pandas as pd
 import sqlalchemy as sa
 
-from analysis.spec import build_design, read_data, validate_spec
+from analysis.spec import SpecResult, build_design, validate_spec
 from survey.extensions import db
 from survey.models import Pollster, Response, ResponseStatus, Survey, TargetSet, WeightingRun
 from survey.questionnaires.model import Net
 from survey.responses.dataset import ResponseData, load_responses
 from survey.responses.quality import ExclusionRules
 from survey.weighting.cache import run_analysis
-from survey.weighting.diagnostics import diagnostics
+from survey.weighting.diagnostics import summary as diagnostics_summary
 from survey.weighting.settings import (
     INTERVAL_METHODS,
     RUN_NAME_MAX_LENGTH,
@@ -54,15 +55,19 @@ def save_targets(survey: Survey, targets: Targets, pollster: Optional[Pollster])
 
 @dataclass
 class ComputedRun:
-    """A run's data file, spec and result, ready for pages, the API and downloads."""
+    """A run's frame, spec and ``analysis`` result, ready for pages, the API and downloads."""
 
     run: WeightingRun
     data: ResponseData
     frame: pd.DataFrame
-    csv_bytes: bytes
     spec: dict[str, Any]
-    result: dict[str, Any]
+    result: SpecResult
     settings: WeightingSettings
+
+    @cached_property
+    def csv_bytes(self) -> bytes:
+        """The run's data file, as downloaded beside its spec (and hashed in ``run.data_hash``)."""
+        return data_csv(self.frame)
 
     @property
     def data_matches(self) -> bool:
@@ -85,10 +90,8 @@ def create_run(
     frame = analysis_frame(data, weighting_variables(survey))
     if frame.empty:
         raise WeightingError("there are no complete responses left after the exclusion rules, so nothing can be weighted")
-    csv_bytes = data_csv(frame)
     spec = build_spec(settings, len(frame), [])
-    result = run_analysis(spec, csv_bytes)
-    summary = diagnostics(frame, settings, result).summary()
+    summary = diagnostics_summary(run_analysis(spec, frame))
     # every complete response seen, excluded ones too, so later pages count only newer ones as new
     summary["last_response_id"] = int(data.answers.index.max())
     run = WeightingRun(
@@ -96,7 +99,7 @@ def create_run(
         settings=settings.to_dict(),
         exclusion_rules=rules.to_dict(),
         response_ids=frame[ID_COLUMN].astype("int64").tolist(),
-        data_hash=hashlib.sha256(csv_bytes).hexdigest(),
+        data_hash=hashlib.sha256(data_csv(frame)).hexdigest(),
         diagnostics=summary,
         methodology=methodology,
         created_by_id=pollster.id if pollster else None,
@@ -122,7 +125,7 @@ def check_targets(survey: Survey, targets: Targets) -> None:
         )
     data = analysis_frame(load_responses(survey), weighting_variables(survey))
     frame = pd.concat([data[list(targets.margins)], _placeholder_frame(targets)], ignore_index=True)
-    run_analysis(build_spec(WeightingSettings(targets=targets), len(frame), []), data_csv(frame))
+    run_analysis(build_spec(WeightingSettings(targets=targets), len(frame), []), frame)
 
 
 def _placeholder_frame(targets: Targets) -> pd.DataFrame:
@@ -226,19 +229,18 @@ def compute(
     frame = analysis_frame(data, weighting_variables(survey))
     if by is not None and by not in frame.columns:
         raise WeightingError(f"cannot cross by {by!r}: it is not a question of this survey")
-    csv_bytes = data_csv(frame)
     specs = estimate_specs(data.questions, interval, by) if estimates else []
     spec = build_spec(settings, len(frame), specs, data_file=f"{survey.slug}-run{run.id}-data.csv")
-    return ComputedRun(run, data, frame, csv_bytes, spec, run_analysis(spec, csv_bytes), settings)
+    return ComputedRun(run, data, frame, spec, run_analysis(spec, frame), settings)
 
 
 def weighted_design(computed: ComputedRun, variance: Optional[str] = None):
-    """The run's weighted ``analysis`` design, built exactly as ``run_spec`` builds it from the
-    spec and data file (optionally with replicate weights), for tests beyond the spec's."""
+    """The run's weighted ``analysis`` design, built exactly as ``analysis.spec.run`` builds it
+    from the spec and frame (optionally with replicate weights), for tests beyond the spec's."""
     spec = copy.deepcopy(computed.spec)
     if variance is not None:
         spec["variance"] = {"method": variance}
-    return build_design(validate_spec(spec), read_data(io.BytesIO(computed.csv_bytes)))
+    return build_design(validate_spec(spec), computed.frame)
 
 
 def replicate_weights(computed: ComputedRun, method: str) -> pd.DataFrame:

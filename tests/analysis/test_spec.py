@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from analysis import SpecError, run_spec, validate_spec
+from analysis import Estimate, SpecError, SpecResult, WeightingDiagnostics, load_spec, run_spec, validate_spec
 from analysis.__main__ import main
+from analysis.spec import read_data, run
 
 from .conftest import MARGINS, OWN_REFERENCE
+from .test_reference_cases import SHARED
 
 BASE = {"data": "poll_b.csv", "design": {"weights": "base_weight"},
         "estimates": [{"id": "yes", "variable": "calexit", "type": "proportion", "categories": ["yes"]}]}
@@ -78,3 +80,19 @@ def test_bounded_rake_is_raking_calibration():
     calibrated = run_spec(_spec(weighting={"method": "calibrate", "calfun": "raking", **weighting}), OWN_REFERENCE)
     assert raked == calibrated
     assert max(raked["weights"]) / min(raked["weights"]) > 1
+
+
+@pytest.mark.parametrize("case", ["a13_tests_rake_linearization", "a8_rake_jk1_models"])
+def test_a_result_survives_its_own_serialisation(case):
+    """A cache shared between processes stores ``SpecResult.to_dict()`` as JSON: read back, it is
+    the same result, field for field and bit for bit, objects and all."""
+    if not (SHARED / f"{case}.yaml").exists():
+        pytest.skip(f"the shared reference cases are not beside this checkout ({SHARED})")
+    spec = load_spec(SHARED / f"{case}.yaml")
+    result = run(spec, read_data(SHARED / spec["data"]))
+    again = SpecResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert json.dumps(again.contract()) == json.dumps(result.contract()) == json.dumps(run_spec(spec, SHARED))
+    assert json.dumps(again.to_dict()) == json.dumps(result.to_dict())
+    assert isinstance(again.diagnostics, WeightingDiagnostics) and again.diagnostics.margins
+    assert all(isinstance(e, Estimate) for rows in again.estimates.values() for e in rows)
+    assert set(again.tests) | set(again.models) == {t["id"] for t in spec["tests"]} | {m["id"] for m in spec["models"]}

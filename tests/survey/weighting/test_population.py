@@ -358,16 +358,18 @@ def test_targets_with_a_level_nobody_gave_yet_can_still_be_saved(app, client, ma
 
 
 def test_a_weighting_that_zeroes_respondents_is_refused_in_words_not_a_crash():
+    import numpy as np
     import pandas as pd
 
-    from survey.weighting.diagnostics import diagnostics
-    from survey.weighting.settings import WeightingError, WeightingSettings
-    from survey.weighting.targets import Targets
+    from analysis import SpecResult, SurveyDesign
+    from survey.weighting.diagnostics import summary
+    from survey.weighting.settings import WeightingError
 
-    settings = WeightingSettings(Targets(margins={"sex": {"female": 0.5, "male": 0.5}}))
-    result = {"weights": [2.0, 0.0, 1.0], "warnings": ["raking did not converge in 1000 iterations"], "converged": False}
+    weights = np.array([2.0, 0.0, 1.0])
+    result = SpecResult(1, weights, SurveyDesign(pd.DataFrame(index=range(3)), weights=weights).diagnostics, {},
+                        warnings=("raking did not converge in 1000 iterations",))
     with pytest.raises(WeightingError, match="gave 1 of 3 respondents a weight of 0 .raking did not converge"):
-        diagnostics(pd.DataFrame({"sex": ["female", "male", "male"]}), settings, result)
+        summary(result)
 
 
 def test_uploaded_targets_state_their_universe_and_the_page_compares_it(app, client, make_pollster, sign_in):

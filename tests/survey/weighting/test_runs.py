@@ -2,18 +2,17 @@
 module's own messages, cached until their inputs change."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import re
-import warnings
 
-import numpy as np
 import pytest
 import sqlalchemy as sa
 import yaml
 
 import survey.weighting.cache as analysis_cache
 import survey.weighting.runs as weighting_runs
-from analysis import ConvergenceWarning
 from analysis.spec import run_spec
 from survey.extensions import db
 from survey.models import Answer, Response, WeightingRun
@@ -22,7 +21,7 @@ from survey.responses.quality import ExclusionRules
 from survey.responses.simulate import AGE_SHARES, FEMALE_SHARE, REGION_SHARES
 from survey.weighting.runs import check_targets, compute, create_run
 from survey.weighting.settings import WeightingError, WeightingSettings
-from survey.weighting.spec import data_csv, spec_yaml
+from survey.weighting.spec import spec_yaml
 from survey.weighting.targets import Targets
 from tests.support.polls import load_default_survey, seed_poll
 
@@ -67,24 +66,23 @@ def test_a_run_stores_its_inputs_and_reruns_from_its_own_spec(app, poll, tmp_pat
     computed = compute(run)
     assert computed.data_matches
     assert hashlib.sha256(computed.csv_bytes).hexdigest() == run.data_hash
-    # what a pollster downloads reruns to the same numbers
-    spec = yaml.safe_load(spec_yaml(computed.spec, "header"))
-    (tmp_path / spec["data"]).write_bytes(computed.csv_bytes)
-    again = run_spec(spec, str(tmp_path))
-    np.testing.assert_allclose(again["weights"], computed.result["weights"], rtol=1e-12)
-    assert sum(again["weights"]) == pytest.approx(30_000_000)
-    first = {(e["id"], e["domain"]): e for e in again["estimates"]}
-    for item in computed.result["estimates"]:
-        assert first[(item["id"], item["domain"])]["estimate"] == pytest.approx(item["estimate"], rel=1e-12)
+    # what a pollster downloads reruns to the very numbers the site computed from the frame
+    for computed in (computed, compute(run, interval="beta", by="party")):
+        spec = yaml.safe_load(spec_yaml(computed.spec, "header"))
+        (tmp_path / spec["data"]).write_bytes(computed.csv_bytes)
+        again = run_spec(spec, str(tmp_path))
+        assert sum(again["weights"]) == pytest.approx(30_000_000)
+        assert len(again["estimates"]) > 50
+        assert json.dumps(again) == json.dumps(computed.result.contract())
 
 
 def test_the_run_keeps_its_respondents_when_more_arrive(app, poll):
     run = create_run(poll, WeightingSettings(TARGETS), ExclusionRules(), None)
     db.session.commit()
-    before = compute(run).result["weights"]
+    before = compute(run).result.weights.tolist()
     seed_poll(poll, 20, seed=99)
     assert weighting_runs.new_responses_since(run) > 0
-    assert compute(run).result["weights"] == before
+    assert compute(run).result.weights.tolist() == before
     newer = create_run(poll, WeightingSettings(TARGETS), ExclusionRules(), None)
     assert len(newer.response_ids) > len(run.response_ids)
 
@@ -139,8 +137,8 @@ def test_results_are_cached_until_the_data_change(app, poll, monkeypatch):
     db.session.commit()
     monkeypatch.setattr(analysis_cache, "_local_cache", analysis_cache._LRU())  # nothing from earlier tests
     calls = []
-    real = analysis_cache.run_spec
-    monkeypatch.setattr(analysis_cache, "run_spec", lambda spec, base: calls.append(1) or real(spec, base))
+    real = analysis_cache.run
+    monkeypatch.setattr(analysis_cache, "run", lambda spec, frame: calls.append(1) or real(spec, frame))
     compute(run)
     compute(run)
     assert len(calls) == 1
@@ -165,9 +163,15 @@ def test_redis_holds_the_cache_when_configured(app, poll, monkeypatch):
     app.config["REDIS_URL"] = "redis://127.0.0.1:6379/15"
     run = create_run(poll, WeightingSettings(TARGETS), ExclusionRules(), None)
     computed = compute(run)
-    key = analysis_cache.cache_key(computed.spec, hashlib.sha256(data_csv(computed.frame)).hexdigest())
-    assert client.exists(key)
-    client.delete(key)
+    key = analysis_cache.cache_key(computed.spec, computed.frame)
+    try:
+        assert client.exists(key)
+        from_redis = compute(run).result  # read back through SpecResult.from_dict
+        assert from_redis is not computed.result
+        assert json.dumps(from_redis.contract()) == json.dumps(computed.result.contract())
+        assert from_redis.estimates.keys() == computed.result.estimates.keys()
+    finally:
+        client.delete(key)
 
 
 def test_stored_run_round_trips_settings(app, poll):
@@ -180,16 +184,18 @@ def test_stored_run_round_trips_settings(app, poll):
     assert db.session.get(Response, stored.response_ids[0]).status == "complete"
 
 
-@pytest.mark.parametrize(("category", "converged"), [(ConvergenceWarning, False), (UserWarning, True)])
-def test_a_run_is_unconverged_exactly_when_the_analysis_warns_so(app, monkeypatch, category, converged):
-    """The warning's class decides, not its wording: a UserWarning that mentions convergence changes nothing."""
+@pytest.mark.parametrize("converged", [False, True])
+def test_a_run_is_unconverged_exactly_when_the_analysis_diagnostics_say_so(app, poll, monkeypatch, converged):
+    """The design's diagnostics decide, not the warnings: a warning that mentions convergence changes nothing."""
+    real = analysis_cache.run
 
-    def analysis_that_warns(spec, folder):
-        warnings.warn("raking did not converge in 50 iterations", category, stacklevel=1)
-        return {"degf": 1, "weights": [1.0, 1.0], "estimates": []}
+    def analysis(spec, frame):
+        result = real(spec, frame)
+        diagnostics = dataclasses.replace(result.diagnostics, converged=converged)
+        return dataclasses.replace(result, diagnostics=diagnostics, warnings=("raking did not converge in 50 iterations",))
 
-    monkeypatch.setattr(analysis_cache, "run_spec", analysis_that_warns)
-    with app.app_context():
-        result = analysis_cache.run_analysis({"data": "data.csv", "case": category.__name__}, b"respondent_id\n1\n2\n")
-    assert result["converged"] is converged
-    assert result["warnings"] == ["raking did not converge in 50 iterations"]
+    monkeypatch.setattr(analysis_cache, "_local_cache", analysis_cache._LRU())
+    monkeypatch.setattr(analysis_cache, "run", analysis)
+    run = create_run(poll, WeightingSettings(TARGETS), ExclusionRules(), None)
+    assert run.diagnostics["converged"] is converged
+    assert run.diagnostics["warnings"] == ["raking did not converge in 50 iterations"]
