@@ -275,13 +275,13 @@ _SOME_RESPONDENTS = {"en": "Asked of some respondents only (see the questionnair
                      "es": "Preguntada solo a una parte de las personas (vea las condiciones del cuestionario)"}
 
 
-def _asked_of(question: Question, earlier: Mapping[str, Question]) -> dict[str, str] | None:
+def _asked_of(question: Question, by_code: Mapping[str, Question]) -> dict[str, str] | None:
     """The file's ``base`` wording, else the ``show_if`` condition said in words."""
     if question.show_if is None or question.base is not None:
         return question.base
     if not isinstance(question.show_if, AnswerCondition):  # all/any: too long for a base line
         return dict(_SOME_RESPONDENTS)
-    other = earlier.get(question.show_if.question)
+    other = by_code.get(question.show_if.question)
     labels = {o.code: o.label.get("en", o.code) for o in other.options} if other else {}
     return question.show_if.in_words(labels)
 
