@@ -14,7 +14,7 @@ from survey.extensions import db
 from survey.models import Pollster, Survey, SurveyStatus, utcnow
 from survey.questionnaires.loading import default_questionnaire_path, load_file
 from survey.questionnaires.model import QuestionnaireError
-from survey.questionnaires.sync import load_into_database
+from survey.questionnaires.sync import load_into_database, questionnaire_of
 from survey.responses.invitations import create_invitations, invitations_csv, read_panel_ids
 from survey.responses.service import expire_browser_hashes
 from survey.responses.simulate import simulate
@@ -96,7 +96,8 @@ def load_questionnaire_command(path: Path, open_survey: bool) -> None:
     survey, changed = _load_questionnaire(path)
     opened = _open(survey) if open_survey else False
     db.session.commit()
-    click.echo(f"{survey.slug}: {'loaded' if changed else 'unchanged'}, {len(survey.questions)} questions, "
+    questions = len(questionnaire_of(survey).questions)
+    click.echo(f"{survey.slug}: {'loaded' if changed else 'unchanged'}, {questions} questions, "
                f"{'opened' if opened else survey.status}.")
 
 

@@ -1,7 +1,8 @@
-"""Database models of the respondent half: surveys, questions, responses, answers, paradata.
+"""Database models of the respondent half: surveys, responses, answers, paradata.
 
 A questionnaire file is the source of truth; ``Survey.definition`` keeps the validated
-document and ``Question``/``Option`` rows index it for queries and exports.
+document, and its questions are ``survey.questionnaires.model.Question`` objects rebuilt from
+it (``survey.questionnaires.sync.questionnaire_of``), not rows: answers name their question by code.
 """
 from __future__ import annotations
 
@@ -92,9 +93,6 @@ class Survey(db.Model):
     fieldwork_start: so.Mapped[Optional[date]] = so.mapped_column(sa.Date)
     fieldwork_end: so.Mapped[Optional[date]] = so.mapped_column(sa.Date)
 
-    questions: so.Mapped[list["Question"]] = so.relationship(
-        back_populates="survey", order_by="Question.position", cascade="all, delete-orphan"
-    )
     owners: so.Mapped[list[Pollster]] = so.relationship(secondary=survey_owners, back_populates="surveys")
     responses: so.WriteOnlyMapped["Response"] = so.relationship(back_populates="survey", passive_deletes=True)
 
@@ -105,41 +103,6 @@ class Survey(db.Model):
     @property
     def is_open(self) -> bool:
         return self.status == SurveyStatus.OPEN.value
-
-
-class Question(db.Model):
-    __tablename__ = "questions"
-
-    id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
-    code: so.Mapped[str] = so.mapped_column(sa.String(64))
-    page: so.Mapped[str] = so.mapped_column(sa.String(64))
-    position: so.Mapped[int] = so.mapped_column()
-    type: so.Mapped[str] = so.mapped_column(sa.String(32))
-    text: so.Mapped[dict[str, str]] = so.mapped_column(sa.JSON)
-    weighting_variable: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
-
-    survey: so.Mapped[Survey] = so.relationship(back_populates="questions")
-    options: so.Mapped[list["Option"]] = so.relationship(
-        back_populates="question", order_by="Option.position", cascade="all, delete-orphan"
-    )
-
-    __table_args__ = (sa.UniqueConstraint("survey_id", "code", name="uq_questions_survey_code"),)
-
-
-class Option(db.Model):
-    __tablename__ = "options"
-
-    id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    question_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("questions.id", ondelete="CASCADE"), index=True)
-    code: so.Mapped[str] = so.mapped_column(sa.String(64))
-    label: so.Mapped[dict[str, str]] = so.mapped_column(sa.JSON)
-    position: so.Mapped[int] = so.mapped_column()
-    anchored: so.Mapped[bool] = so.mapped_column(default=False)
-
-    question: so.Mapped[Question] = so.relationship(back_populates="options")
-
-    __table_args__ = (sa.UniqueConstraint("question_id", "code", name="uq_options_question_code"),)
 
 
 class Invitation(db.Model):

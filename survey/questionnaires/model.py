@@ -12,12 +12,14 @@ import math
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Union
 
 QuestionType = Literal["single", "multiple", "rating", "number", "text"]
 QUESTION_TYPES: tuple[str, ...] = ("single", "multiple", "rating", "number", "text")
 CHOICE_TYPES = ("single", "multiple")
+NUMBER_TYPES = ("number", "rating")
+OPTION_SEPARATOR = "__"  # a multiple-choice question's frame column per option: ``<question>__<option>``
 REQUIRED_LANGUAGES = ("en", "es")
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
@@ -71,6 +73,13 @@ class AnswerCondition:
             return False
         bound = self.values[0]
         return answer >= bound if self.operator == "at_least" else answer <= bound
+
+    def in_words(self, labels: Mapping[str, str]) -> dict[str, str]:
+        """Who this condition asks, in English, with the earlier question's option ``labels``."""
+        words = {"in": "answered", "not_in": "did not answer", "at_least": "answered at least",
+                 "at_most": "answered at most"}[self.operator]
+        answers = " or ".join(f"“{labels.get(str(value), value)}”" for value in self.values)
+        return {"en": f"Asked of those who {words} {answers} to {self.question}"}
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,9 @@ class ScaleLabels:
 
 @dataclass(frozen=True)
 class Question:
+    """One question: what the respondent's form asks and checks, and what the frame, tables,
+    banners, downloads and the API report (``survey.responses.dataset`` makes its columns)."""
+
     code: str
     type: QuestionType
     text: dict[str, str]
@@ -149,12 +161,65 @@ class Question:
     scale_labels: ScaleLabels | None = None
     max_length: int | None = None
     help: dict[str, str] | None = None
-    nets: tuple[Net, ...] = ()
-    base: dict[str, str] | None = None  # who is asked, in words, for a question with ``show_if``
+    nets: tuple[Net, ...] = ()  # the questionnaire's, then any a pollster adds on the results page (``with_nets``)
+    # Who is asked, in words, for a question with ``show_if``: the file's ``base``, else the
+    # condition said in words (``Questionnaire`` fills it in).
+    base: dict[str, str] | None = None
+    page: str = ""  # the id of the page that asks it (``Questionnaire`` fills it in)
 
     @property
     def option_codes(self) -> tuple[str, ...]:
         return tuple(option.code for option in self.options)
+
+    @property
+    def multiple(self) -> bool:
+        return self.type == "multiple"
+
+    @property
+    def numeric(self) -> bool:
+        return self.type in NUMBER_TYPES
+
+    @property
+    def closed(self) -> bool:
+        """Answered by choosing among options: these get toplines and charts."""
+        return bool(self.options) and not self.numeric
+
+    @property
+    def scale(self) -> tuple[float, float] | None:
+        """A rating question's lowest and highest points."""
+        return (float(self.minimum), float(self.maximum)) if self.type == "rating" else None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Its columns in the analysis frame: one per option for multiple choice, else its code."""
+        if self.multiple:
+            return tuple(f"{self.code}{OPTION_SEPARATOR}{option.code}" for option in self.options)
+        return (self.code,)
+
+    def label(self, language: str = "en") -> str:
+        return _in_language(self.text, language, self.code)
+
+    def option_label(self, code: str, language: str = "en") -> str:
+        """The label of an option or net; the code itself for anything else."""
+        for option in self.options + self.nets:
+            if option.code == code:
+                return _in_language(option.label, language, code)
+        return code
+
+    def with_nets(self, added: Iterable[Net]) -> "Question":
+        """This question with nets a pollster added on the results page; a net with the answers
+        of one the question already has is that net, kept once."""
+        known = {frozenset(net.answers) for net in self.nets}
+        return replace(self, nets=self.nets + tuple(net for net in added if frozenset(net.answers) not in known))
+
+    def net(self, code: str) -> Net | None:
+        return next((net for net in self.nets if net.code == code), None)
+
+    def base_text(self, language: str = "en") -> str:
+        """Who was asked, for a table's base line."""
+        if self.base is None:
+            return "All respondents" if language == "en" else "Todas las personas encuestadas"
+        return _in_language(self.base, language, "")
 
     def option(self, code: str) -> Option:
         for option in self.options:
@@ -199,6 +264,26 @@ class Question:
                 raise AnswerRequired(f'question "{self.code}" needs an answer')
             return None
         return _ANSWER_CHECKS[self.type](self, value)
+
+
+def _in_language(texts: Mapping[str, str], language: str, default: str) -> str:
+    """The text in ``language``, else in the first language it has, else ``default``."""
+    return texts.get(language) or next(iter(texts.values()), default)
+
+
+_SOME_RESPONDENTS = {"en": "Asked of some respondents only (see the questionnaire's conditions)",
+                     "es": "Preguntada solo a una parte de las personas (vea las condiciones del cuestionario)"}
+
+
+def _asked_of(question: Question, by_code: Mapping[str, Question]) -> dict[str, str] | None:
+    """The file's ``base`` wording, else the ``show_if`` condition said in words."""
+    if question.show_if is None or question.base is not None:
+        return question.base
+    if not isinstance(question.show_if, AnswerCondition):  # all/any: too long for a base line
+        return dict(_SOME_RESPONDENTS)
+    other = by_code.get(question.show_if.question)
+    labels = {o.code: o.label.get("en", o.code) for o in other.options} if other else {}
+    return question.show_if.in_words(labels)
 
 
 def _check_single(question: Question, value: Any) -> str:
@@ -291,6 +376,16 @@ class Questionnaire:
     thank_you: dict[str, str] | None = None
     methodology: dict[str, str] = field(default_factory=dict)  # initial disclosure items of the survey
     universe: str | None = None  # the population the survey samples, compared with the targets'
+
+    def __post_init__(self) -> None:
+        # Each question learns its page and who is asked in words, so it can be reported on its own.
+        by_code = {question.code: question for page in self.pages for question in page.questions}
+        pages = tuple(
+            replace(page, questions=tuple(replace(question, page=page.id, base=_asked_of(question, by_code))
+                                          for question in page.questions))
+            for page in self.pages
+        )
+        object.__setattr__(self, "pages", pages)
 
     @property
     def questions(self) -> tuple[Question, ...]:

@@ -1,7 +1,8 @@
-"""Keep a questionnaire in the database: ``Survey``, ``Question`` and ``Option`` rows.
+"""Keep a questionnaire in the database: the ``Survey`` row and its ``definition``.
 
-Loading the file a survey already holds changes nothing; a new version may not recode
-answers already collected.
+The stored document is the one copy of the questionnaire; ``questionnaire_of`` rebuilds its
+objects. Loading the file a survey already holds changes nothing; a new version may not
+recode answers already collected.
 """
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ import copy
 
 import sqlalchemy as sa
 
-from survey.models import Option as OptionRow
-from survey.models import Question as QuestionRow
 from survey.models import Response, Survey
-from survey.questionnaires.model import Question, Questionnaire, QuestionnaireError
+from survey.questionnaires.model import Questionnaire, QuestionnaireError
 from survey.questionnaires.validation import parse
 
 _FROM_SURVEY_CACHE: dict[str, Questionnaire] = {}
@@ -30,7 +29,7 @@ def questionnaire_of(survey: Survey) -> Questionnaire:
 
 
 def load_into_database(questionnaire: Questionnaire, session: sa.orm.Session) -> Survey:
-    """Create or update the survey and its question and option rows; the caller commits.
+    """Create or update the survey from the questionnaire; the caller commits.
 
     Loading the document a survey already holds changes nothing. Once a survey has
     responses, a new version may add questions, options, texts and translations but may
@@ -41,7 +40,7 @@ def load_into_database(questionnaire: Questionnaire, session: sa.orm.Session) ->
     if survey is not None and survey.source_hash == source_hash:
         return survey
     if survey is None:
-        survey = Survey(slug=questionnaire.slug, questions=[])
+        survey = Survey(slug=questionnaire.slug)
         session.add(survey)
     else:
         response_count = session.scalar(
@@ -61,7 +60,6 @@ def load_into_database(questionnaire: Questionnaire, session: sa.orm.Session) ->
     survey.universe = questionnaire.universe
     survey.definition = copy.deepcopy(questionnaire.document)
     survey.source_hash = source_hash
-    _sync_questions(survey, questionnaire)
     session.flush()
     return survey
 
@@ -69,44 +67,14 @@ def load_into_database(questionnaire: Questionnaire, session: sa.orm.Session) ->
 def _breaking_changes(survey: Survey, questionnaire: Questionnaire) -> list[str]:
     new = {question.code: question for question in questionnaire.questions}
     changes: list[str] = []
-    for row in survey.questions:
-        question = new.get(row.code)
+    for old in questionnaire_of(survey).questions:
+        question = new.get(old.code)
         if question is None:
-            changes.append(f'question "{row.code}" would be removed')
+            changes.append(f'question "{old.code}" would be removed')
             continue
-        if question.type != row.type:
-            changes.append(f'question "{row.code}" would change type from {row.type} to {question.type}')
-        for option in row.options:
-            if option.code not in question.option_codes:
-                changes.append(f'option "{option.code}" of question "{row.code}" would be removed')
+        if question.type != old.type:
+            changes.append(f'question "{old.code}" would change type from {old.type} to {question.type}')
+        for code in old.option_codes:
+            if code not in question.option_codes:
+                changes.append(f'option "{code}" of question "{old.code}" would be removed')
     return changes
-
-
-def _sync_questions(survey: Survey, questionnaire: Questionnaire) -> None:
-    existing = {row.code: row for row in survey.questions}
-    rows: list[QuestionRow] = []
-    position = 0
-    for page in questionnaire.pages:
-        for question in page.questions:
-            row = existing.get(question.code) or QuestionRow(code=question.code, options=[])
-            row.page = page.id
-            row.position = position
-            row.type = question.type
-            row.text = question.text
-            row.weighting_variable = question.weighting_variable
-            _sync_options(row, question)
-            rows.append(row)
-            position += 1
-    survey.questions = rows
-
-
-def _sync_options(row: QuestionRow, question: Question) -> None:
-    existing = {option.code: option for option in row.options}
-    options: list[OptionRow] = []
-    for position, option in enumerate(question.options):
-        option_row = existing.get(option.code) or OptionRow(code=option.code)
-        option_row.label = option.label
-        option_row.position = position
-        option_row.anchored = option.anchored
-        options.append(option_row)
-    row.options = options

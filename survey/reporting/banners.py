@@ -23,8 +23,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from survey.questionnaires.model import Net
-from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, crossable
+from survey.questionnaires.model import OPTION_SEPARATOR, Net, Question
+from survey.responses.dataset import crossable
 from survey.reporting.tables import finite_or_none, question_base
 from survey.weighting.cache import run_analysis
 from survey.weighting.runs import ComputedRun, compute
@@ -170,18 +170,18 @@ def _cell_json(cell: Cell, total: bool = False) -> dict[str, Any]:
 # --------------------------------------------------------------------------- choices
 
 
-def banner_rows(questions: Sequence[QuestionInfo]) -> list[QuestionInfo]:
+def banner_rows(questions: Sequence[Question]) -> list[Question]:
     """Questions a banner can show as rows: closed questions that measure opinion or behaviour
     (screeners, attention checks and numeric questions are left out)."""
     return [q for q in questions if q.closed and not q.screener and not q.attention_check]
 
 
-def default_rows(questions: Sequence[QuestionInfo]) -> list[str]:
+def default_rows(questions: Sequence[Question]) -> list[str]:
     """Every opinion question: closed, and not a weighting variable (those are the columns)."""
     return [q.code for q in banner_rows(questions) if not q.weighting_variable]
 
 
-def default_columns(questions: Sequence[QuestionInfo]) -> list[str]:
+def default_columns(questions: Sequence[Question]) -> list[str]:
     """The demographics the survey is weighted by, the usual banner of a published poll."""
     weighting = {q.code for q in questions if q.weighting_variable}
     return [code for code, _ in crossable(questions) if code in weighting]
@@ -248,20 +248,20 @@ class BannerOptions:
 
 @dataclass(frozen=True)
 class _RowSpec:
-    question: QuestionInfo
+    question: Question
     answer: str
     variable: str  # the frame column (a multiple-choice option has its own 0/1 column)
     categories: list
 
 
-def _row_specs(question: QuestionInfo) -> list[_RowSpec]:
+def _row_specs(question: Question) -> list[_RowSpec]:
     if question.multiple:
         return [_RowSpec(question, o.code, f"{question.code}{OPTION_SEPARATOR}{o.code}", [1]) for o in question.options]
     answers = [(o.code, [o.code]) for o in question.options] + [(n.code, list(n.answers)) for n in question.nets]
     return [_RowSpec(question, code, question.code, categories) for code, categories in answers]
 
 
-def banner_spec(computed: ComputedRun, rows: Sequence[QuestionInfo], columns: Sequence[str], interval: str,
+def banner_spec(computed: ComputedRun, rows: Sequence[Question], columns: Sequence[str], interval: str,
                 level: float = 0.95) -> dict[str, Any]:
     """The analysis spec of a banner: each row's share overall and by every banner variable,
     the pairwise tests between the levels of each banner variable, and the tests of independence."""
@@ -368,7 +368,7 @@ def build_banner(
                   tuple(banner_rows_out), tuple(independence), spec)
 
 
-def _columns(frame, weights: np.ndarray, variables: Sequence[QuestionInfo], min_base: int,
+def _columns(frame, weights: np.ndarray, variables: Sequence[Question], min_base: int,
              language: str) -> tuple[list[BannerColumn], list[np.ndarray]]:
     """Every level with respondents of every banner variable, in questionnaire order, lettered,
     and each one's respondents (a mask of the frame's rows, made once for every row's bases)."""

@@ -223,7 +223,7 @@ def frequencies(survey: Survey, targets: Targets | None = None) -> list[Frequenc
     """Unweighted frequencies of every closed question; with ``targets``, only the questions that
     measure a targeted weighting variable, each answer beside its target share (a level of the
     targets that is not an answer of the question is listed with a count of 0)."""
-    questions = [q for q in survey.questions if q.options]
+    questions = [q for q in questionnaire_of(survey).questions if q.options]
     if targets is not None:
         questions = [q for q in questions if q.weighting_variable in targets.margins]
     counts = answer_counts(survey, [q.code for q in questions])

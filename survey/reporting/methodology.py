@@ -23,6 +23,7 @@ from markdown_it import MarkdownIt
 from scipy import stats
 
 from survey.models import SampleType, Survey, WeightingRun
+from survey.questionnaires.sync import questionnaire_of
 from survey.reporting.fieldwork import fieldwork_summary
 from survey.weighting.runs import ComputedRun
 from survey.weighting.settings import INTERVAL_METHODS, METHODS
@@ -218,7 +219,7 @@ def methodology_markdown(computed: ComputedRun, survey: Survey) -> str:
         "",
     ]
     languages = list((survey.definition or {}).get("languages") or ["en"])
-    for question in survey.questions:
+    for question in questionnaire_of(survey).questions:
         lines += _question_wording(question, languages)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from survey.questionnaires.model import Net
-from survey.responses.dataset import QuestionInfo
+from survey.questionnaires.model import Net, Question
 
 NET_SEPARATOR = "+"
 
@@ -23,7 +22,7 @@ def net_parameter(question: str, answers: Sequence[str]) -> str:
     return f"{question}:{NET_SEPARATOR.join(answers)}"
 
 
-def added_nets(values: Iterable[str], questions: Sequence[QuestionInfo]) -> dict[str, tuple[Net, ...]]:
+def added_nets(values: Iterable[str], questions: Sequence[Question]) -> dict[str, tuple[Net, ...]]:
     """Question code -> the nets written in ``values`` (``QUESTION:ANSWER+ANSWER``).
 
     Raises ``NetError`` for a question that is not single choice or answers it does not have.

@@ -19,7 +19,8 @@ from survey.models import Survey
 from survey.reporting.methodology import methodology_markdown
 from survey.reporting.nets import NetError, added_nets
 from survey.reporting.tables import tables, tables_frame
-from survey.responses.dataset import OPTION_SEPARATOR, crossable, questions_of
+from survey.questionnaires.model import OPTION_SEPARATOR
+from survey.responses.dataset import crossable, questions_of
 from survey.weighting.runs import ComputedRun, compute, replicate_weights, run_header
 from survey.weighting.settings import INTERVAL_METHODS, WeightingError
 from survey.weighting.spec import ID_COLUMN, spec_yaml

@@ -19,7 +19,7 @@ from analysis.export import iter_csv
 from survey.extensions import db
 from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey, as_utc
 from survey.reporting.fieldwork import BREAKOFF_AFTER, screening_pages
-from survey.responses.dataset import load_responses
+from survey.responses.dataset import load_responses, questions_of
 from survey.responses.quality import FLAGS
 
 BATCH = 2000
@@ -44,7 +44,7 @@ def raw_data_csv(survey: Survey, now: datetime | None = None) -> Iterator[bytes]
     What needs the survey object is read now; the chunks then only query by its id, so they
     can be streamed after the view has returned.
     """
-    codes = [q.code for q in survey.questions if q.type != "text"]  # free text may identify someone
+    codes = [q.code for q in questions_of(survey)]  # free text may identify someone, so it is left out
     data = load_responses(survey)
     flags = data.flags.assign(excluded_by_default_rules=data.excluded)
     batches = _batches(survey.id, codes, flags, screening_pages(survey), now or datetime.now(timezone.utc))

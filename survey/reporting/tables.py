@@ -17,7 +17,8 @@ from typing import Any, Optional
 import pandas as pd
 from scipy import stats
 
-from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, crossable
+from survey.questionnaires.model import OPTION_SEPARATOR, Question
+from survey.responses.dataset import crossable
 from survey.weighting.runs import ComputedRun
 from survey.weighting.settings import INTERVAL_METHODS
 
@@ -60,7 +61,7 @@ class Base:
 
 @dataclass(frozen=True)
 class QuestionTable:
-    question: QuestionInfo
+    question: Question
     rows: list[TableRow]
     base: Base
 
@@ -76,7 +77,7 @@ class QuestionTable:
         return [row for row in self.rows if row.domain == domain]
 
 
-def view_problem(interval: str, by: Optional[str], questions: list[QuestionInfo]) -> Optional[str]:
+def view_problem(interval: str, by: Optional[str], questions: list[Question]) -> Optional[str]:
     """Why the tables cannot be shown with this interval method and crosstab variable (None when they can)."""
     if interval not in INTERVAL_METHODS:
         return f"ci must be one of {', '.join(INTERVAL_METHODS)}"
@@ -101,14 +102,14 @@ def targeted_variables(computed: ComputedRun) -> set[str]:
     return {settings.poststratify_by} if settings.method == "poststratify" else set(settings.targets.margins)
 
 
-def question_base(computed: ComputedRun, question: QuestionInfo, language: str = "en") -> Base:
+def question_base(computed: ComputedRun, question: Question, language: str = "en") -> Base:
     """The base of ``question``: the respondents with an answer (any option, for multiple choice)."""
     answered = computed.frame[list(question.columns)].notna().any(axis=1).to_numpy()
     weights = computed.result.weights
     return Base(question.base_text(language), int(answered.sum()), float(weights[answered].sum()))
 
 
-def _answer_of(spec: dict, question: QuestionInfo) -> str:
+def _answer_of(spec: dict, question: Question) -> str:
     """The row's answer: an option or net code (from the estimate id), or "mean"."""
     if OPTION_SEPARATOR in spec["variable"]:
         return spec["variable"].split(OPTION_SEPARATOR, 1)[1]
@@ -180,7 +181,7 @@ def tables(computed: ComputedRun, language: str = "en") -> list[QuestionTable]:
     return output
 
 
-def order_of(questions: dict[str, QuestionInfo], code: Optional[str]) -> list[str]:
+def order_of(questions: dict[str, Question], code: Optional[str]) -> list[str]:
     question = questions.get(code) if code else None
     return [o.code for o in question.options] if question else []
 

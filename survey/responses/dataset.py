@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,163 +22,31 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey, as_utc
-from survey.questionnaires.model import Net
+from survey.questionnaires.model import Question
+from survey.questionnaires.sync import questionnaire_of
 from survey.responses.quality import ExclusionRules, quality_flags
 
-MULTIPLE_TYPES = frozenset({"multiple"})
-NUMBER_TYPES = frozenset({"number", "rating"})
-TEXT_TYPES = frozenset({"text"})
 GRID_MIN_ITEMS = 3
-OPTION_SEPARATOR = "__"
 
 
-@dataclass(frozen=True)
-class OptionInfo:
-    code: str
-    label: dict[str, str]
-
-
-@dataclass(frozen=True)
-class QuestionInfo:
-    """What the analysis and the downloads need to know about one question."""
-
-    code: str
-    type: str
-    text: dict[str, str]
-    page: str
-    options: tuple[OptionInfo, ...]
-    weighting_variable: Optional[str] = None
-    scale: Optional[tuple[float, float]] = None
-    screener: bool = False  # eligibility question: every complete respondent gave an eligible answer
-    attention_check: bool = False  # a question with a right answer, asked only to spot inattention
-    nets: tuple[Net, ...] = ()  # the questionnaire's nets, then any the pollster added on the results page
-    asked_of: Optional[dict[str, str]] = None  # who was asked, in words; None: every respondent
-
-    @property
-    def multiple(self) -> bool:
-        return self.type in MULTIPLE_TYPES
-
-    @property
-    def numeric(self) -> bool:
-        return self.type in NUMBER_TYPES
-
-    @property
-    def closed(self) -> bool:
-        """Answered by choosing among options: these get toplines and charts."""
-        return bool(self.options) and not self.numeric
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        if self.multiple:
-            return tuple(f"{self.code}{OPTION_SEPARATOR}{option.code}" for option in self.options)
-        return (self.code,)
-
-    def label(self, language: str = "en") -> str:
-        return self.text.get(language) or next(iter(self.text.values()), self.code)
-
-    def option_label(self, code: str, language: str = "en") -> str:
-        for option in list(self.options) + list(self.nets):
-            if option.code == code:
-                return option.label.get(language) or next(iter(option.label.values()), code)
-        return code
-
-    def with_nets(self, added: Iterable[Net]) -> "QuestionInfo":
-        """This question with nets a pollster added on the results page; a net with the answers
-        of one the question already has is that net, kept once."""
-        known = {frozenset(net.answers) for net in self.nets}
-        return replace(self, nets=self.nets + tuple(net for net in added if frozenset(net.answers) not in known))
-
-    def net(self, code: str) -> Optional[Net]:
-        return next((net for net in self.nets if net.code == code), None)
-
-    def base_text(self, language: str = "en") -> str:
-        """Who was asked, for a table's base line."""
-        if self.asked_of is None:
-            return "All respondents" if language == "en" else "Todas las personas encuestadas"
-        return self.asked_of.get(language) or next(iter(self.asked_of.values()))
-
-
-def questions_of(survey: Survey) -> list[QuestionInfo]:
+def questions_of(survey: Survey) -> list[Question]:
     """The survey's questions that carry analysable answers (free text is left out), in order."""
-    documents = {q.get("code"): q for q in _definition_questions(survey)}
-    infos = []
-    for question in survey.questions:
-        if question.type in TEXT_TYPES:
-            continue
-        document = documents.get(question.code, {})
-        scale = None
-        if question.type == "rating" and "minimum" in document and "maximum" in document:
-            scale = (float(document["minimum"]), float(document["maximum"]))
-        options = tuple(OptionInfo(o.code, dict(o.label or {})) for o in question.options)
-        infos.append(
-            QuestionInfo(
-                code=question.code,
-                type=question.type,
-                text=dict(question.text or {}),
-                page=question.page,
-                options=options,
-                weighting_variable=question.weighting_variable,
-                scale=scale,
-                screener=bool(document.get("screener")),
-                attention_check=bool(document.get("attention_check")),
-                nets=tuple(Net.from_document(code, raw, options) for code, raw in (document.get("nets") or {}).items()),
-                asked_of=_asked_of(document, survey),
-            )
-        )
-    return infos
+    return [question for question in questionnaire_of(survey).questions if question.type != "text"]
 
 
-def _asked_of(document: Mapping[str, Any], survey: Survey) -> Optional[dict[str, str]]:
-    """The questionnaire's ``base`` wording, else the ``show_if`` condition said in words."""
-    if not document.get("show_if"):
-        return None
-    if document.get("base"):
-        return dict(document["base"])
-    condition = document["show_if"]
-    if not isinstance(condition, Mapping) or "question" not in condition:  # all/any: too long for a base line
-        return {"en": "Asked of some respondents only (see the questionnaire's conditions)",
-                "es": "Preguntada solo a una parte de las personas (vea las condiciones del cuestionario)"}
-    other = next((q for q in survey.questions if q.code == condition["question"]), None)
-    labels = {o.code: (o.label or {}).get("en", o.code) for o in other.options} if other else {}
-    for operator, words in (("in", "answered"), ("not_in", "did not answer"), ("at_least", "answered at least"),
-                            ("at_most", "answered at most")):
-        if operator in condition:
-            values = condition[operator] if isinstance(condition[operator], list) else [condition[operator]]
-            answers = " or ".join(f"“{labels.get(str(v), v)}”" for v in values)
-            return {"en": f"Asked of those who {words} {answers} to {condition['question']}"}
-    return None
-
-
-def crossable(questions: Iterable[QuestionInfo]) -> list[tuple[str, str]]:
+def crossable(questions: Iterable[Question]) -> list[tuple[str, str]]:
     """(code, text) of the questions a crosstab can be cut by: every single-choice question
     that is not a screener or an attention check (those have one answer among completes)."""
     return [(q.code, q.label()) for q in questions
             if q.closed and not q.multiple and not q.screener and not q.attention_check]
 
 
-def _definition_questions(survey: Survey) -> Iterable[Mapping[str, Any]]:
-    definition = survey.definition or {}
-    for page in definition.get("pages", []) or []:
-        if isinstance(page, Mapping):
-            yield from (q for q in page.get("questions", []) or [] if isinstance(q, Mapping))
-    yield from (q for q in definition.get("questions", []) or [] if isinstance(q, Mapping))
-
-
 def attention_checks(survey: Survey) -> dict[str, set[str]]:
     """Question code -> accepted answers, for questions the questionnaire marks as attention checks."""
-    checks: dict[str, set[str]] = {}
-    for question in _definition_questions(survey):
-        check = question.get("attention_check")
-        if not check:
-            continue
-        accepted = check.get("accept") if isinstance(check, Mapping) else check
-        if isinstance(accepted, str):
-            accepted = [accepted]
-        checks[question["code"]] = {str(code) for code in accepted or []}
-    return checks
+    return {q.code: {q.attention_check} for q in questionnaire_of(survey).questions if q.attention_check}
 
 
-def grids(questions: Iterable[QuestionInfo]) -> dict[str, list[str]]:
+def grids(questions: Iterable[Question]) -> dict[str, list[str]]:
     """Grids and rating batteries: questions on one page sharing one answer scale.
 
     A questionnaire needs no special markup for straight-lining to be checked: a battery is
@@ -196,7 +64,7 @@ def grids(questions: Iterable[QuestionInfo]) -> dict[str, list[str]]:
     }
 
 
-def _cell(question: QuestionInfo, value: Any) -> dict[str, Any]:
+def _cell(question: Question, value: Any) -> dict[str, Any]:
     """The frame cells one stored answer fills."""
     if question.multiple:
         chosen = set(value if isinstance(value, list) else [value]) if value is not None else None
@@ -224,7 +92,7 @@ class ResponseData:
     """
 
     survey: Survey
-    questions: list[QuestionInfo]
+    questions: list[Question]
     answers: pd.DataFrame
     paradata: pd.DataFrame
     flags: pd.DataFrame
@@ -331,7 +199,7 @@ def _utc_column(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True)
 
 
-def _answer_frame(questions: list[QuestionInfo], stored: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+def _answer_frame(questions: list[Question], stored: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     """One row per respondent of ``index``, one column per question column, from (response, code, JSON text) rows."""
     by_code = {q.code: q for q in questions}
     stored = stored[stored["question_code"].isin(list(by_code))]
@@ -355,7 +223,7 @@ def _answer_frame(questions: list[QuestionInfo], stored: pd.DataFrame, index: pd
     return typed_answers(answers, questions)
 
 
-def typed_answers(answers: pd.DataFrame, questions: list[QuestionInfo]) -> pd.DataFrame:
+def typed_answers(answers: pd.DataFrame, questions: list[Question]) -> pd.DataFrame:
     """The frame's column types: numbers as floats, multiple-choice columns as nullable 0/1
     integers, codes as objects with None for no answer."""
     for question in questions:

@@ -27,6 +27,7 @@ from analysis.spec import SpecResult, build_design, validate_spec
 from survey.extensions import db
 from survey.models import Pollster, Response, ResponseStatus, Survey, TargetSet, WeightingRun
 from survey.questionnaires.model import Net
+from survey.questionnaires.sync import questionnaire_of
 from survey.responses.dataset import ResponseData, load_responses
 from survey.responses.quality import ExclusionRules
 from survey.weighting.cache import run_analysis
@@ -44,7 +45,7 @@ from survey.weighting.targets import Targets
 
 def weighting_variables(survey: Survey) -> dict[str, str]:
     """Weighting variable -> the question code that measures it."""
-    return {q.weighting_variable: q.code for q in survey.questions if q.weighting_variable}
+    return {q.weighting_variable: q.code for q in questionnaire_of(survey).questions if q.weighting_variable}
 
 
 def save_targets(survey: Survey, targets: Targets, pollster: Optional[Pollster]) -> TargetSet:

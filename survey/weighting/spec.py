@@ -11,7 +11,8 @@ import pandas as pd
 import yaml
 
 from analysis.export import neutralize_frame
-from survey.responses.dataset import OPTION_SEPARATOR, QuestionInfo, ResponseData
+from survey.questionnaires.model import OPTION_SEPARATOR, Question
+from survey.responses.dataset import ResponseData
 from survey.weighting.settings import WeightingSettings
 
 DATA_FILE = "data.csv"
@@ -34,7 +35,7 @@ def data_csv(frame: pd.DataFrame) -> bytes:
 
 
 def estimate_specs(
-    questions: Sequence[QuestionInfo], interval: str, by: Optional[str] = None, level: float = 0.95
+    questions: Sequence[Question], interval: str, by: Optional[str] = None, level: float = 0.95
 ) -> list[dict[str, Any]]:
     """One estimate per option of every closed question (and a mean per numeric one); screening
     questions and attention checks are left out: they measure eligibility and care, not opinion."""

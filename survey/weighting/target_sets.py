@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Survey, TargetSet
+from survey.questionnaires.sync import questionnaire_of
 from survey.weighting.reference_data import california_adult_targets, california_registered_voter_targets
 from survey.weighting.runs import weighting_variables
 from survey.weighting.targets import Targets, universes_differ
@@ -51,6 +52,6 @@ def default_target_set(survey: Survey, sets: Mapping[str, Targets]) -> str:
 def level_labels(survey: Survey, language: str = "en") -> dict[str, dict[str, str]]:
     """Weighting variable -> level code -> the option's label, so pages show labels, not codes."""
     return {
-        q.weighting_variable: {o.code: o.label.get(language) or next(iter(o.label.values()), o.code) for o in q.options}
-        for q in survey.questions if q.weighting_variable
+        q.weighting_variable: {o.code: q.option_label(o.code, language) for o in q.options}
+        for q in questionnaire_of(survey).questions if q.weighting_variable
     }

@@ -32,3 +32,26 @@ def test_the_security_review_migration_removes_stored_address_hashes(app):
         with db.engine.connect() as connection:
             assert connection.execute(sa.text("SELECT address_hash FROM responses")).scalars().all() == [None]
         upgrade()
+
+
+def test_dropping_the_question_tables_loses_nothing(app):
+    """The questions and options tables held a copy of the definition: a downgrade refills them from it."""
+    from flask_migrate import downgrade, upgrade
+
+    from survey.questionnaires.sync import questionnaire_of
+    from tests.support.polls import load_default_survey
+
+    with app.app_context():
+        survey = load_default_survey()
+        questions = questionnaire_of(survey).questions
+        db.session.close()
+        downgrade(revision="1ea07c9ab318")
+        with db.engine.connect() as connection:
+            rows = connection.execute(sa.text(
+                "SELECT code, page, type, weighting_variable FROM questions ORDER BY position")).all()
+            options = connection.execute(sa.text(
+                "SELECT q.code, o.code, o.anchored FROM options o JOIN questions q ON q.id = o.question_id "
+                "ORDER BY q.position, o.position")).all()
+        upgrade()
+    assert rows == [(q.code, q.page, q.type, q.weighting_variable) for q in questions]
+    assert options == [(q.code, o.code, o.anchored) for q in questions for o in q.options]

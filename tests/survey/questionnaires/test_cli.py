@@ -8,7 +8,7 @@ import yaml
 
 from survey.accounts.passwords import check_password
 from survey.extensions import db
-from survey.models import Pollster, Question, Survey
+from survey.models import Pollster, Survey
 from survey.questionnaires.loading import default_questionnaire_path
 from tests.survey.questionnaires.test_validation import minimal
 
@@ -68,14 +68,14 @@ def test_init_site_sets_everything_up_once(app, runner, monkeypatch):
         assert (survey.slug, survey.status) == ("california-2025", "open")
         assert [owner.email for owner in survey.owners] == ["pollster@localhost"]
         assert check_password(survey.owners[0], password)
-        before = db.session.execute(sa.select(Question.id, Question.text).order_by(Question.id)).all()
+        before = db.session.execute(sa.select(Survey.id, Survey.definition, Survey.source_hash)).all()
         opened_at = survey.opened_at
     second = runner.invoke(args=["init-site"])
     assert second.exit_code == 0, second.output
     assert "password" not in second.output and password not in second.output
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Pollster)) == 1
-        assert db.session.execute(sa.select(Question.id, Question.text).order_by(Question.id)).all() == before
+        assert db.session.execute(sa.select(Survey.id, Survey.definition, Survey.source_hash)).all() == before
         assert db.session.scalar(sa.select(Survey.opened_at)) == opened_at
 
 

@@ -254,6 +254,20 @@ def test_nets_and_bases_are_read_with_their_labels():
     assert questionnaire.question("why").base == both("Asked of Democrats")
 
 
+def test_each_question_knows_its_page_columns_and_who_is_asked():
+    questionnaire = parse(minimal())
+    party, trust, why, issues = (questionnaire.question(code) for code in ("party", "trust", "why", "issues"))
+    assert (party.page, why.page) == ("first", "second")
+    assert issues.multiple and issues.columns == tuple(f"issues__{code}" for code in issues.option_codes)
+    assert (party.columns, party.closed, party.scale) == (("party",), True, None)
+    assert trust.numeric and not trust.closed and trust.scale == (0.0, 10.0)
+    assert party.base is None and party.base_text("es") == "Todas las personas encuestadas"
+    assert why.base_text() == "Asked of those who answered “Dem” to party"
+    either = {"any": [{"question": "party", "in": ["dem"]}, {"question": "age", "at_least": 65}]}
+    assert parse(changed("pages.1.questions.1.show_if", either)).question("why").base_text("es") == (
+        "Preguntada solo a una parte de las personas (vea las condiciones del cuestionario)")
+
+
 def test_the_minimal_document_is_valid():
     questionnaire = parse(minimal())
     assert [question.code for question in questionnaire.questions] == ["party", "age", "trust", "why", "issues"]

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Survey, WeightingRun
+from survey.questionnaires.sync import questionnaire_of
 from survey.reporting.comparisons import comparisons_for
 from survey.weighting.runs import compute
 from tests.survey.reporting.test_methodology import _run, poll  # noqa: F401  (fixture)
@@ -48,7 +49,7 @@ def test_each_comparison_states_how_population_mode_dates_and_wording_differ(app
     with app.app_context():
         survey = db.session.scalar(sa.select(Survey).where(Survey.slug == poll))
         comparisons = comparisons_for(compute(db.session.get(WeightingRun, run_id)), survey)
-        wording = {q.code: q.text["en"] for q in survey.questions}
+        wording = {q.code: q.text["en"] for q in questionnaire_of(survey).questions}
         mode = survey.mode
     assert comparisons
     for comparison in comparisons:

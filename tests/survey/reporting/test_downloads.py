@@ -17,8 +17,11 @@ import sqlalchemy as sa
 import yaml
 
 from survey.extensions import db
-from survey.models import Answer, Invitation, Option, Question, Response, TargetSet, WeightingRun
-from tests.support.polls import load_default_survey, seed_poll
+from survey.models import Answer, Invitation, Response, TargetSet, WeightingRun
+from survey.questionnaires.loading import default_questionnaire_path, read_document
+from survey.questionnaires.sync import load_into_database
+from survey.questionnaires.validation import parse
+from tests.support.polls import seed_poll
 from tests.survey.weighting.test_runs import TARGETS
 
 OWNER = "downloads@example.org"
@@ -32,13 +35,12 @@ def weighted(app, client, make_pollster, sign_in):
     """A weighted poll whose questionnaire has a formula-like label and whose respondents left
     personal data where it must not leak from (an invitation, a free-text comment)."""
     with app.app_context():
-        survey = load_default_survey()
+        document = read_document(default_questionnaire_path().read_text(encoding="utf-8"))
+        calexit = next(q for page in document["pages"] for q in page["questions"] if q["code"] == "calexit")
+        next(o for o in calexit["options"] if o["code"] == "unsure")["label"] = {"en": EVIL_LABEL, "es": "-1+1"}
+        survey = load_into_database(parse(document), db.session)
         ids = seed_poll(survey, 160)
         db.session.add(TargetSet(survey_id=survey.id, targets=TARGETS.to_dict()))
-        option = db.session.scalar(
-            sa.select(Option).join(Question).where(Question.survey_id == survey.id, Question.code == "calexit", Option.code == "unsure")
-        )
-        option.label = {"en": EVIL_LABEL, "es": "-1+1"}
         invitation = Invitation(survey_id=survey.id, token_hash="f" * 64, panel_id=PANEL_ID)
         db.session.add(invitation)
         db.session.flush()

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from scipy import stats
 
 from survey.extensions import db
-from survey.models import Question, Response, Survey, WeightingRun
+from survey.models import Response, Survey, WeightingRun
 from survey.questionnaires.model import QuestionnaireError
-from survey.questionnaires.sync import load_into_database
+from survey.questionnaires.sync import load_into_database, questionnaire_of
 from survey.questionnaires.validation import parse
 from survey.reporting.methodology import table_cell
 from tests.support.polls import load_default_survey, seed_poll
@@ -82,7 +82,7 @@ def test_default_poll_statement_is_opt_in_with_dispositions_and_no_placeholder(a
     assert "no margin of sampling error is given" in text and "They do not cover" in text
     with app.app_context():
         run = db.session.get(WeightingRun, run_id)
-        questions = db.session.scalars(sa.select(Question).join(Survey).where(Survey.slug == poll)).all()
+        questions = questionnaire_of(db.session.scalar(sa.select(Survey).where(Survey.slug == poll))).questions
         assert f"effective sample size: {run.diagnostics['effective_n']:.0f}" in text
         assert f"Design effect of weighting (Kish, 1 + CV² of the weights): {run.diagnostics['design_effect']:.2f}" in text
         for question in questions:  # full wording of every question, in each language

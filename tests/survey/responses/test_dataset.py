@@ -7,7 +7,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.models import Answer, Invitation, Option, PageVisit, Question, Response, Survey
+from survey.models import Answer, Invitation, PageVisit, Response, Survey
+from survey.questionnaires.sync import load_into_database
+from survey.questionnaires.validation import parse
 from survey.responses.dataset import _cell, load_responses, typed_answers
 from survey.responses.quality import ExclusionRules
 from tests.support.polls import load_default_survey, seed_poll
@@ -15,34 +17,36 @@ from tests.support.polls import load_default_survey, seed_poll
 START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
+def _texts(word: str) -> dict[str, str]:
+    return {"en": word.title(), "es": word}
+
+
+def _question(code: str, type_: str, options=(), **keys) -> dict:
+    if options:
+        keys["options"] = [{"code": o, "label": _texts(o)} for o in options]
+    return {"code": code, "type": type_, "text": _texts(code), **keys}
+
+
 def _survey() -> Survey:
-    survey = Survey(
-        slug="frame-test",
-        title={"en": "Frame test"},
-        definition={"pages": [{"id": "p2", "questions": [{"code": "check", "attention_check": "blue"}]}]},
-        source_hash="0" * 64,
-    )
-
-    def question(code, type_, page, options, position, weighting_variable=None):
-        return Question(
-            code=code, type=type_, page=page, position=position, text={"en": code.title(), "es": code},
-            weighting_variable=weighting_variable,
-            options=[Option(code=o, label={"en": o.title()}, position=i) for i, o in enumerate(options)],
-        )
-
-    survey.questions = [
-        question("sex", "single", "p1", ["female", "male"], 0, "sex"),
-        question("news", "multiple", "p1", ["tv", "web", "radio"], 1),
-        question("trust_a", "single", "p2", ["1", "2", "3"], 2),
-        question("trust_b", "single", "p2", ["1", "2", "3"], 3),
-        question("trust_c", "single", "p2", ["1", "2", "3"], 4),
-        question("check", "single", "p2", ["red", "blue"], 5),
-        question("age", "number", "p1", [], 6),
-        question("comment", "text", "p3", [], 7),
-    ]
-    db.session.add(survey)
-    db.session.flush()
-    return survey
+    trust = ["1", "2", "3"]
+    document = {
+        "slug": "frame-test", "languages": ["en", "es"], "title": _texts("frame test"), "consent": _texts("yes"),
+        "pages": [
+            {"id": "p1", "title": _texts("one"), "questions": [
+                _question("sex", "single", ["female", "male"], weighting_variable="sex"),
+                _question("news", "multiple", ["tv", "web", "radio"]),
+                _question("age", "number", minimum=0, maximum=120),
+            ]},
+            {"id": "p2", "title": _texts("two"), "questions": [
+                _question("trust_a", "single", trust),
+                _question("trust_b", "single", trust),
+                _question("trust_c", "single", trust),
+                _question("check", "single", ["red", "blue"], attention_check="blue"),
+            ]},
+            {"id": "p3", "title": _texts("three"), "questions": [_question("comment", "text")]},
+        ],
+    }
+    return load_into_database(parse(document), db.session)
 
 
 def _respond(survey, number, answers, seconds=300.0, agent="ua", minutes=0, status="complete", invitation=None):

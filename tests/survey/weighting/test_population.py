@@ -14,6 +14,7 @@ from survey.extensions import db
 from survey.models import Answer, Survey, WeightingRun
 from survey.questionnaires.loading import default_questionnaire_path, read_document
 from survey.questionnaires.model import QuestionnaireError
+from survey.questionnaires.sync import questionnaire_of
 from survey.questionnaires.validation import parse
 from survey.weighting.reference_data import registered_voter_targets
 from survey.weighting.requests import level_counts, plan_run
@@ -76,7 +77,7 @@ def _owner(app, client, make_pollster, sign_in, completions: int, lacking: dict[
         survey = load_default_survey()
         seed_poll(survey, completions, seed=11)
         for code, level in (lacking or {}).items():
-            other = next(o.code for q in survey.questions if q.code == code for o in q.options if o.code != level)
+            other = next(c for c in questionnaire_of(survey).question(code).option_codes if c != level)
             for answer in db.session.scalars(sa.select(Answer).where(Answer.question_code == code)):
                 if answer.value == level:
                     answer.value = other
@@ -138,8 +139,7 @@ def test_the_page_shows_each_target_with_labels_source_and_flag_and_leaves_optio
     assert "Party registration" in party and "computed" in party and "Secretary of State" in party
     vote = _text(page.split('id="target-vote_2024"')[1].split('class="target-variable"')[0])
     with app.app_context():
-        labels = {o.code: o.label["en"] for q in db.session.scalar(sa.select(Survey)).questions
-                  if q.code == "vote_2024" for o in q.options}
+        labels = {o.code: o.label["en"] for o in questionnaire_of(db.session.scalar(sa.select(Survey))).question("vote_2024").options}
     assert labels["did_not_vote"] in vote and ">did_not_vote<" not in page.split('id="target-vote_2024"')[1][:3000]
 
 
