@@ -28,7 +28,7 @@ def test_yaml_with_population_or_bare_margins():
         ("t.csv", "variable,level,share\nsex,female,half\n", "line 2: share 'half' is not a number"),
         ("t.csv", "variable,level,share\nsex,female,0.5\nsex,female,0.5\n", "line 3: level 'female' of 'sex' appears twice"),
         ("t.yaml", "- a\n- b\n", "must be a mapping"),
-        ("t.yaml", "sex: 0.5\n", "margins of 'sex' must be a mapping"),
+        ("t.yaml", "sex: 0.5\n", "margins.sex: must be a mapping"),
         ("t.txt", "x", "upload a .csv or .yaml file"),
     ],
 )
