@@ -14,7 +14,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validates_schema
 
-__all__ = ["DocumentSchema", "Field", "Items", "Nested", "ValidationError", "describe", "flatten", "problems", "quoted"]
+__all__ = ["DocumentSchema", "Field", "Items", "Nested", "ValidationError", "add_problem", "describe", "flatten",
+           "problems", "quoted"]
 
 
 MISSING = "missing"  # a required field's message: flatten() places it at the mapping, naming the key
@@ -110,6 +111,13 @@ def flatten(messages: Any, place: str = "") -> list[tuple[str, str]]:
     if isinstance(messages, list):
         return [pair for message in messages for pair in flatten(message, place)]
     return [(place, str(messages))]
+
+
+def add_problem(messages: dict, message: str, *place: str | int) -> None:
+    """Put ``message`` into ``messages`` at ``place`` (keys and list indices), nested as marshmallow nests them."""
+    for key in place:
+        messages = messages.setdefault(key, {})
+    messages.setdefault("_schema", []).append(message)
 
 
 def problems(error: ValidationError, top: str = "") -> list[str]:
