@@ -294,6 +294,9 @@ class _NetSchema(DocumentSchema):
     label = _Texts()
 
 
+_NET, _NET_CODE = _NetSchema(), _option_code()
+
+
 class _Nets(Field):
     """``{code: [answers]}`` or ``{code: {answers: [...], label: {en: ..., es: ...}}}``; the answers
     are compared with the options by the question."""
@@ -304,8 +307,8 @@ class _Nets(Field):
         nets, problems = {}, {}
         for code, raw in value.items():
             try:
-                _option_code().deserialize(code)
-                net = _NetSchema().load(raw) if isinstance(raw, Mapping) else {"answers": raw}
+                _NET_CODE.deserialize(code)
+                net = _NET.load(raw) if isinstance(raw, Mapping) else {"answers": raw}
             except ValidationError as error:
                 problems[str(code)] = error.messages
                 continue
@@ -562,6 +565,7 @@ class _ComparisonSchema(DocumentSchema):
     at_most = Field()
 
 
+_COMPARISON = _ComparisonSchema()
 _COMPARISONS = ("in", "not_in", "at_least", "at_most")
 
 
@@ -580,7 +584,7 @@ def _condition(value: Any, place: str, owner: _Draft, drafts: dict[str, _Draft],
         conditions = [_condition(part, f"{place}.{mode}[{index}]", owner, drafts, found) for index, part in enumerate(parts)]
         return None if None in conditions else CombinedCondition(mode=mode, conditions=tuple(conditions))
     try:
-        _ComparisonSchema().load(value)
+        _COMPARISON.load(value)
     except ValidationError as error:
         found.extend(flatten(error.messages, place))
         return None

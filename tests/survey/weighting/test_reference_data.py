@@ -186,3 +186,18 @@ def _duplicate_first(document):
 def test_broken_figures_files_are_refused_with_the_figure_named(tmp_path, change, message):
     with pytest.raises(ReferenceDataError, match=re.escape(message)):
         load_published_figures(_write(tmp_path, PUBLISHED_FIGURES_FILE, change))
+
+
+def test_every_problem_of_a_targets_file_is_reported_at_once(tmp_path):
+    def change(document):
+        document["population"] = -1
+        del document["variables"]["age_group"]["source"]
+        document["variables"]["sex"]["shares"]["male"] = 1.5
+
+    with pytest.raises(ReferenceDataError) as refused:
+        load_default_targets(_write(tmp_path, DEFAULT_TARGETS_FILE, change))
+    assert str(refused.value).splitlines() == [
+        "california_adult_targets.yaml: population: must be a positive number, not -1",
+        'california_adult_targets.yaml: variables.age_group: missing "source"',
+        "california_adult_targets.yaml: variables.sex.shares.male: share of `male` is 1.5, not a number from 0 to 1",
+    ]

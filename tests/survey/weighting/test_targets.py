@@ -35,3 +35,14 @@ def test_yaml_with_population_or_bare_margins():
 def test_unreadable_files_say_where(filename, text, message):
     with pytest.raises(TargetsFileError, match=message):
         parse_upload(filename, text.encode())
+
+
+def test_every_yaml_problem_is_reported_at_once_with_its_place():
+    with pytest.raises(TargetsFileError) as refused:
+        parse_yaml("margins:\n  sex: {female: half, male: 0.5}\n  age: 3\nsources: {sex: [1]}\ncolour: red\n")
+    assert str(refused.value).split("; ") == [
+        "margins.sex.female: share 'half' is not a number",
+        "margins.age: must be a mapping of level -> share, not 3",
+        "sources.sex: must be a text, not list",
+        'unknown key "colour"',
+    ]
