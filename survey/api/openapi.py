@@ -13,7 +13,7 @@ view needs (spectree and flask-openapi3 are built on Pydantic models instead).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -23,6 +23,7 @@ from flask import Flask, abort
 from webargs.flaskparser import FlaskParser
 
 from survey.api.schemas import ErrorSchema
+from survey.documents import flatten
 
 ERROR_RESPONSES = {
     "BadRequest": "A parameter is missing or has a value the API does not accept.",
@@ -41,19 +42,9 @@ class _Parser(FlaskParser):
         abort(400, "; ".join(problem for messages in by_location for problem in problems_of(messages)))
 
 
-def problems_of(messages: Any, place: str = "") -> list[str]:
+def problems_of(messages: Any) -> list[str]:
     """marshmallow's nested messages, each after its place: ``bounds[0]: Not a valid number.``"""
-    if not isinstance(messages, Mapping):
-        return [f"{place or 'the request body'}: {' '.join(map(str, messages))}"]
-    return [problem for key, inner in messages.items() for problem in problems_of(inner, _place(place, key))]
-
-
-def _place(place: str, key: Any) -> str:
-    if key == "_schema":
-        return place
-    if isinstance(key, int):
-        return f"{place}[{key}]"
-    return f"{place}.{key}" if place else str(key)
+    return [f"{place or 'the request body'}: {message}" for place, message in flatten(messages)]
 
 
 class ApiBlueprint(flask_smorest.Blueprint):

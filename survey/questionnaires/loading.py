@@ -7,9 +7,10 @@ from typing import Any
 
 import yaml
 
+from survey.documents import quoted
 from survey.safe_yaml import StrictLoader, load_untrusted
 from survey.questionnaires.model import Questionnaire, QuestionnaireError
-from survey.questionnaires.validation import parse, quoted
+from survey.questionnaires.validation import parse
 
 FILES = Path(__file__).resolve().parent  # the shipped questionnaires live beside this package's modules
 

@@ -20,6 +20,9 @@ from typing import Any, Optional
 
 import yaml
 
+from marshmallow import fields, post_load, validates_schema
+
+from survey.documents import DocumentSchema, Field, Items, Nested, ValidationError, problems
 from survey.weighting.targets import Targets
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"  # survey/data: shipped beside the package
@@ -209,152 +212,202 @@ class PublishedFigure:
 # --------------------------------------------------------------------------- reading
 
 
-class _Reader:
-    """Typed access to one YAML mapping; every error names the file and the entry."""
-
-    def __init__(self, data: Any, where: str):
-        if not isinstance(data, Mapping):
-            raise ReferenceDataError(f"{where} must be a mapping, not {type(data).__name__}")
-        self.data, self.where = data, where
-
-    def check_keys(self, required: set[str], optional: set[str]) -> None:
-        missing = sorted(required - set(self.data))
-        if missing:
-            raise ReferenceDataError(f"{self.where} lacks {', '.join(f'`{k}`' for k in missing)}")
-        unknown = sorted(str(k) for k in set(self.data) - required - optional)
-        if unknown:
-            raise ReferenceDataError(f"{self.where} has unknown key(s) {', '.join(f'`{k}`' for k in unknown)}")
-
-    def text(self, key: str, required: bool = True) -> Optional[str]:
-        value = self.data.get(key)
-        if value is None and not required:
-            return None
+class _Text(Field):
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str) or not value.strip():
-            raise ReferenceDataError(f"{self.where}: `{key}` must be a non-empty text")
+            raise ValidationError("must be a non-empty text")
         return value.strip()
 
-    def flag(self, key: str, default: Optional[bool] = None) -> bool:
-        value = self.data.get(key, default)
+
+class _Flag(Field):
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
-            raise ReferenceDataError(f"{self.where}: `{key}` must be true or false, not {value!r}")
+            raise ValidationError(f"must be true or false, not {value!r}")
         return value
 
-    def number(self, key: str, required: bool = True) -> Optional[float]:
-        value = self.data.get(key)
-        if value is None and not required:
-            return None
+
+class _Positive(Field):
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ReferenceDataError(f"{self.where}: `{key}` must be a positive number, not {value!r}")
+            raise ValidationError(f"must be a positive number, not {value!r}")
         return value
 
-    def date(self, key: str) -> Optional[dt.date]:
-        value = self.data.get(key)
-        if value is None or isinstance(value, dt.date):
-            return value
-        raise ReferenceDataError(f"{self.where}: `{key}` must be a date written YYYY-MM-DD, not {value!r}")
 
-    def shares(self, key: str, required: bool = True) -> dict[str, float]:
-        value = self.data.get(key)
-        if value is None and not required:
-            return {}
+class _Date(Field):
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> dt.date:
+        if not isinstance(value, dt.date):
+            raise ValidationError(f"must be a date written YYYY-MM-DD, not {value!r}")
+        return value
+
+
+def _fraction(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= 1
+
+
+class _Fraction(Field):
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> float:
+        if not _fraction(value):
+            raise ValidationError(f"must be a number from 0 to 1, not {value!r}")
+        return float(value)
+
+
+class _Shares(Field):
+    """``{code: share}``: text codes (YAML's bare yes/no would be booleans), shares from 0 to 1."""
+
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> dict[str, float]:
         if not isinstance(value, Mapping) or not value:
-            raise ReferenceDataError(f"{self.where}: `{key}` must map each code to a share")
-        shares: dict[str, float] = {}
+            raise ValidationError("must map each code to a share")
+        errors: dict[Any, list[str]] = {}
         for code, share in value.items():
             if isinstance(code, bool):
-                raise ReferenceDataError(
-                    f"{self.where}: `{key}` has the code {code!r}; quote codes such as \"yes\" and \"no\" in YAML"
-                )
-            if not isinstance(code, str) or not code.strip():
-                raise ReferenceDataError(f"{self.where}: `{key}` has an empty or non-text code {code!r}")
-            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-                raise ReferenceDataError(f"{self.where}: share of `{code}` is {share!r}, not a number from 0 to 1")
-            shares[code] = float(share)
-        return shares
-
-    def source(self, key: str = "source") -> Source:
-        reader = _Reader(self.data.get(key), f"{self.where}.{key}")
-        reader.check_keys({"title"}, {"url", "table", "vintage", "primary_url", "also"})
-        also = reader.data.get("also") or []
-        if not isinstance(also, list) or not all(isinstance(url, str) for url in also):
-            raise ReferenceDataError(f"{reader.where}: `also` must be a list of addresses")
-        return Source(title=reader.text("title"), url=reader.text("url", False), table=reader.text("table", False),
-                      vintage=reader.text("vintage", False), primary_url=reader.text("primary_url", False),
-                      also=tuple(also))
+                errors.setdefault("_schema", []).append(
+                    f'has the code {code!r}; quote codes such as "yes" and "no" in YAML')
+            elif not isinstance(code, str) or not code.strip():
+                errors.setdefault("_schema", []).append(f"has an empty or non-text code {code!r}")
+            elif not _fraction(share):
+                errors[code] = [f"share of `{code}` is {share!r}, not a number from 0 to 1"]
+        if errors:
+            raise ValidationError(errors)
+        return {code: float(share) for code, share in value.items()}
 
 
-def _read_yaml(path: Path) -> Any:
+class _Counts(Field):
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> dict[str, int]:
+        if not isinstance(value, Mapping) or not all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in value.values()):
+            raise ValidationError("must give a whole number of people for each code")
+        return {str(code): count for code, count in value.items()}
+
+
+class _Counties(Field):
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> dict[str, tuple[str, ...]]:
+        if not isinstance(value, Mapping) or not all(isinstance(names, list) for names in value.values()):
+            raise ValidationError("must list the counties of each code")
+        seen: dict[str, str] = {}
+        for code, names in value.items():
+            for name in names:
+                if name in seen:
+                    raise ValidationError(f"county {name} is in both `{seen[name]}` and `{code}`")
+                seen[name] = code
+        return {str(code): tuple(names) for code, names in value.items()}
+
+
+class _SourceSchema(DocumentSchema):
+    title = _Text(required=True)
+    url = _Text(load_default=None)
+    table = _Text(load_default=None)
+    vintage = _Text(load_default=None)
+    primary_url = _Text(load_default=None)
+    also = Items(fields.String(), "addresses", fewest=0, load_default=())
+
+    @post_load
+    def _build(self, data: dict, **kwargs: Any) -> Source:
+        return Source(**{**data, "also": tuple(data["also"])})
+
+
+class _VariableTargetSchema(DocumentSchema):
+    """One variable's targets; its name (the key above it) is given to the schema."""
+
+    label = _Text(required=True)
+    shares = _Shares(required=True)
+    source = Nested(_SourceSchema, required=True)
+    computed = _Text(required=True)
+    confirmed = _Flag(required=True)
+    counts = _Counts(load_default=None)
+    denominator = _Positive(load_default=None)
+    universe = _Text(load_default=None)
+    assumption = _Text(load_default=None)
+    note = _Text(load_default=None)
+    optional = _Flag(load_default=False)
+    as_of = fields.Raw(load_default=None)
+    counties = _Counties(load_default=None)
+
+    def __init__(self, variable: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.variable = variable
+
+    @validates_schema
+    def _adds_up(self, data: dict, **kwargs: Any) -> None:
+        """Shares sum to 1, follow from their counts, and an unconfirmed share says what it rests on."""
+        variable, shares = self.variable, data["shares"]
+        total = sum(shares.values())
+        if abs(total - 1) > SHARE_TOLERANCE:
+            raise ValidationError(f"target shares for `{variable}` sum to {total:.6g}, not 1", "shares")
+        if not data["confirmed"] and not data["assumption"]:
+            raise ValidationError(
+                f"`{variable}` is confirmed: false, so it needs an `assumption` saying what its shares rest on")
+        if data["confirmed"] and not data["source"].url:
+            raise ValidationError(f"`{variable}` is confirmed: true but its source has no `url`", "source")
+        for key in ("counts", "counties"):
+            if data[key] is not None and set(data[key]) != set(shares):
+                raise ValidationError(f"must give one entry for each code of the shares of `{variable}`", key)
+        counts = data["counts"] or {}
+        denominator = data["denominator"] or sum(counts.values())
+        for code, count in counts.items():
+            if abs(count / denominator - shares[code]) >= COUNT_ROUNDING:
+                raise ValidationError({code: [
+                    f"share of `{variable}` = `{code}` is {shares[code]}, but its count gives "
+                    f"{count:,} / {denominator:,} = {count / denominator:.7f}"]}, "counts")
+
+    @post_load
+    def _build(self, data: dict, **kwargs: Any) -> VariableTarget:
+        counts, counties, as_of = data["counts"], data["counties"], data["as_of"]
+        return VariableTarget(**{
+            **data, "variable": self.variable, "shares": MappingProxyType(data["shares"]),
+            "universe": data["universe"] or "",
+            "counts": None if counts is None else MappingProxyType(counts),
+            "denominator": None if counts is None else int(data["denominator"] or sum(counts.values())),
+            "as_of": None if as_of is None else str(as_of),
+            "counties": None if counties is None else MappingProxyType(counties),
+        })
+
+
+class _Variables(Field):
+    """``{variable: its targets}``, each read by :class:`_VariableTargetSchema`."""
+
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> tuple[VariableTarget, ...]:
+        if not isinstance(value, Mapping) or not value:
+            raise ValidationError("must map each weighting variable to its targets")
+        errors: dict[Any, Any] = {}
+        variables = []
+        for name, entry in value.items():
+            if not isinstance(name, str) or not name.strip():
+                errors.setdefault("_schema", []).append(f"a weighting variable has an empty or non-text name {name!r}")
+                continue
+            try:
+                variables.append(_VariableTargetSchema(name).load(entry))
+            except ValidationError as error:
+                errors[name] = error.messages
+        if errors:
+            raise ValidationError(errors)
+        return tuple(variables)
+
+
+class _DefaultTargetsSchema(DocumentSchema):
+    name = _Text(required=True)
+    universe = _Text(required=True)
+    population = _Positive(required=True)
+    population_source = Nested(_SourceSchema, required=True)
+    variables = _Variables(required=True)
+    caveat = _Text(load_default=None)
+    universe_name = _Text(load_default=None)
+
+    @post_load
+    def _build(self, data: dict, **kwargs: Any) -> DefaultTargets:
+        return DefaultTargets(**{**data, "population": float(data["population"]),
+                                 "caveat": data["caveat"] or "", "universe_name": data["universe_name"] or ""})
+
+
+def _load(schema: DocumentSchema, path: Path) -> Any:
+    """The file read by ``schema``; every problem is named with the file and its place in it."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except (OSError, yaml.YAMLError) as error:
         raise ReferenceDataError(f"{path.name} cannot be read: {error}") from None
-
-
-# --------------------------------------------------------------------------- targets
-
-_TARGET_KEYS = {"label", "shares", "source", "computed", "confirmed"}
-_TARGET_OPTIONAL_KEYS = {"counts", "denominator", "universe", "assumption", "note", "optional", "as_of", "counties"}
-
-
-def _variable_target(variable: str, data: Any, where: str) -> VariableTarget:
-    reader = _Reader(data, f"{where}: variable `{variable}`")
-    reader.check_keys(_TARGET_KEYS, _TARGET_OPTIONAL_KEYS)
-    shares = reader.shares("shares")
-    total = sum(shares.values())
-    if abs(total - 1) > SHARE_TOLERANCE:
-        raise ReferenceDataError(f"{where}: target shares for `{variable}` sum to {total:.6g}, not 1")
-    confirmed = reader.flag("confirmed")
-    source = reader.source()
-    assumption = reader.text("assumption", required=False)
-    if not confirmed and not assumption:
-        raise ReferenceDataError(
-            f"{where}: `{variable}` is confirmed: false, so it needs an `assumption` saying what its shares rest on"
-        )
-    if confirmed and not source.url:
-        raise ReferenceDataError(f"{where}: `{variable}` is confirmed: true but its source has no `url`")
-    counts, denominator = _counts(reader, variable, shares, where)
-    counties = reader.data.get("counties")
-    if counties is not None:
-        counties = _counties(variable, counties, shares, where)
-    as_of = reader.data.get("as_of")
-    return VariableTarget(
-        variable=variable, label=reader.text("label"), shares=MappingProxyType(shares), source=source,
-        computed=reader.text("computed"), confirmed=confirmed, universe=reader.text("universe", False) or "",
-        counts=counts, denominator=denominator, assumption=assumption, note=reader.text("note", False),
-        optional=reader.flag("optional", False), as_of=None if as_of is None else str(as_of), counties=counties,
-    )
-
-
-def _counts(reader: _Reader, variable: str, shares: dict[str, float], where: str):
-    """The counts behind the shares, checked: each share must be its count over the denominator."""
-    raw = reader.data.get("counts")
-    if raw is None:
-        return None, None
-    if not isinstance(raw, Mapping) or set(map(str, raw)) != set(shares):
-        raise ReferenceDataError(f"{where}: `{variable}` counts must give one count for each code of its shares")
-    counts = {str(code): count for code, count in raw.items()}
-    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts.values()):
-        raise ReferenceDataError(f"{where}: `{variable}` counts must be whole numbers of people")
-    denominator = int(reader.number("denominator", required=False) or sum(counts.values()))
-    for code, count in counts.items():
-        if abs(count / denominator - shares[code]) >= COUNT_ROUNDING:
-            raise ReferenceDataError(
-                f"{where}: share of `{variable}` = `{code}` is {shares[code]}, but its count gives "
-                f"{count:,} / {denominator:,} = {count / denominator:.7f}"
-            )
-    return MappingProxyType(counts), denominator
-
-
-def _counties(variable: str, raw: Any, shares: dict[str, float], where: str) -> Mapping[str, tuple[str, ...]]:
-    if not isinstance(raw, Mapping) or set(map(str, raw)) != set(shares):
-        raise ReferenceDataError(f"{where}: `{variable}` counties must list the counties of each code of its shares")
-    seen: dict[str, str] = {}
-    for code, names in raw.items():
-        for name in names:
-            if name in seen:
-                raise ReferenceDataError(f"{where}: county {name} is in both `{seen[name]}` and `{code}`")
-            seen[name] = code
-    return MappingProxyType({str(code): tuple(names) for code, names in raw.items()})
+    try:
+        return schema.load(document)
+    except ValidationError as error:
+        raise ReferenceDataError("\n".join(f"{path.name}: {line}" for line in problems(error))) from None
 
 
 def load_default_targets(path: Path | str = DEFAULT_TARGETS_FILE) -> DefaultTargets:
@@ -363,27 +416,10 @@ def load_default_targets(path: Path | str = DEFAULT_TARGETS_FILE) -> DefaultTarg
     Raises
     ------
     ReferenceDataError
-        Naming the file and the variable: shares that do not sum to 1, an empty code, a share
-        that does not follow from its count, an unconfirmed target without an assumption.
+        Naming the file and the place of each problem: shares that do not sum to 1, an empty
+        code, a share that does not follow from its count, an unconfirmed target without an assumption.
     """
-    path = Path(path)
-    reader = _Reader(_read_yaml(path), path.name)
-    reader.check_keys({"name", "universe", "population", "population_source", "variables"}, {"caveat", "universe_name"})
-    variables = reader.data["variables"]
-    if not isinstance(variables, Mapping) or not variables:
-        raise ReferenceDataError(f"{path.name}: `variables` must map each weighting variable to its targets")
-    for variable in variables:
-        if not isinstance(variable, str) or not variable.strip():
-            raise ReferenceDataError(f"{path.name}: a weighting variable has an empty or non-text name {variable!r}")
-    return DefaultTargets(
-        name=reader.text("name"),
-        universe=reader.text("universe"),
-        population=float(reader.number("population")),
-        population_source=reader.source("population_source"),
-        caveat=reader.text("caveat", False) or "",
-        universe_name=reader.text("universe_name", False) or "",
-        variables=tuple(_variable_target(name, data, path.name) for name, data in variables.items()),
-    )
+    return _load(_DefaultTargetsSchema(), Path(path))
 
 
 @lru_cache(maxsize=1)
@@ -417,55 +453,75 @@ def california_registered_voter_targets(include_optional: bool = False) -> Targe
 
 # --------------------------------------------------------------------------- published figures
 
-_FIGURE_KEYS = {"id", "pollster", "population", "field_dates", "wording", "results", "source", "confirmed", "caveat"}
-_FIGURE_OPTIONAL_KEYS = {"question", "shares", "groups", "wording_confirmed", "primary_source_seen", "field_start",
-                         "field_end", "released", "n", "moe", "mode"}
+
+class _GroupSchema(DocumentSchema):
+    label = _Text(required=True)
+    categories = Items(_Text(), "answer codes", required=True)
+    share = _Fraction(required=True)
+
+    @post_load
+    def _build(self, data: dict, **kwargs: Any) -> FigureGroup:
+        return FigureGroup(**{**data, "categories": tuple(data["categories"])})
 
 
-def _figure(data: Any, where: str) -> PublishedFigure:
-    reader = _Reader(data, where)
-    reader.check_keys(_FIGURE_KEYS, _FIGURE_OPTIONAL_KEYS)
-    figure_id = reader.text("id")
-    reader.where = f"{where} (`{figure_id}`)"
-    question = reader.text("question", required=False)
-    shares = reader.shares("shares", required=False)
-    groups = tuple(_group(g, f"{reader.where} group {i + 1}") for i, g in enumerate(reader.data.get("groups") or []))
-    if (shares or groups) and question is None:
-        raise ReferenceDataError(f"{reader.where}: `shares` and `groups` need the `question` they refer to")
-    if sum(shares.values()) > 1 + PUBLISHED_ROUNDING:
-        raise ReferenceDataError(f"{reader.where}: shares sum to {sum(shares.values()):.3f}, more than 1")
-    confirmed = reader.flag("confirmed")
-    source = reader.source()
-    if confirmed and not source.url:
-        raise ReferenceDataError(f"{reader.where}: confirmed: true but its source has no `url`")
-    start, end = reader.date("field_start"), reader.date("field_end")
-    if start and end and start > end:
-        raise ReferenceDataError(f"{reader.where}: field_start {start} is after field_end {end}")
-    n = reader.number("n", required=False)
-    if n is not None and n != int(n):
-        raise ReferenceDataError(f"{reader.where}: `n` must be a whole number of respondents, not {n}")
-    return PublishedFigure(
-        id=figure_id, pollster=reader.text("pollster"), population=reader.text("population"),
-        field_dates=reader.text("field_dates"), wording=reader.text("wording"),
-        results=MappingProxyType(reader.shares("results")), source=source, confirmed=confirmed,
-        caveat=reader.text("caveat"), question=question, shares=MappingProxyType(shares), groups=groups,
-        wording_confirmed=reader.flag("wording_confirmed", False),
-        primary_source_seen=reader.flag("primary_source_seen", False),
-        field_start=start, field_end=end, released=reader.date("released"),
-        n=None if n is None else int(n), moe=reader.text("moe", False), mode=reader.text("mode", False),
-    )
+class _FigureSchema(DocumentSchema):
+    id = _Text(required=True)
+    pollster = _Text(required=True)
+    population = _Text(required=True)
+    field_dates = _Text(required=True)
+    wording = _Text(required=True)
+    results = _Shares(required=True)
+    source = Nested(_SourceSchema, required=True)
+    confirmed = _Flag(required=True)
+    caveat = _Text(required=True)
+    question = _Text(load_default=None)
+    shares = _Shares(load_default=dict, allow_none=True)
+    groups = Items(Nested(_GroupSchema), "groups", fewest=0, load_default=())
+    wording_confirmed = _Flag(load_default=False)
+    primary_source_seen = _Flag(load_default=False)
+    field_start = _Date(load_default=None)
+    field_end = _Date(load_default=None)
+    released = _Date(load_default=None)
+    n = _Positive(load_default=None)
+    moe = _Text(load_default=None)
+    mode = _Text(load_default=None)
+
+    @validates_schema
+    def _consistent(self, data: dict, **kwargs: Any) -> None:
+        shares = data["shares"] or {}
+        if (shares or data["groups"]) and data["question"] is None:
+            raise ValidationError("`shares` and `groups` need the `question` they refer to")
+        if sum(shares.values()) > 1 + PUBLISHED_ROUNDING:
+            raise ValidationError(f"shares sum to {sum(shares.values()):.3f}, more than 1", "shares")
+        if data["confirmed"] and not data["source"].url:
+            raise ValidationError("confirmed: true but its source has no `url`", "source")
+        start, end = data["field_start"], data["field_end"]
+        if start and end and start > end:
+            raise ValidationError(f"field_start {start} is after field_end {end}")
+        if data["n"] is not None and data["n"] != int(data["n"]):
+            raise ValidationError(f"must be a whole number of respondents, not {data['n']}", "n")
+
+    @post_load
+    def _build(self, data: dict, **kwargs: Any) -> PublishedFigure:
+        return PublishedFigure(**{
+            **data, "results": MappingProxyType(data["results"]),
+            "shares": MappingProxyType(data["shares"] or {}), "groups": tuple(data["groups"]), "n": None if data["n"] is None else int(data["n"]),
+        })
 
 
-def _group(data: Any, where: str) -> FigureGroup:
-    reader = _Reader(data, where)
-    reader.check_keys({"label", "categories", "share"}, set())
-    categories = reader.data["categories"]
-    if not isinstance(categories, list) or not categories or not all(isinstance(c, str) and c for c in categories):
-        raise ReferenceDataError(f"{where}: `categories` must be a non-empty list of answer codes")
-    share = reader.data["share"]
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-        raise ReferenceDataError(f"{where}: `share` is {share!r}, not a number from 0 to 1")
-    return FigureGroup(label=reader.text("label"), categories=tuple(categories), share=float(share))
+class _FiguresSchema(DocumentSchema):
+    figures = Items(Nested(_FigureSchema), "figures", required=True)
+
+    @validates_schema
+    def _unique(self, data: dict, **kwargs: Any) -> None:
+        ids = [figure.id for figure in data["figures"]]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            raise ValidationError(f"figure id(s) {', '.join(duplicated)} appear more than once", "figures")
+
+    @post_load
+    def _build(self, data: dict, **kwargs: Any) -> tuple[PublishedFigure, ...]:
+        return tuple(data["figures"])
 
 
 def load_published_figures(path: Path | str = PUBLISHED_FIGURES_FILE) -> tuple[PublishedFigure, ...]:
@@ -474,21 +530,10 @@ def load_published_figures(path: Path | str = PUBLISHED_FIGURES_FILE) -> tuple[P
     Raises
     ------
     ReferenceDataError
-        Naming the file and the figure: a missing source, population or dates, a share
-        outside 0-1, a duplicate id, shares without the question they refer to.
+        Naming the file and the place of each problem: a missing source, population or dates,
+        a share outside 0-1, a duplicate id, shares without the question they refer to.
     """
-    path = Path(path)
-    reader = _Reader(_read_yaml(path), path.name)
-    reader.check_keys({"figures"}, set())
-    entries = reader.data["figures"]
-    if not isinstance(entries, list) or not entries:
-        raise ReferenceDataError(f"{path.name}: `figures` must be a non-empty list")
-    figures = tuple(_figure(entry, f"{path.name} figure {i + 1}") for i, entry in enumerate(entries))
-    ids = [figure.id for figure in figures]
-    duplicated = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicated:
-        raise ReferenceDataError(f"{path.name}: figure id(s) {', '.join(duplicated)} appear more than once")
-    return figures
+    return _load(_FiguresSchema(), Path(path))
 
 
 @lru_cache(maxsize=1)

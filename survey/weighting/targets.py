@@ -16,8 +16,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import yaml
+from marshmallow import post_load
 
 from analysis.export import csv_text
+from survey.documents import DocumentSchema, Field, ValidationError, problems
 from survey.safe_yaml import load_untrusted
 
 MAX_TEXT_LENGTH = 500  # a source or a name: a citation, not a document
@@ -121,13 +123,14 @@ def universes_differ(survey_universe: Optional[str], targets_universe: Optional[
     return " ".join(survey_universe.casefold().split()) != " ".join(targets_universe.casefold().split())
 
 
-def _share(text: Any, where: str) -> float:
+def _share(text: Any) -> float:
+    """A share as written: 0.505 or "50.5%"."""
     try:
         value = float(str(text).strip().rstrip("%")) / (100 if str(text).strip().endswith("%") else 1)
     except ValueError:
-        raise TargetsFileError(f"{where}: share {_shown(text)} is not a number") from None
+        raise ValueError(f"share {_shown(text)} is not a number") from None
     if not math.isfinite(value):
-        raise TargetsFileError(f"{where}: share {_shown(text)} is not a finite number")
+        raise ValueError(f"share {_shown(text)} is not a finite number")
     return value
 
 
@@ -148,7 +151,10 @@ def parse_csv(text: str) -> Targets:
         levels = margins.setdefault(variable, {})
         if level in levels:
             raise TargetsFileError(f"line {line}: level {level!r} of {variable!r} appears twice")
-        levels[level] = _share(row.get("share"), f"line {line}")
+        try:
+            levels[level] = _share(row.get("share"))
+        except ValueError as error:
+            raise TargetsFileError(f"line {line}: {error}") from None
         if (row.get("source") or "").strip():
             sources[variable] = row["source"].strip()
     if not margins:
@@ -156,19 +162,90 @@ def parse_csv(text: str) -> Targets:
     return Targets(margins=margins, sources=sources, name="Uploaded targets")
 
 
-def _text(value: Any, where: str) -> str:
+class _Text(Field):
     """A source or name: a short text (a number is read as its digits), never a structure."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise TargetsFileError(f"{where} must be a text, not {type(value).__name__}")
-    if len(str(value)) > MAX_TEXT_LENGTH:
-        raise TargetsFileError(f"{where} is longer than {MAX_TEXT_LENGTH} characters")
-    return str(value)
+
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValidationError(f"must be a text, not {type(value).__name__}")
+        if len(str(value)) > MAX_TEXT_LENGTH:
+            raise ValidationError(f"is longer than {MAX_TEXT_LENGTH} characters")
+        return str(value)
+
+
+class _Share(Field):
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> float:
+        try:
+            return _share(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+
+class _Margins(Field):
+    """``{variable: {level: share}}``, each share at its place (``margins.sex.female``)."""
+
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> dict[str, dict[str, float]]:
+        if not isinstance(value, Mapping) or not value:
+            raise ValidationError("must map each variable to a mapping of level -> share")
+        margins: dict[str, dict[str, float]] = {}
+        errors: dict[str, Any] = {}
+        for variable, levels in value.items():
+            if not isinstance(levels, Mapping) or not levels:
+                errors[str(variable)] = [f"must be a mapping of level -> share, not {_shown(levels)}"]
+                continue
+            margins[str(variable)] = {}
+            for level, share in levels.items():
+                try:
+                    margins[str(variable)][str(level)] = _share(share)
+                except ValueError as error:
+                    errors.setdefault(str(variable), {})[str(level)] = [str(error)]
+        if errors:
+            raise ValidationError(errors)
+        return margins
+
+
+class _Sources(Field):
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> dict[str, str]:
+        if not isinstance(value, Mapping):
+            raise ValidationError("must map each variable to a text naming its source")
+        text, sources, errors = _Text(), {}, {}
+        for variable, source in value.items():
+            try:
+                sources[str(variable)] = text.deserialize(source)
+            except ValidationError as error:
+                errors[str(variable)] = error.messages
+        if errors:
+            raise ValidationError(errors)
+        return sources
+
+
+class _Universe(_Text):
+    def _deserialize(self, value: Any, attr: Optional[str], data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError("must name the population the targets describe, e.g. California adults")
+        return " ".join(super()._deserialize(value, attr, data, **kwargs).split())
+
+
+class _TargetsSchema(DocumentSchema):
+    margins = _Margins(required=True)
+    population = _Share(load_default=None)
+    sources = _Sources(load_default=dict, allow_none=True)
+    name = _Text(load_default=None)
+    universe = _Universe(load_default=None)
+
+    @post_load
+    def _build(self, data: dict, **kwargs: Any) -> Targets:
+        return Targets(**{**data, "sources": data["sources"] or {}, "name": data["name"] or "Uploaded targets"})
+
+
+_SETTINGS = ("population", "sources", "name", "universe")
 
 
 def parse_yaml(text: str) -> Targets:
     """Read ``{margins: {variable: {level: share}}, population: N, sources: {...}}`` or just the margins.
 
-    Aliases, deep nesting and large documents are refused (``survey.safe_yaml``).
+    Every problem is reported at once, with its place (``margins.sex.female: share 'half' is
+    not a number``). Aliases, deep nesting and large documents are refused (``survey.safe_yaml``).
     """
     try:
         document = load_untrusted(text)
@@ -176,29 +253,13 @@ def parse_yaml(text: str) -> Targets:
         raise TargetsFileError(f"the YAML cannot be read: {error}") from None
     if not isinstance(document, Mapping):
         raise TargetsFileError("the YAML must be a mapping of variable -> level -> share (or have a `margins` key)")
-    margins = document.get("margins", document)
-    if not isinstance(margins, Mapping) or not margins:
-        raise TargetsFileError("`margins` must map each variable to a mapping of level -> share")
-    parsed: dict[str, dict[str, float]] = {}
-    for variable, levels in margins.items():
-        if variable in ("population", "sources", "name", "universe") and margins is document:
-            continue
-        if not isinstance(levels, Mapping) or not levels:
-            raise TargetsFileError(f"margins of {_shown(variable)} must be a mapping of level -> share")
-        parsed[str(variable)] = {str(level): _share(share, f"{variable}.{level}") for level, share in levels.items()}
-    population = document.get("population")
-    if population is not None:
-        population = _share(population, "population")
-    sources = document.get("sources") or {}
-    if not isinstance(sources, Mapping):
-        raise TargetsFileError("`sources` must map each variable to a text naming its source")
-    universe = document.get("universe")
-    if universe is not None and (not isinstance(universe, str) or not universe.strip()):
-        raise TargetsFileError("`universe` must name the population the targets describe, e.g. California adults")
-    return Targets(margins=parsed, population=population,
-                   sources={str(k): _text(v, f"the source of {_shown(k)}") for k, v in sources.items()},
-                   name=_text(document.get("name") or "Uploaded targets", "`name`"),
-                   universe=" ".join(_text(universe, "`universe`").split()) if universe else None)
+    if "margins" not in document:  # just the margins, perhaps beside the settings
+        document = {"margins": {k: v for k, v in document.items() if k not in _SETTINGS},
+                    **{k: v for k, v in document.items() if k in _SETTINGS}}
+    try:
+        return _TargetsSchema().load(document)
+    except ValidationError as error:
+        raise TargetsFileError("; ".join(problems(error))) from None
 
 
 def parse_upload(filename: str, content: bytes) -> Targets:

@@ -146,9 +146,9 @@ def _set(path, value):
         (_set(["variables", "education", "assumption"], None), "`education` is confirmed: false, so it needs an `assumption`"),
         (_set(["variables", "sex", "counts", "female"], 15_000_000), "share of `sex` = `female` is 0.502515, but its count"),
         (_set(["variables", "sex", "shares", "male"], 1.5), "share of `male` is 1.5"),
-        (_set(["variables", "age_group", "source"], None), "variable `age_group` lacks `source`"),
-        (_set(["variables", "age_group", "sorce"], "x"), "unknown key(s) `sorce`"),
-        (_set(["population"], -1), "`population` must be a positive number"),
+        (_set(["variables", "age_group", "source"], None), 'variables.age_group: missing "source"'),
+        (_set(["variables", "age_group", "sorce"], "x"), 'variables.age_group: unknown key "sorce" (did you mean "source"?)'),
+        (_set(["population"], -1), "population: must be a positive number, not -1"),
     ],
 )
 def test_broken_targets_files_are_refused_with_the_variable_named(tmp_path, change, message):
@@ -172,12 +172,12 @@ def _duplicate_first(document):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (_figure(0, "population", None), "lacks `population`"),
-        (_figure(0, "field_dates", None), "lacks `field_dates`"),
-        (_figure(0, "source", {"url": "https://example.org"}), "source lacks `title`"),
-        (_figure(0, "source", {"title": "somewhere"}), "(`rasmussen_civil_war_2024`): confirmed: true but its source has no `url`"),
+        (_figure(0, "population", None), 'figures[0]: missing "population"'),
+        (_figure(0, "field_dates", None), 'figures[0]: missing "field_dates"'),
+        (_figure(0, "source", {"url": "https://example.org"}), 'figures[0].source: missing "title"'),
+        (_figure(0, "source", {"title": "somewhere"}), "figures[0].source: confirmed: true but its source has no `url`"),
         (_figure(0, "question", None), "`shares` and `groups` need the `question`"),
-        (_figure(0, "field_start", "April 2024"), "`field_start` must be a date"),
+        (_figure(0, "field_start", "April 2024"), "figures[0].field_start: must be a date"),
         (_figure(0, "field_end", dt.date(2024, 4, 1)), "field_start 2024-04-21 is after field_end"),
         (_figure(0, "shares", {"very_likely": 0.9, "not_sure": 0.5}), "shares sum to 1.400, more than 1"),
         (_duplicate_first, "figure id(s) rasmussen_civil_war_2024 appear more than once"),
@@ -186,3 +186,18 @@ def _duplicate_first(document):
 def test_broken_figures_files_are_refused_with_the_figure_named(tmp_path, change, message):
     with pytest.raises(ReferenceDataError, match=re.escape(message)):
         load_published_figures(_write(tmp_path, PUBLISHED_FIGURES_FILE, change))
+
+
+def test_every_problem_of_a_targets_file_is_reported_at_once(tmp_path):
+    def change(document):
+        document["population"] = -1
+        del document["variables"]["age_group"]["source"]
+        document["variables"]["sex"]["shares"]["male"] = 1.5
+
+    with pytest.raises(ReferenceDataError) as refused:
+        load_default_targets(_write(tmp_path, DEFAULT_TARGETS_FILE, change))
+    assert str(refused.value).splitlines() == [
+        "california_adult_targets.yaml: population: must be a positive number, not -1",
+        'california_adult_targets.yaml: variables.age_group: missing "source"',
+        "california_adult_targets.yaml: variables.sex.shares.male: share of `male` is 1.5, not a number from 0 to 1",
+    ]

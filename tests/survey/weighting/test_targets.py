@@ -28,10 +28,21 @@ def test_yaml_with_population_or_bare_margins():
         ("t.csv", "variable,level,share\nsex,female,half\n", "line 2: share 'half' is not a number"),
         ("t.csv", "variable,level,share\nsex,female,0.5\nsex,female,0.5\n", "line 3: level 'female' of 'sex' appears twice"),
         ("t.yaml", "- a\n- b\n", "must be a mapping"),
-        ("t.yaml", "sex: 0.5\n", "margins of 'sex' must be a mapping"),
+        ("t.yaml", "sex: 0.5\n", "margins.sex: must be a mapping"),
         ("t.txt", "x", "upload a .csv or .yaml file"),
     ],
 )
 def test_unreadable_files_say_where(filename, text, message):
     with pytest.raises(TargetsFileError, match=message):
         parse_upload(filename, text.encode())
+
+
+def test_every_yaml_problem_is_reported_at_once_with_its_place():
+    with pytest.raises(TargetsFileError) as refused:
+        parse_yaml("margins:\n  sex: {female: half, male: 0.5}\n  age: 3\nsources: {sex: [1]}\ncolour: red\n")
+    assert str(refused.value).split("; ") == [
+        "margins.sex.female: share 'half' is not a number",
+        "margins.age: must be a mapping of level -> share, not 3",
+        "sources.sex: must be a text, not list",
+        'unknown key "colour"',
+    ]
