@@ -23,6 +23,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from analysis.estimates import Estimate
+from analysis.inference import PairDifference, PairwiseTests
 from survey.questionnaires.model import OPTION_SEPARATOR, Net, Question
 from survey.responses.dataset import crossable
 from survey.reporting.tables import finite_or_none, question_base
@@ -316,19 +318,16 @@ def build_banner(
     by_code = {q.code: q for q in questions}
     row_questions = [by_code[code] for code in row_codes]
     spec = banner_spec(computed, row_questions, column_codes, interval)
-    result = run_analysis(spec, computed.frame).contract()  # estimates and tests, as run_spec returns them
+    result = run_analysis(spec, computed.frame)
 
-    frame, weights = computed.frame, np.asarray(result["weights"], dtype=float)
+    frame, weights = computed.frame, result.weights
     banner_columns, members = _columns(frame, weights, [by_code[code] for code in column_codes], min_base, language)
     letter_of = {(c.variable, c.level): c.letter for c in banner_columns}
     low = {(c.variable, c.level) for c in banner_columns if c.low_base}
-    estimates: dict[tuple[str, Optional[str]], dict] = {}
-    for item in result["estimates"]:
-        estimates[(item["id"], None if item["domain"] is None else str(item["domain"]))] = item
-    significant: dict[str, list[dict]] = {}
-    for test in result["tests"]:
-        if "a" in test:
-            significant.setdefault(test["id"], []).append(test)
+    estimates: dict[tuple[str, Optional[str]], Estimate] = {
+        (id_, None if item.domain is None else str(item.domain)): item
+        for id_, found in result.estimates.items() for item in found}
+    pairwise = {id_: test for id_, test in result.tests.items() if isinstance(test, PairwiseTests)}
 
     row_bases: dict[str, tuple[float, list[float]]] = {}  # per frame column: weighted base, overall and per banner column
     banner_rows_out = []
@@ -344,26 +343,24 @@ def build_banner(
             cells = []
             for column, column_base in zip(banner_columns, column_bases):
                 item = estimates.get((f"{row_id}@{column.variable}", column.level))
-                cell_low = (column.variable, column.level) in low or (item or {}).get("n", 0) < min_base
+                cell_low = (column.variable, column.level) in low or (item.n if item else 0) < min_base
                 cells.append(_cell(item, column.variable, column.level, column_base, cell_low))
-            pairs = [{**test, "variable": variable} for variable in column_codes
-                     for test in significant.get(f"{row_id}@{variable}", [])]
+            pairs = [(variable, pair) for variable in column_codes
+                     for pair in pairwise.get(f"{row_id}@{variable}", ())]
             banner_rows_out.append(BannerRow(question.code, question.label(language), row.answer,
                                              question.option_label(row.answer, language),
                                              question.net(row.answer) is not None, total,
                                              tuple(_with_letters(cells, pairs, letter_of, alpha))))
-    overall = {t["id"]: t for t in result["tests"] if "a" not in t}
     independence = []
     for test in spec["tests"]:
         if test["type"] != "independence":
             continue
-        found = overall.get(test["id"], {})
-        independence.append(IndependenceTest(test["row"], test["column"], finite_or_none(found.get("statistic")),
-                                             finite_or_none(found.get("ndf")), finite_or_none(found.get("ddf")),
-                                             finite_or_none(found.get("p_value"))))
+        found = result.tests.get(test["id"])
+        independence.append(IndependenceTest(test["row"], test["column"], *(
+            finite_or_none(getattr(found, name, None)) for name in ("statistic", "ndf", "ddf", "p_value"))))
     bases = [BannerQuestion(question.code, question.label(language), *astuple(question_base(computed, question, language)))
              for question in row_questions]
-    return Banner(run.id, alpha, min_base, interval, int(result["degf"]), len(frame), float(weights.sum()), tuple(bases),
+    return Banner(run.id, alpha, min_base, interval, int(result.degf), len(frame), float(weights.sum()), tuple(bases),
                   tuple((code, by_code[code].label(language)) for code in column_codes), tuple(banner_columns),
                   tuple(banner_rows_out), tuple(independence), spec)
 
@@ -388,17 +385,17 @@ def _columns(frame, weights: np.ndarray, variables: Sequence[Question], min_base
     return columns, members
 
 
-def _with_letters(cells: list[Cell], pairs: Sequence[Mapping[str, Any]], letter_of: Mapping[tuple[str, str], str],
-                  alpha: float) -> list[Cell]:
+def _with_letters(cells: list[Cell], pairs: Sequence[tuple[str, PairDifference]],
+                  letter_of: Mapping[tuple[str, str], str], alpha: float) -> list[Cell]:
     """Each cell with the letters of the columns of its banner variable it is significantly higher
     than (pairwise p-value under ``alpha``); a low-base cell neither gets nor gives a letter."""
     by_key = {(cell.variable, cell.level): cell for cell in cells}
     higher: dict[tuple[str, str], list[str]] = {key: [] for key in by_key}
-    for test in pairs:
-        a, b = (test["variable"], str(test["a"])), (test["variable"], str(test["b"]))
+    for variable, pair in pairs:
+        a, b = (variable, str(pair.a)), (variable, str(pair.b))
         if a not in by_key or b not in by_key or by_key[a].low_base or by_key[b].low_base:
             continue
-        p_value, difference = finite_or_none(test.get("p_value")), finite_or_none(test.get("difference"))
+        p_value, difference = finite_or_none(pair.p_value), finite_or_none(pair.difference)
         if p_value is None or difference is None or p_value >= alpha or difference == 0:
             continue
         winner, loser = (a, b) if difference > 0 else (b, a)
@@ -408,9 +405,9 @@ def _with_letters(cells: list[Cell], pairs: Sequence[Mapping[str, Any]], letter_
             for cell in cells]
 
 
-def _cell(item: Optional[Mapping[str, Any]], variable: str, level: Optional[str], weighted_n: float,
-          low_base: bool) -> Cell:
-    """A cell from analysis' result for it (none: nobody in the column answered)."""
-    item = item or {}
-    return Cell(variable, level, finite_or_none(item.get("estimate")), finite_or_none(item.get("se")), finite_or_none(item.get("ci_low")),
-                finite_or_none(item.get("ci_high")), int(item.get("n", 0)), weighted_n, (), low_base)
+def _cell(item: Optional[Estimate], variable: str, level: Optional[str], weighted_n: float, low_base: bool) -> Cell:
+    """A cell from analysis' estimate for it (none: nobody in the column answered)."""
+    if item is None:
+        return Cell(variable, level, None, None, None, None, 0, weighted_n, (), low_base)
+    return Cell(variable, level, finite_or_none(item.estimate), finite_or_none(item.se), finite_or_none(item.ci_low),
+                finite_or_none(item.ci_high), int(item.n), weighted_n, (), low_base)
