@@ -156,9 +156,12 @@ class SurveyDesign:
         return self.domain_degf(self.design_weights != 0)
 
     def domain_degf(self, rows: np.ndarray) -> int:
-        """Units with at least one of ``rows`` (a boolean mask) minus their strata."""
-        units = np.unique(self.psu_codes[rows])
-        return len(units) - len(np.unique(self.unit_stratum[units]))
+        """Units with at least one of ``rows`` (a boolean mask) minus their strata.
+
+        Counted with ``bincount`` over the dense unit and stratum codes: ``np.unique`` hashes
+        or sorts a million codes, a third of a whole rake command's CPU."""
+        units = np.flatnonzero(np.bincount(self.psu_codes[rows], minlength=self.n_units))
+        return len(units) - np.count_nonzero(np.bincount(self.unit_stratum[units], minlength=self.n_strata))
 
     # --- structure used by the variance code (cached: a design never changes) -----------
     @cached_property
