@@ -24,11 +24,13 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext
+from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from survey.extensions import db, limiter
 from survey.models import Invitation, Response, ResponseStatus, Survey, SurveyStatus, utcnow
 from survey.questionnaires.model import Page, Questionnaire
+from survey.respond import markup
 from survey.respond.forms import ConsentForm, PageForm, page_form
 from survey.respond.texts import current_language, language_links, localized
 from survey.responses import service, tokens
@@ -311,11 +313,12 @@ def page(slug: str, page_id: str):
         return _continue(response)
 
     questions = service.shown_questions(page, answers)
-    language = current_language()
+    if request.method == "GET" and not any(question.code in answers for question in questions):
+        return _unanswered_page(survey, response, questionnaire, page, questions, saved)
     form = page_form(
         questions,
         version=survey.source_hash,
-        language=language,
+        language=current_language(),
         option_orders=response.option_orders or {},
         answers=answers if request.method == "GET" else None,
     )
@@ -325,20 +328,50 @@ def page(slug: str, page_id: str):
             return result
     else:
         form.visit.data = _visit_token(response, page)
+    place = _place(survey, questionnaire, page, response, saved)
+    return _render_page(survey, questionnaire, page, form, place, _resume_url(survey))
 
+
+def _unanswered_page(
+    survey: Survey, response: Response, questionnaire: Questionnaire, page: Page, questions: list, saved: service.Progress
+) -> str:
+    """A page with nothing saved on it yet, the usual view: its markup is shared between respondents
+    (``markup``), and only this respondent's CSRF token, visit field and resume link are filled in."""
+    language = current_language()
+    orders = response.option_orders or {}
+    place = _place(survey, questionnaire, page, response, saved)
+    resume_url = _resume_url(survey)
+    key = (survey.id, survey.slug, survey.source_hash, page.id, language, tuple(q.code for q in questions),
+           tuple(tuple(orders.get(q.code) or ()) for q in questions), *place.values(), resume_url is not None)
+
+    def render() -> str:
+        form = page_form(questions, version=survey.source_hash, language=language, option_orders=orders)
+        if "csrf_token" in form:
+            form.csrf_token.current_token = markup.CSRF_HOLE
+        form.visit.data = markup.VISIT_HOLE
+        return _render_page(survey, questionnaire, page, form, place, markup.RESUME_HOLE if resume_url else None)
+
+    csrf = generate_csrf() if current_app.config.get("WTF_CSRF_ENABLED", True) else ""
+    return markup.filled(key, render, csrf=csrf, visit=_visit_token(response, page), resume=resume_url)
+
+
+def _place(survey: Survey, questionnaire: Questionnaire, page: Page, response: Response, saved: service.Progress) -> dict:
+    """Where ``page`` stands in this respondent's way through the survey, as the page shows it."""
     previous = service.previous_page(response, page.id, saved)
-    number, total = _progress(questionnaire, page, answers)
+    number, total = _progress(questionnaire, page, saved.answers)
+    return {
+        "number": number,
+        "total": total,
+        "is_last": questionnaire.next_page_id(page.id, saved.answers) is None,
+        "back_url": url_for("respond.page", slug=survey.slug, page_id=previous.id) if previous else None,
+    }
+
+
+def _render_page(
+    survey: Survey, questionnaire: Questionnaire, page: Page, form: PageForm, place: dict, resume_url: Optional[str]
+) -> str:
     return render_template(
-        "respond/page.html",
-        survey=survey,
-        questionnaire=questionnaire,
-        page=page,
-        form=form,
-        number=number,
-        total=total,
-        is_last=questionnaire.next_page_id(page.id, answers) is None,
-        back_url=url_for("respond.page", slug=slug, page_id=previous.id) if previous else None,
-        resume_url=_resume_url(survey),
+        "respond/page.html", survey=survey, questionnaire=questionnaire, page=page, form=form, resume_url=resume_url, **place,
     )
 
 

@@ -60,3 +60,12 @@ def test_warm_up_compiles_every_template_and_loads_the_translations(app):
     assert {"base.html", "respond/page.html", "respond/_question.html", "pollster/layout.html"} <= names
     with app.test_request_context(), force_locale("es"):
         assert gettext("Next") == "Siguiente"
+
+
+@pytest.mark.parametrize("setting", ["RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION"])
+def test_a_site_wide_limit_is_still_applied_to_every_page(setting):
+    """Flask-Limiter's per-request check is dropped only while no site-wide limit needs it."""
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                      "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://", setting: "2 per minute"})
+    client = app.test_client()
+    assert [client.get("/pollster/").status_code for _ in range(3)] == [302, 302, 429]
