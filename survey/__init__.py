@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_babel import force_locale, get_translations
+from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from survey import database, security
@@ -44,9 +45,10 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     security.init_app(app)  # before csrf: its body limit must hold before the CSRF check reads the form
     csrf.init_app(app)
-    # current_user reaches only the pollster's templates (survey.pollster): loading it runs Flask-Login's
-    # session protection, which rewrote a respondent's session cookie on every page it rendered
+    # Templates get current_user unloaded: Flask-Login's own context processor loads it for every
+    # page, and its session protection then rewrote a respondent's session cookie on each one
     login.init_app(app, add_context_processor=False)
+    app.context_processor(lambda: {"current_user": current_user})
     limiter.init_app(app)
     _limit_only_marked_routes(app)
     babel.init_app(app, locale_selector=select_locale)

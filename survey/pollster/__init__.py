@@ -5,7 +5,6 @@ takes a survey slug loads it with ``survey.accounts.ownership.owned_survey_or_40
 nobody learns that a survey they do not own exists.
 """
 from flask import Blueprint
-from flask_login import current_user
 
 from survey.extensions import login
 
@@ -18,11 +17,6 @@ def _configure_login(_state) -> None:
     login.login_message = "Please sign in to see this page."
     login.login_message_category = "info"
     login.session_protection = "strong"
-
-
-@bp.context_processor
-def _signed_in_pollster() -> dict:
-    return {"current_user": current_user}
 
 
 from survey.pollster import routes  # noqa: E402,F401  (routes attach themselves to bp)
