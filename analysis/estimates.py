@@ -142,8 +142,8 @@ def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tup
                 f"`{variable}`: no answer is {', '.join(f'`{c}`' for c in unmatched)}{hint}; its answers are {shown}",
                 CategoryWarning, stacklevel=3,
             )
-        hit = np.isin(texts, list(categories)).astype(float)
-        return np.where(codes >= 0, hit[np.maximum(codes, 0)] if len(hit) else 0.0, np.nan)
+        # each answer's 1/0, and NaN last for code -1 (missing): one gather over the rows
+        return np.append(np.isin(texts, list(categories)).astype(float), np.nan)[codes]
     series = column(design.data, variable, "variable")
     present = series.notna().to_numpy()
     values = pd.to_numeric(series, errors="coerce").to_numpy(float)
@@ -253,11 +253,10 @@ class _Columns:
         inside = np.flatnonzero(self.slot < self.k)
         return sp.csr_matrix((per_row[inside], (self.slot[inside], inside)), shape=(self.k, len(per_row)))
 
-    def counts(self, rows: Optional[np.ndarray] = None) -> np.ndarray:
-        """Rows with a value per domain (among ``rows``, a mask), whatever their weight: the
-        ``n`` of each estimate."""
-        slot = self.slot if rows is None else self.slot[rows]
-        return np.bincount(slot, minlength=self.k + 1)[: self.k]
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """Rows with a value per domain, whatever their weight: the ``n`` of each estimate."""
+        return np.bincount(self.slot, minlength=self.k + 1)[: self.k]
 
 
 def _columns(design: SurveyDesign, values: np.ndarray, by: By, denominator: Optional[np.ndarray] = None) -> _Columns:
@@ -300,7 +299,7 @@ def _moments(design: SurveyDesign, cols: _Columns, statistic: str) -> _Moments:
     w, k, slot = design.weights, cols.k, cols.slot
     y, x = cols.values, cols.denominator  # x = None for a mean or proportion: left out rather than multiplied by
     nonzero = w != 0
-    counts = cols.counts(None if nonzero.all() else nonzero)
+    counts = cols.counts if nonzero.all() else np.bincount(slot[nonzero], minlength=k + 1)[:k]
     with np.errstate(divide="ignore", invalid="ignore"):
         population = cols.sums(w if x is None else w * x)
         numerator = cols.sums(w * y)
@@ -419,7 +418,7 @@ def _results(design, cols: _Columns, m: _Moments, variable, statistic, categorie
         else:
             logit_variance = variance / (m.estimate * (1 - m.estimate)) ** 2
     df = design.degf
-    rows_with_value = cols.counts()
+    rows_with_value = cols.counts
     results = []
     for k, domain in enumerate(cols.domains):
         n_k, big_n = int(m.counts[k]), float(m.population[k])
@@ -676,7 +675,7 @@ def quantile(
         below = np.where(cols.code >= 0, values <= estimates[np.maximum(cols.code, 0)], np.nan)
     shares = _moments(design, dataclasses.replace(cols, values=below), "mean")
     t = float(stdtrit(design.degf, 1 - (1 - level) / 2))
-    counts = cols.counts()
+    counts = cols.counts
     results = []
     for k, domain in enumerate(cols.domains):
         rows = used & (cols.code == k)

@@ -80,7 +80,8 @@ def domain_covariance(design: SurveyDesign, z: np.ndarray, code: np.ndarray, k: 
     if step is not None:
         # the step's residuals take w·(basis @ correction)[cell] off each row
         a, cells = step.output_weights, step.cells
-        cell_domain = cells.index * (k + 1) + code  # one (cell, domain) index for both tables below
+        # one (cell, domain) index for both tables below
+        cell_domain = _fixed(design, f"cell_base_{k}", lambda: cells.index * (k + 1)) + code
         basis, correction = step.domain_correction(z, cell_domain, k)
         strata_cells = _fixed(design, "strata_cells",
                               lambda: _in_basis(_table(design.strata_codes, cells.index, a, h, cells.size), basis))
