@@ -298,7 +298,7 @@ def _moments(design: SurveyDesign, cols: _Columns, statistic: str) -> _Moments:
     """
     w, k, slot = design.weights, cols.k, cols.slot
     y, x = cols.values, cols.denominator  # x = None for a mean or proportion: left out rather than multiplied by
-    nonzero = w != 0
+    nonzero = w != 0  # the estimate's n counts rows of non-zero weight: all rows with a value, most often
     counts = cols.counts if nonzero.all() else np.bincount(slot[nonzero], minlength=k + 1)[:k]
     with np.errstate(divide="ignore", invalid="ignore"):
         population = cols.sums(w if x is None else w * x)
