@@ -278,7 +278,8 @@ class CalibrationStep(WeightingStep):
 
         return sp.csr_matrix(self.model_matrix)
 
-    def domain_correction(self, z: np.ndarray, cell_domain: np.ndarray, k: int) -> tuple[Optional[sp.csr_matrix], np.ndarray]:
+    def domain_correction(self, z: np.ndarray, cell_domain: np.ndarray,
+                          k: int) -> tuple[Optional[sp.csr_matrix], np.ndarray]:
         """(B, C) with residuals e = Z − w·(BC)[cell], for domain-coded influence values (z[i]
         in column d of k, ``cell_domain[i]`` = cell * (k + 1) + d, d = k: in none); the same as
         :meth:`residualize` without an (n x k) matrix. B is the model matrix (cells x
