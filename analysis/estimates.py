@@ -11,6 +11,7 @@ import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal, Optional, Union
 
 import numpy as np
@@ -141,8 +142,8 @@ def outcome_values(design: SurveyDesign, variable: str, categories: Optional[tup
                 f"`{variable}`: no answer is {', '.join(f'`{c}`' for c in unmatched)}{hint}; its answers are {shown}",
                 CategoryWarning, stacklevel=3,
             )
-        hit = np.isin(texts, list(categories)).astype(float)
-        return np.where(codes >= 0, hit[np.maximum(codes, 0)] if len(hit) else 0.0, np.nan)
+        # each answer's 1/0, and NaN last for code -1 (missing): one gather over the rows
+        return np.append(np.isin(texts, list(categories)).astype(float), np.nan)[codes]
     series = column(design.data, variable, "variable")
     present = series.notna().to_numpy()
     values = pd.to_numeric(series, errors="coerce").to_numpy(float)
@@ -214,14 +215,17 @@ def _domain_label(value):
 class _Columns:
     """The values behind k estimates: one per domain, each row in at most one domain.
 
-    ``code[i]`` is the domain of row i among rows with a value (-1: missing value or no
-    domain); ``by_code`` the domain of every row whatever its value (-1: ``by`` missing).
+    ``slot[i]`` is the domain of row i among rows with a value, and ``k`` (one past the last
+    domain) for a missing value or no domain; ``by_slot`` the domain of every row whatever its
+    value (``k``: ``by`` missing). A per-domain sum is then one bincount over every row with a
+    last bin for the rows left out, dropped after: the same additions in the same order as
+    summing the rows of the domains alone, without first copying them out (a pass per array).
     ``denominator`` (ratios) is the value the numerator is divided by; None: 1 (means).
     """
 
     values: np.ndarray
-    code: np.ndarray
-    by_code: np.ndarray
+    slot: np.ndarray
+    by_slot: np.ndarray
     domains: tuple
     denominator: Optional[np.ndarray] = None
 
@@ -229,32 +233,47 @@ class _Columns:
     def k(self) -> int:
         return len(self.domains)
 
+    @cached_property
+    def code(self) -> np.ndarray:
+        """The domain of each row among rows with a value, -1 for none (for masks and indexing)."""
+        return np.where(self.slot < self.k, self.slot, -1)
+
     def rows(self, k: int) -> np.ndarray:
         """Rows of domain ``k`` (whatever their value), as R's ``subset(design, by == level)``."""
-        return self.by_code == k
+        return self.by_slot == k
+
+    def sums(self, per_row: np.ndarray) -> np.ndarray:
+        """Sums of ``per_row`` over the rows of each domain; the rows left out may hold anything."""
+        return np.bincount(self.slot, weights=per_row, minlength=self.k + 1)[: self.k]
 
     def indicator(self, per_row: np.ndarray) -> sp.csr_matrix:
         """Sparse (k x n) matrix with ``per_row`` at (domain, row): sums any column per domain."""
         import scipy.sparse as sp  # replicate designs only
 
-        inside = np.flatnonzero(self.code >= 0)
-        return sp.csr_matrix((per_row[inside], (self.code[inside], inside)), shape=(self.k, len(per_row)))
+        inside = np.flatnonzero(self.slot < self.k)
+        return sp.csr_matrix((per_row[inside], (self.slot[inside], inside)), shape=(self.k, len(per_row)))
 
+    @cached_property
     def counts(self) -> np.ndarray:
         """Rows with a value per domain, whatever their weight: the ``n`` of each estimate."""
-        return np.bincount(self.code[self.code >= 0], minlength=self.k)
+        return np.bincount(self.slot, minlength=self.k + 1)[: self.k]
 
 
 def _columns(design: SurveyDesign, values: np.ndarray, by: By, denominator: Optional[np.ndarray] = None) -> _Columns:
     by = by_variables(by)
     valid = ~np.isnan(values) if denominator is None else ~np.isnan(values) & ~np.isnan(denominator)
     if by is None:
-        by_code = np.zeros(design.n, dtype=np.int64)
+        by_slot = np.zeros(design.n, dtype=np.int64)
         domains: tuple = (None,)
     else:
-        domains, by_code = design.domains(by, domain_codes)
-    code = np.where(valid, by_code, -1)
-    return _Columns(values, code, by_code, domains, denominator)
+        domains, by_slot = design.domains(by, _domain_slots)
+    return _Columns(values, np.where(valid, by_slot, len(domains)), by_slot, domains, denominator)
+
+
+def _domain_slots(data: pd.DataFrame, by: tuple[str, ...]) -> tuple[tuple, np.ndarray]:
+    """:func:`domain_codes` with the rows of no domain in slot k (one past the last domain)."""
+    domains, codes = domain_codes(data, by)
+    return domains, np.where(codes >= 0, codes, len(domains))
 
 
 @dataclass(frozen=True)
@@ -274,30 +293,27 @@ def _moments(design: SurveyDesign, cols: _Columns, statistic: str) -> _Moments:
 
     Linearization: influence values w(y − R̂·x)/X̂ (ratio of totals of y and x, x = 1 for a
     mean) or w·y (total) in each domain's column, zero outside it; replicates: the estimate
-    recomputed with every replicate's weights.
+    recomputed with every replicate's weights. Every per-row array spans all rows: the rows
+    left out (``cols.slot`` = k) meet a 0 mean and a 1 total, and their sums are dropped.
     """
-    w = design.weights
-    inside = cols.code >= 0
-    code, k = cols.code[inside], cols.k
-    slot = np.maximum(cols.code, 0)  # each row's domain, rows outside any taking domain 0 (their y is 0)
-    w_in = w[inside]
-    y = np.where(inside, cols.values, 0.0)
-    # x = 1 for a mean or proportion: left out rather than multiplied by (the same numbers, fewer passes)
-    x = None if cols.denominator is None else np.where(inside, cols.denominator, 0.0)
-    population = np.bincount(code, weights=w_in if x is None else w_in * x[inside], minlength=k)
-    numerator = np.bincount(code, weights=w_in * y[inside], minlength=k)
-    counts = np.bincount(code[w_in != 0], minlength=k)
+    w, k, slot = design.weights, cols.k, cols.slot
+    y, x = cols.values, cols.denominator  # x = None for a mean or proportion: left out rather than multiplied by
+    nonzero = w != 0  # the estimate's n counts rows of non-zero weight: all rows with a value, most often
+    counts = cols.counts if nonzero.all() else np.bincount(slot[nonzero], minlength=k + 1)[:k]
     with np.errstate(divide="ignore", invalid="ignore"):
+        population = cols.sums(w if x is None else w * x)
+        numerator = cols.sums(w * y)
         mean = numerator / population
         estimate = numerator if statistic == "total" else mean
-        centred = y - (mean[slot] if x is None else mean[slot] * x)
-        population_variance = np.bincount(code, weights=w_in * centred[inside] ** 2, minlength=k) / population
+        row_mean = np.append(mean, 0.0)[slot]
+        centred = y - (row_mean if x is None else row_mean * x)
+        population_variance = cols.sums(w * centred**2) / population
         if design.replicates is None:
             if statistic == "total":
                 per_row = w * y
             else:
-                per_row = w * centred / population[slot]
-            covariance = domain_covariance(design, per_row, cols.code, k)
+                per_row = w * centred / np.append(population, 1.0)[slot]
+            covariance = domain_covariance(design, per_row, slot, k)
             replicates = None
         else:
             rw = design.replicate_weights
@@ -402,7 +418,7 @@ def _results(design, cols: _Columns, m: _Moments, variable, statistic, categorie
         else:
             logit_variance = variance / (m.estimate * (1 - m.estimate)) ** 2
     df = design.degf
-    rows_with_value = cols.counts()
+    rows_with_value = cols.counts
     results = []
     for k, domain in enumerate(cols.domains):
         n_k, big_n = int(m.counts[k]), float(m.population[k])
@@ -659,7 +675,7 @@ def quantile(
         below = np.where(cols.code >= 0, values <= estimates[np.maximum(cols.code, 0)], np.nan)
     shares = _moments(design, dataclasses.replace(cols, values=below), "mean")
     t = float(stdtrit(design.degf, 1 - (1 - level) / 2))
-    counts = cols.counts()
+    counts = cols.counts
     results = []
     for k, domain in enumerate(cols.domains):
         rows = used & (cols.code == k)

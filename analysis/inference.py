@@ -391,7 +391,7 @@ def _cell_shares(design: SurveyDesign, cell: np.ndarray, k: int) -> tuple[np.nda
     means = np.bincount(cell[present], weights=w[present], minlength=k) / w.sum()
     if design.replicates is None:
         centring = np.eye(k) - means[:, None]
-        return means, centring @ domain_covariance(design, w / w.sum(), cell, k) @ centring.T
+        return means, centring @ domain_covariance(design, w / w.sum(), np.where(present, cell, k), k) @ centring.T
     indicators = np.zeros((design.n, k))
     indicators[np.flatnonzero(present), cell[present]] = 1.0
     rw = design.replicate_weights * present[:, None]

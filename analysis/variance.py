@@ -56,49 +56,69 @@ def _unit_scale(design: SurveyDesign) -> tuple[np.ndarray, np.ndarray]:
 
 def domain_covariance(design: SurveyDesign, z: np.ndarray, code: np.ndarray, k: int,
                       dense_limit: int = DENSE_LIMIT) -> np.ndarray:
-    """Covariance of k domain estimates whose influence value z[i] sits in column code[i].
+    """Covariance of k domain estimates whose influence value z[i] sits in column code[i]
+    (code k: in no column, whatever z[i] holds).
 
     The same number as :func:`linearized_covariance` on the (n x k) matrix, computed from
     sums per unit, stratum, weighting cell and domain (2-D bincounts, O(n)), so a million
-    rows and ten domains never make a dense (n x k) matrix. Small problems, and designs with
-    more than one residualizing weighting step, take the dense route.
+    rows and ten domains never make a dense (n x k) matrix. The sums run over every row,
+    with a last column for code k that is dropped: the same additions in the same order as
+    over the rows in a domain, without copying them out first. Small problems, and designs
+    with more than one residualizing weighting step, take the dense route.
     """
     steps = [s for s in design.steps if s.residualizes]
     if design.n * k <= dense_limit or len(steps) > 1:
         dense = np.zeros((design.n, k))
-        inside = np.flatnonzero(code >= 0)
+        inside = np.flatnonzero(code < k)
         dense[inside, code[inside]] = z[inside]
         return linearized_covariance(design, dense)
-    inside = code >= 0
     scale, centring = _unit_scale(design)
     row_scale = _fixed(design, "row_scale", lambda: scale[design.strata_codes])
     h = design.n_strata
-    strata, zc, ci = design.strata_codes[inside], z[inside], code[inside]
-    stratum_sums = _table(strata, ci, zc, h, k)
+    stratum_sums = _domain_table(design.strata_codes, code, z, h, k)
     step = steps[0] if steps else None
     if step is not None:
         # the step's residuals take w·(basis @ correction)[cell] off each row
-        basis, correction = step.domain_correction(z, code, k)
         a, cells = step.output_weights, step.cells
+        # one (cell, domain) index for both tables below
+        cell_domain = _fixed(design, f"cell_base_{k}", lambda: cells.index * (k + 1)) + code
+        basis, correction = step.domain_correction(z, cell_domain, k)
         strata_cells = _fixed(design, "strata_cells",
                               lambda: _in_basis(_table(design.strata_codes, cells.index, a, h, cells.size), basis))
         stratum_sums -= strata_cells @ correction
     if design.unit_matrix is None:
         # every row is a unit: the unit sums of squares and products are sums over rows
-        cov = np.diag(np.bincount(ci, weights=row_scale[inside] * zc**2, minlength=k))
+        cov = np.diag(np.bincount(code, weights=row_scale * z**2, minlength=k + 1)[:k])
         if step is not None:
             scaled = _fixed(design, "scaled_weights", lambda: row_scale * a)
-            cross = _in_basis(_table(ci, cells.index[inside], scaled[inside] * zc, k, cells.size), basis) @ correction
+            per_domain_cell = np.ascontiguousarray(cell_domain_sums(cell_domain, scaled * z, cells.size, k).T)
+            cross = _in_basis(per_domain_cell, basis) @ correction
             gram = _fixed(design, "gram", lambda: _gram(np.bincount(cells.index, weights=row_scale * a**2,
                                                                     minlength=cells.size), basis))
             cov += (correction.T * gram if basis is None else correction.T @ gram) @ correction - cross - cross.T
     else:
         units, n_units = design.psu_codes, design.n_units
-        totals = _table(units[inside], ci, zc, n_units, k)
+        totals = _domain_table(units, code, z, n_units, k)
         if step is not None:
             totals -= _fixed(design, "unit_cells", lambda: _unit_cells(units, n_units, cells, a, basis)) @ correction
         cov = (totals * scale[design.unit_stratum][:, None]).T @ totals
     return cov - (stratum_sums * centring[:, None]).T @ stratum_sums
+
+
+def cell_domain_sums(cell_domain: np.ndarray, values: np.ndarray, n_cells: int, k: int) -> np.ndarray:
+    """Sums of ``values`` per (cell, domain), a (cells x k) table, from the index
+    ``cell * (k + 1) + domain`` of each row (domain k: in none, left out)."""
+    return _trimmed(np.bincount(cell_domain, weights=values, minlength=n_cells * (k + 1)).reshape(n_cells, k + 1), k)
+
+
+def _domain_table(rows: np.ndarray, code: np.ndarray, values: np.ndarray, n_rows: int, k: int) -> np.ndarray:
+    """(n_rows x k) sums of ``values`` by (row code, domain); domain k (in none) left out."""
+    return _trimmed(_table(rows, code, values, n_rows, k + 1), k)
+
+
+def _trimmed(table: np.ndarray, k: int) -> np.ndarray:
+    """The first k columns, contiguous as a table of k columns would be (BLAS sees the same array)."""
+    return np.ascontiguousarray(table[:, :k])
 
 
 def _in_basis(table: np.ndarray, basis) -> np.ndarray:
@@ -120,8 +140,9 @@ def _unit_cells(units: np.ndarray, n_units: int, cells, a: np.ndarray, basis):
 
 
 def _table(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, n_rows: int, n_columns: int) -> np.ndarray:
-    """Dense (n_rows x n_columns) sums of ``values`` by (row, column) code: a 2-D bincount."""
-    flat = rows.astype(np.int64, copy=False) * n_columns + columns
+    """Dense (n_rows x n_columns) sums of ``values`` by (row, column) code: a 2-D bincount
+    (with one row code, as an unstratified design's strata, the columns alone)."""
+    flat = columns if n_rows == 1 else rows.astype(np.int64, copy=False) * n_columns + columns
     return np.bincount(flat, weights=values, minlength=n_rows * n_columns).reshape(n_rows, n_columns)
 
 

@@ -30,6 +30,7 @@ from analysis._text import r_text, text_codes
 from analysis.design import CELL_SEPARATOR, SurveyDesign
 from analysis.diagnostics import MarginCheck
 from analysis.exceptions import ConvergenceWarning, NegativeWeightsWarning, WeightingError
+from analysis.variance import cell_domain_sums
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -277,12 +278,14 @@ class CalibrationStep(WeightingStep):
 
         return sp.csr_matrix(self.model_matrix)
 
-    def domain_correction(self, z: np.ndarray, code: np.ndarray, k: int) -> tuple[Optional[sp.csr_matrix], np.ndarray]:
+    def domain_correction(self, z: np.ndarray, cell_domain: np.ndarray,
+                          k: int) -> tuple[Optional[sp.csr_matrix], np.ndarray]:
         """(B, C) with residuals e = Z − w·(BC)[cell], for domain-coded influence values (z[i]
-        in column code[i]); the same as :meth:`residualize` without an (n x k) matrix. B is the
-        model matrix (cells x parameters) and C (parameters x k), kept apart so that the
-        covariance is made of (parameters x k) blocks."""
-        sums = _cell_domain_sums(self.cells, z / self.g_weights, code, k)
+        in column d of k, ``cell_domain[i]`` = cell * (k + 1) + d, d = k: in none); the same as
+        :meth:`residualize` without an (n x k) matrix. B is the model matrix (cells x
+        parameters) and C (parameters x k), kept apart so that the covariance is made of
+        (parameters x k) blocks."""
+        sums = cell_domain_sums(cell_domain, z / self.g_weights, self.cells.size, k)
         return self.model_basis, self._projection @ (self.model_basis.T @ sums)
 
     @property
@@ -332,11 +335,11 @@ class PostStratificationStep(WeightingStep):
     residualizes = True
     recounts_degf = True
 
-    def domain_correction(self, z: np.ndarray, code: np.ndarray, k: int) -> tuple[None, np.ndarray]:
+    def domain_correction(self, z: np.ndarray, cell_domain: np.ndarray, k: int) -> tuple[None, np.ndarray]:
         """(None, F): residuals e = Z − w·F[cell], F (cells x k) (see ``CalibrationStep``; the
         basis is the cells themselves)."""
         old = self.input_weights
-        sums = _cell_domain_sums(self.cells, z * _ratio(old, self.output_weights), code, k)
+        sums = cell_domain_sums(cell_domain, z * _ratio(old, self.output_weights), self.cells.size, k)
         return None, sums / self.cells.sum(old)[:, None]
 
     def residualize(self, influence: np.ndarray) -> np.ndarray:
@@ -380,13 +383,6 @@ class TrimStep(WeightingStep):
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, 1 where the denominator is 0 (rows with zero weight)."""
     return np.divide(numerator, denominator, out=np.ones_like(numerator, dtype=float), where=denominator != 0)
-
-
-def _cell_domain_sums(cells: Cells, values: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
-    """Sums of ``values`` per (cell, domain): a (cells x k) table; rows with code -1 left out."""
-    inside = code >= 0
-    flat = cells.index[inside] * k + code[inside]
-    return np.bincount(flat, weights=values[inside], minlength=cells.size * k).reshape(cells.size, k)
 
 
 # --------------------------------------------------------------------------------------
