@@ -37,7 +37,7 @@ from survey.extensions import db
 from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey
 from survey.questionnaires.model import Question, Questionnaire
 from survey.questionnaires.sync import questionnaire_of
-from survey.responses import service
+from survey.responses import quality_facts, service
 
 log = logging.getLogger(__name__)
 
@@ -389,12 +389,14 @@ class BulkStore:
 
     def __init__(self, survey: Survey, questionnaire: Questionnaire):
         self.survey_id, self.questionnaire = survey.id, questionnaire
+        self.facts = quality_facts.FactRules.of(questionnaire, survey.source_hash)
         self.pending: list[_Pending] = []
 
     def start(self, language: str, user_agent: str, rng: random.Random) -> _Pending:
         row = service.new_response_row(self.questionnaire, service.new_token(), language=language,
                                        user_agent=user_agent, simulated=True, rng=rng)
-        row = {"survey_id": self.survey_id, "invitation_id": None, "completed_at": None, "screened_out_by": None, **row}
+        row = {"survey_id": self.survey_id, "invitation_id": None, "completed_at": None, "screened_out_by": None,
+               **dict.fromkeys(quality_facts.FACT_COLUMNS), **row}
         return _Pending(row, service.Progress({}, {}), [])
 
     def save_page(self, pending: _Pending, page_id: str, posted: dict[str, Any], shown_at: datetime,
@@ -412,6 +414,9 @@ class BulkStore:
             if service.first_unfinished(self.questionnaire, pending.saved) is not None:
                 raise service.ResponseIncomplete("a simulated respondent finished with pages left to answer")
             pending.row.update(status=ResponseStatus.COMPLETE.value, completed_at=clock)
+            # what the site's completion stores for the quality counts, by the same rules
+            pending.row.update(self.facts.facts(pending.saved.answers, [visit["seconds"] for visit in pending.visits],
+                                                started_at, clock))
         pending.row["started_at"] = started_at
         self.pending.append(pending)
         if len(self.pending) >= self.batch:
