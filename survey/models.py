@@ -147,6 +147,13 @@ class Response(db.Model):
     updated_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     completed_at: so.Mapped[Optional[datetime]] = so.mapped_column(sa.DateTime(timezone=True))
     screened_out_by: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+    # What the quality rules need of a complete response, stored when it completes so that the
+    # fieldwork page's flag counts read one row per response (``survey.responses.quality_facts``).
+    duration_seconds: so.Mapped[Optional[float]] = so.mapped_column()
+    answers_signature: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+    straightlined_items: so.Mapped[Optional[int]] = so.mapped_column()
+    attention_failed: so.Mapped[Optional[bool]] = so.mapped_column()
+    quality_version: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))  # the Survey.source_hash they follow
 
     survey: so.Mapped[Survey] = so.relationship(back_populates="responses")
     answers: so.Mapped[list["Answer"]] = so.relationship(back_populates="response", cascade="all, delete-orphan")
@@ -258,6 +265,9 @@ class WeightingRun(db.Model):
     exclusion_rules: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
     response_ids: so.Mapped[list[int]] = so.mapped_column(sa.JSON)
     data_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    # A hash of the run's frame (``survey.weighting.runs.frame_hash``), cheaper to check than
+    # ``data_hash``; None for runs made before it was kept.
+    frame_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
     diagnostics: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
     # The survey's disclosure items when the run was made, so a published statement never changes later.
     methodology: so.Mapped[Optional[dict[str, Any]]] = so.mapped_column(sa.JSON)

@@ -97,7 +97,7 @@ def fieldwork_summary(survey: Survey, *, quality: bool = True, now: datetime | N
     Every count is an aggregate query (by status, by day): no response row comes into Python.
     ``quality=True`` also counts the complete responses' quality flags (speeders,
     straight-lining, failed attention checks, duplicates; ``survey.responses.flag_counts``),
-    which reads every answer in the database, so lists of many surveys leave it out.
+    which reads every complete response's row, so lists of many surveys leave it out.
     """
     now = now or datetime.now(timezone.utc)
     of_survey = Response.survey_id == survey.id

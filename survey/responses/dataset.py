@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey, as_utc
-from survey.questionnaires.model import Question
+from survey.questionnaires.model import Question, Questionnaire
 from survey.questionnaires.sync import questionnaire_of
 from survey.responses.quality import ExclusionRules, quality_flags
 
@@ -31,7 +31,12 @@ GRID_MIN_ITEMS = 3
 
 def questions_of(survey: Survey) -> list[Question]:
     """The survey's questions that carry analysable answers (free text is left out), in order."""
-    return [question for question in questionnaire_of(survey).questions if question.type != "text"]
+    return analysed_questions(questionnaire_of(survey))
+
+
+def analysed_questions(questionnaire: Questionnaire) -> list[Question]:
+    """``questions_of`` for a questionnaire not read from a survey row (a migration's, say)."""
+    return [question for question in questionnaire.questions if question.type != "text"]
 
 
 def crossable(questions: Iterable[Question]) -> list[tuple[str, str]]:
@@ -43,7 +48,12 @@ def crossable(questions: Iterable[Question]) -> list[tuple[str, str]]:
 
 def attention_checks(survey: Survey) -> dict[str, set[str]]:
     """Question code -> accepted answers, for questions the questionnaire marks as attention checks."""
-    return {q.code: {q.attention_check} for q in questionnaire_of(survey).questions if q.attention_check}
+    return attention_checks_of(questionnaire_of(survey).questions)
+
+
+def attention_checks_of(questions: Iterable[Question]) -> dict[str, set[str]]:
+    """``attention_checks`` of these questions."""
+    return {q.code: {q.attention_check} for q in questions if q.attention_check}
 
 
 def grids(questions: Iterable[Question]) -> dict[str, list[str]]:
@@ -80,6 +90,18 @@ def _cell(question: Question, value: Any) -> dict[str, Any]:
     if isinstance(value, list):  # a single choice stored as a one-element list
         value = value[0] if len(value) == 1 else None
     return {question.code: None if value is None else str(value)}
+
+
+def frame_cells(questions: Iterable[Question], answers: Mapping[str, Any]) -> dict[str, Any]:
+    """One response's row of the analysis frame, every column of ``questions``, from its stored
+    answers (question code -> value): the values ``load_responses`` puts in its cells, None
+    where it has no answer."""
+    cells: dict[str, Any] = {}
+    for question in questions:
+        cells.update(dict.fromkeys(question.columns))
+        if question.code in answers:
+            cells.update(_cell(question, answers[question.code]))
+    return cells
 
 
 @dataclass

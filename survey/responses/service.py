@@ -35,6 +35,7 @@ from survey.models import (
 )
 from survey.questionnaires.model import Page, Question, Questionnaire
 from survey.questionnaires.sync import questionnaire_of
+from survey.responses import quality_facts
 from survey.responses.tokens import new_token, paradata_hash, token_hash
 
 log = logging.getLogger(__name__)
@@ -483,7 +484,7 @@ def save_page(
     under the lock (a page is the hot path of a fieldwork day); the session is committed,
     so the ``response`` object reloads afterwards. ``complete_when_done`` completes the
     response in the same transaction when nothing is left to answer (the site's last page:
-    no second lock, read and commit for ``complete``).
+    no second lock, read and commit for ``complete``), with its quality facts.
     """
     questionnaire = questionnaire_for(response.survey)
     saved = lock(response) if saved is None else saved
@@ -494,8 +495,11 @@ def save_page(
         db.session.rollback()
         raise
     _store(response.id, saved.answers, plan)
+    completed = plan.changes.get("status") == ResponseStatus.COMPLETE.value
+    if completed:
+        _record_quality_facts(response)
     db.session.commit()
-    if plan.changes.get("status") == ResponseStatus.COMPLETE.value:
+    if completed:
         log.info("response %s completed", response.id)
     return plan.next_page_id
 
@@ -556,6 +560,12 @@ def _write_changed_answers(
     return {code: value for code, value in after.items() if code not in before}
 
 
+def _record_quality_facts(response: Response) -> None:
+    """Store what the quality rules need of a response that has just completed, in its transaction."""
+    survey = response.survey
+    quality_facts.record(db.session.connection(), survey.id, questionnaire_for(survey), survey.source_hash, [response.id])
+
+
 def expire_browser_hashes(days: int) -> int:
     """Forget the browser hash (the duplicate signal) of responses started over ``days`` days ago.
 
@@ -575,7 +585,8 @@ def complete(response: Response) -> bool:
     """Mark the response complete; True only for the one call that actually completed it.
 
     The conditional UPDATE makes completion atomic in the database: of any number of
-    concurrent calls, exactly one matches ``status = 'in_progress'``. Raises
+    concurrent calls, exactly one matches ``status = 'in_progress'``; that call also stores
+    the response's quality facts (``survey.responses.quality_facts``). Raises
     ``ResponseIncomplete`` while a shown page still needs answers.
     """
     if response.status == IN_PROGRESS and resume_page(response) is not None:
@@ -587,9 +598,11 @@ def complete(response: Response) -> bool:
         .values(status=ResponseStatus.COMPLETE.value, completed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    completed = result.rowcount == 1
+    if completed:
+        _record_quality_facts(response)
     db.session.commit()
     db.session.refresh(response)
-    completed = result.rowcount == 1
     if completed:
         log.info("response %s completed", response.id)
     return completed

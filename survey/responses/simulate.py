@@ -37,7 +37,7 @@ from survey.extensions import db
 from survey.models import Answer, PageVisit, Response, ResponseStatus, Survey
 from survey.questionnaires.model import Question, Questionnaire
 from survey.questionnaires.sync import questionnaire_of
-from survey.responses import service
+from survey.responses import quality_facts, service
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +332,7 @@ def simulate(survey: Survey, completions: int, *, seed: int | None = None, field
         if outcome == "completed":
             counts["speeders"] += panelist.behaviour == "speeder"
             counts["failed_attention"] += any(answers.get(code) != expected for code, expected in attention_codes.items())
-    store.flush()
+    store.done()
     if counts["completed"] < completions:
         log.warning("only %d of %d simulated respondents completed after %d starts",
                     counts["completed"], completions, counts["started"])
@@ -363,7 +363,7 @@ class ServiceStore:
             response.completed_at = clock
         db.session.commit()
 
-    def flush(self) -> None:
+    def done(self) -> None:
         """Nothing is held back: every page was committed as it was saved."""
 
 
@@ -389,12 +389,15 @@ class BulkStore:
 
     def __init__(self, survey: Survey, questionnaire: Questionnaire):
         self.survey_id, self.questionnaire = survey.id, questionnaire
+        self.facts = quality_facts.FactRules.of(questionnaire, survey.source_hash)
         self.pending: list[_Pending] = []
+        self.stored = 0
 
     def start(self, language: str, user_agent: str, rng: random.Random) -> _Pending:
         row = service.new_response_row(self.questionnaire, service.new_token(), language=language,
                                        user_agent=user_agent, simulated=True, rng=rng)
-        row = {"survey_id": self.survey_id, "invitation_id": None, "completed_at": None, "screened_out_by": None, **row}
+        row = {"survey_id": self.survey_id, "invitation_id": None, "completed_at": None, "screened_out_by": None,
+               **dict.fromkeys(quality_facts.FACT_COLUMNS), **row}
         return _Pending(row, service.Progress({}, {}), [])
 
     def save_page(self, pending: _Pending, page_id: str, posted: dict[str, Any], shown_at: datetime,
@@ -412,6 +415,9 @@ class BulkStore:
             if service.first_unfinished(self.questionnaire, pending.saved) is not None:
                 raise service.ResponseIncomplete("a simulated respondent finished with pages left to answer")
             pending.row.update(status=ResponseStatus.COMPLETE.value, completed_at=clock)
+            # what the site's completion stores for the quality counts, by the same rules
+            pending.row.update(self.facts.facts(pending.saved.answers, [visit["seconds"] for visit in pending.visits],
+                                                started_at, clock))
         pending.row["started_at"] = started_at
         self.pending.append(pending)
         if len(self.pending) >= self.batch:
@@ -437,7 +443,18 @@ class BulkStore:
         _insert_many(answers, answer_rows)
         _insert_many(visits, visit_rows)
         db.session.commit()
+        self.stored += len(self.pending)
         self.pending = []
+
+    def done(self) -> None:
+        """Write what is still held. After a load of a batch or more on PostgreSQL, refresh the
+        planner's statistics of the filled tables: until autovacuum gets to them they say the
+        tables are nearly empty, and the fieldwork page's answer counts then loop over the
+        responses (9 s instead of 1 s at 100,000 completes)."""
+        self.flush()
+        if self.stored >= self.batch and db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(sa.text("ANALYZE responses, answers, page_visits"))
+            db.session.commit()
 
 
 def _insert_many(table: sa.Table, rows: list[dict[str, Any]]) -> None:

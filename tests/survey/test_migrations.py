@@ -55,3 +55,27 @@ def test_dropping_the_question_tables_loses_nothing(app):
         upgrade()
     assert rows == [(q.code, q.page, q.type, q.weighting_variable) for q in questions]
     assert options == [(q.code, o.code, o.anchored) for q in questions for o in q.options]
+
+
+def test_the_quality_facts_migration_fills_in_what_completion_stores(app):
+    """Complete responses older than the facts get, from their stored answers, the facts the
+    completion stores; a downgrade drops them and the runs' frame hashes."""
+    from flask_migrate import downgrade, upgrade
+
+    from survey.models import Response
+    from survey.responses.quality_facts import FACT_COLUMNS
+    from survey.responses.simulate import simulate
+    from tests.support.polls import load_default_survey
+
+    facts = sa.select(Response.id, *(getattr(Response, column) for column in FACT_COLUMNS)).order_by(Response.id)
+    with app.app_context():
+        simulate(load_default_survey(), 30, seed=3)
+        stored = db.session.execute(facts).all()
+        db.session.close()
+        downgrade(revision="44c2827d67e2")
+        columns = {column["name"] for column in sa.inspect(db.engine).get_columns("responses")}
+        assert not columns & set(FACT_COLUMNS)
+        assert "frame_hash" not in {column["name"] for column in sa.inspect(db.engine).get_columns("weighting_runs")}
+        upgrade()
+        assert db.session.execute(facts).all() == stored
+    assert sum(row[-1] is not None for row in stored) == 30

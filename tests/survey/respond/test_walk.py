@@ -8,6 +8,8 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Answer, PageVisit, Response
+from survey.questionnaires.sync import questionnaire_of
+from survey.responses.quality_facts import FACT_COLUMNS, FactRules
 from tests.support.respondents import survey_status
 
 ANSWERS = {
@@ -139,6 +141,11 @@ def test_whole_survey_with_branching_back_and_resume(app, open_survey, responden
         ]
         assert all(visit.seconds >= 0 for visit in visits)
         assert sorted(stored.option_orders) == ["calexit", "calexit_reason"]
+        # the last page also stored what the quality counts need of the response
+        rules = FactRules.of(questionnaire_of(stored.survey), stored.survey.source_hash)
+        expected = rules.facts(answers, [visit.seconds for visit in visits], stored.started_at, stored.completed_at)
+        assert {column: getattr(stored, column) for column in FACT_COLUMNS} == expected
+        assert expected["duration_seconds"] == pytest.approx(sum(visit.seconds for visit in visits))
 
 
 def test_language_switch_keeps_the_place(open_survey, respondent):

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from survey.extensions import db
 from survey.models import Answer, PageVisit, Response, Survey
 from survey.questionnaires.loading import default_questionnaire_path, read_document
-from survey.questionnaires.sync import load_into_database
+from survey.questionnaires.sync import load_into_database, questionnaire_of
 from survey.questionnaires.validation import parse
+from survey.responses import quality_facts
 from survey.responses.dataset import load_responses
 from survey.responses.flag_counts import flag_counts
 from survey.responses.quality import FLAGS, ExclusionRules
@@ -52,13 +53,44 @@ def assert_same_counts(survey: Survey, rules: ExclusionRules) -> dict[str, int]:
     return expected
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_simulated_polls_count_the_same_flags_in_sql(app, seed):
+def stored_facts(survey: Survey) -> dict[int, tuple]:
+    columns = [getattr(Response, column) for column in quality_facts.FACT_COLUMNS]
+    return {row[0]: tuple(row[1:]) for row in db.session.execute(
+        sa.select(Response.id, *columns).where(Response.survey_id == survey.id, Response.status == "complete"))}
+
+
+def record_again(survey: Survey, ids: list[int]) -> None:
+    """Work the facts out again from what is stored now (the site never changes a completed response)."""
+    quality_facts.record(db.session.connection(), survey.id, questionnaire_of(survey), survey.source_hash, ids)
+    db.session.commit()
+
+
+@pytest.mark.parametrize("seed, bulk", [(1, True), (2, True), (3, True), (4, False)])
+def test_simulated_polls_count_the_same_flags_in_sql(app, seed, bulk):
+    """The bulk path and the site's completion store the facts, as worked out again from the stored answers."""
     with app.app_context():
         survey = poll_with_grids()
-        simulate(survey, 80, seed=seed)
+        simulate(survey, 80 if bulk else 30, seed=seed, bulk=bulk)
+        stored = stored_facts(survey)
+        assert all(facts[-1] == survey.source_hash for facts in stored.values())
+        record_again(survey, list(stored))
+        assert stored_facts(survey) == stored
         counts = [assert_same_counts(survey, rules) for rules in RULES]
-    assert counts[0]["complete"] == 80 and counts[0]["attention_failed"] and counts[2]["straightliner"]
+    assert counts[0]["complete"] == (80 if bulk else 30) and counts[0]["attention_failed"]
+    assert counts[2]["straightliner"] or not bulk
+
+
+def test_facts_of_another_questionnaire_version_are_worked_out_again(app):
+    with app.app_context():
+        survey = poll_with_grids()
+        simulate(survey, 40, seed=5)
+        stored = stored_facts(survey)
+        db.session.execute(sa.update(Response).where(Response.survey_id == survey.id)
+                           .values(quality_version="an older version", straightlined_items=None, answers_signature=None))
+        db.session.commit()
+        counts = [assert_same_counts(survey, rules) for rules in RULES]
+        assert stored_facts(survey) == stored
+    assert counts[2]["straightliner"]
 
 
 def _copy(response: Response, *, after: timedelta, agent: str | None = None, **values) -> Response:
@@ -102,6 +134,7 @@ def test_odd_polls_count_the_same_flags_in_sql(app):
             db.session.execute(sa.delete(PageVisit).where(PageVisit.response_id == response.id))
         rest[6].simulated = False
         db.session.commit()
+        record_again(survey, [first.id, *(response.id for response in rest[:5])])
         counts = [assert_same_counts(survey, rules) for rules in RULES]
     assert all(counts[0][flag] for flag in FLAGS)
     # inside, at the edge, the same moment, 2 as 2.0, the empty pair; a window of 0: the same

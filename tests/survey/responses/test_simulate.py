@@ -204,6 +204,24 @@ def test_the_bulk_path_stores_what_the_site_stores(app, monkeypatch):
         assert bulk_rows[table] == rows, table
 
 
+def test_a_bulk_load_leaves_the_planner_statistics_up_to_date(app, monkeypatch):
+    """On PostgreSQL the tables a bulk load filled are analysed, so the pages' aggregate queries
+    are planned for the rows they hold (not for the near-empty tables autovacuum last saw)."""
+    from survey.responses import simulate as simulation
+
+    monkeypatch.setattr(simulation.BulkStore, "batch", 10)
+    with app.app_context():
+        if db.session.get_bind().dialect.name != "postgresql":
+            pytest.skip("planner statistics are PostgreSQL's")
+        survey = load_into_database(load_file(default_questionnaire_path()), db.session)
+        db.session.commit()
+        simulate(survey, 30, seed=8)
+        for table in ("responses", "answers", "page_visits"):
+            rows = db.session.scalar(sa.text(f"SELECT count(*) FROM {table}"))
+            estimated = db.session.scalar(sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": table})
+            assert estimated == rows > 30, table
+
+
 def test_raking_the_panel_to_the_shipped_targets_recovers_the_published_figures(panel):
     """The skew is of the kind weighting corrects: raked to California adults, the panel lands near 41% and 17%."""
     frame = pd.DataFrame(panel)

@@ -153,6 +153,27 @@ def test_results_are_cached_until_the_data_change(app, poll, monkeypatch):
     assert len(calls) == 3 and not changed.data_matches
 
 
+@pytest.mark.parametrize("kept", [True, False], ids=["frame hash", "run made before frame hashes"])
+def test_a_changed_response_is_noticed(app, poll, kept):
+    """The results page's check: by the frame's hash without writing the data file, or, for a
+    run without one, by the data file's SHA-256; a changed answer is noticed either way."""
+    run = create_run(poll, WeightingSettings(TARGETS), ExclusionRules(), None)
+    assert run.frame_hash == weighting_runs.frame_hash(compute(run).frame)
+    if not kept:
+        run.frame_hash = None
+    db.session.commit()
+    unchanged = compute(run)
+    assert unchanged.data_matches
+    assert ("csv_bytes" in unchanged.__dict__) is not kept  # the data file written only without a frame hash
+    answer = db.session.scalar(
+        sa.select(Answer).where(Answer.response_id == run.response_ids[-1], Answer.question_code == "region"))
+    answer.value = "bay_area" if answer.value != "bay_area" else "los_angeles"
+    db.session.commit()
+    changed = compute(run)
+    assert not changed.data_matches
+    assert weighting_runs.frame_hash(changed.frame) != weighting_runs.frame_hash(unchanged.frame)
+
+
 def test_redis_holds_the_cache_when_configured(app, poll, monkeypatch):
     redis = pytest.importorskip("redis")
     client = redis.Redis.from_url("redis://127.0.0.1:6379/15")
