@@ -9,7 +9,7 @@ from survey.models import Survey, SurveyStatus, utcnow
 from survey.pollster import bp
 from survey.pollster.forms import ActionForm, InvitationUploadForm
 from survey.reporting.charts import completions_chart
-from survey.reporting.fieldwork import fieldwork_summary, frequencies
+from survey.reporting.fieldwork import answer_counts, closed_questions, fieldwork_summary, frequencies
 from survey.reporting.raw_data import raw_data_csv
 from survey.responses.invitations import create_invitations, invitations_csv
 from survey.responses.quality import FLAG_LABELS, ExclusionRules
@@ -41,13 +41,14 @@ def _fieldwork_page(survey: Survey, upload_form: InvitationUploadForm) -> str:
     summary = fieldwork_summary(survey)
     sets = target_sets(survey)
     targets = sets[default_target_set(survey, sets)]
+    counts = answer_counts(survey, [q.code for q in closed_questions(survey)])
     return render_template(
         "pollster/fieldwork.html",
         survey=survey,
         summary=summary,
         targets=targets,
-        composition=frequencies(survey, targets),
-        frequencies=frequencies(survey),
+        composition=frequencies(survey, targets, counts=counts),
+        frequencies=frequencies(survey, counts=counts),
         chart=completions_chart(summary.completions_by_day) if summary.completions_by_day else None,
         flag_labels=FLAG_LABELS,
         default_exclusions=[FLAG_LABELS[flag].split(" (")[0].lower() for flag in ExclusionRules().exclude],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Answer, Invitation, Response, ResponseStatus, Survey
+from survey.questionnaires.model import Question
 from survey.questionnaires.sync import questionnaire_of
 from survey.responses.flag_counts import flag_counts
 from survey.responses.quality import FLAGS
@@ -219,14 +220,26 @@ class Frequency:
     source: str | None = None
 
 
-def frequencies(survey: Survey, targets: Targets | None = None) -> list[Frequency]:
+def closed_questions(survey: Survey) -> list[Question]:
+    """The questions with options: the ones ``frequencies`` tabulates."""
+    return [q for q in questionnaire_of(survey).questions if q.options]
+
+
+def frequencies(
+    survey: Survey, targets: Targets | None = None, *, counts: Mapping[str, Counter] | None = None
+) -> list[Frequency]:
     """Unweighted frequencies of every closed question; with ``targets``, only the questions that
     measure a targeted weighting variable, each answer beside its target share (a level of the
-    targets that is not an answer of the question is listed with a count of 0)."""
-    questions = [q for q in questionnaire_of(survey).questions if q.options]
+    targets that is not an answer of the question is listed with a count of 0).
+
+    ``counts``: ``answer_counts`` of (at least) these questions, when the caller already has
+    them: the fieldwork page shows two tables from one count of every answer.
+    """
+    questions = closed_questions(survey)
     if targets is not None:
         questions = [q for q in questions if q.weighting_variable in targets.margins]
-    counts = answer_counts(survey, [q.code for q in questions])
+    if counts is None:
+        counts = answer_counts(survey, [q.code for q in questions])
     table = []
     for question in questions:
         margins = targets.margins[question.weighting_variable] if targets is not None else {}
