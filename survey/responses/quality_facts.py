@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 
-from survey.models import Answer, PageVisit, Response, ResponseStatus
+from survey.models import Answer, PageVisit, Response, ResponseStatus, as_utc
 from survey.questionnaires.model import Question, Questionnaire
 from survey.responses.dataset import analysed_questions, attention_checks_of, frame_cells, grids
 
@@ -39,6 +39,8 @@ _RESPONSES = Response.__table__
 _STORE = sa.update(_RESPONSES).where(_RESPONSES.c.id == sa.bindparam("fact_id")).values(
     # updated_at given, so the column's onupdate keeps it: the facts are no change to the response
     {**{column: sa.bindparam(column) for column in FACT_COLUMNS}, "updated_at": _RESPONSES.c.updated_at})
+_TIMES = (sa.select(Response.started_at, PageVisit.seconds).outerjoin(PageVisit, PageVisit.response_id == Response.id)
+          .where(Response.id == sa.bindparam("response_id")).order_by(PageVisit.id))
 _CHUNK = 500  # responses per read: well under SQLite's limit on bound parameters
 
 
@@ -83,6 +85,20 @@ class FactRules:
             "attention_failed": any(cells.get(code) not in accepted for code, accepted in self.checks.items()),
             "quality_version": self.version,
         }
+
+
+def on_completion(connection: sa.Connection, response_id: int, questionnaire: Questionnaire, version: str,
+                  answers: Mapping[str, Any], *, completed_at: datetime, last_seconds: Optional[float]) -> dict[str, Any]:
+    """The facts of a response that the save in hand completes, to store with its completion.
+
+    Its answers are in hand; its start and the seconds of its earlier pages take one query,
+    and ``last_seconds`` is the visit the save is storing (None: none), the last one stored.
+    """
+    rows = connection.execute(_TIMES, {"response_id": response_id}).all()
+    seconds = [visit_seconds for _, visit_seconds in rows if visit_seconds is not None]
+    if last_seconds is not None:
+        seconds.append(last_seconds)
+    return FactRules.of(questionnaire, version).facts(answers, seconds, as_utc(rows[0][0]), as_utc(completed_at))
 
 
 def record(connection: sa.Connection, survey_id: int, questionnaire: Questionnaire, version: str,

@@ -494,10 +494,13 @@ def save_page(
     except InvalidAnswer:
         db.session.rollback()
         raise
-    _store(response.id, saved.answers, plan)
     completed = plan.changes.get("status") == ResponseStatus.COMPLETE.value
-    if completed:
-        _record_quality_facts(response)
+    if completed:  # stored by the response's own update below
+        plan.changes.update(quality_facts.on_completion(
+            db.session.connection(), response.id, questionnaire, response.survey.source_hash, plan.answers,
+            completed_at=plan.changes["completed_at"], last_seconds=plan.visit["seconds"] if plan.visit else None,
+        ))
+    _store(response.id, saved.answers, plan)
     db.session.commit()
     if completed:
         log.info("response %s completed", response.id)
