@@ -33,16 +33,21 @@ def _question(code: str, **fields) -> dict:
     return {"code": code, "text": {"en": code, "es": code}, **fields}
 
 
-def poll_with_grids() -> Survey:
-    """The default questionnaire with a page of two batteries (three choice items, three
-    ratings) and a number question, so that every flag has something to find."""
+def grids_document(choice_items: int = 3) -> dict:
+    """The default questionnaire with a page of two batteries (``choice_items`` choice items,
+    three ratings) and a number question, so that every flag has something to find."""
     document = read_document(default_questionnaire_path().read_text(encoding="utf-8"))
     document["slug"] = "grids"
-    batteries = [_question(f"g{i}", type="single", options=copy.deepcopy(AGREE)) for i in range(3)]
+    batteries = [_question(f"g{i}", type="single", options=copy.deepcopy(AGREE)) for i in range(choice_items)]
     batteries += [_question(f"r{i}", type="rating", minimum=1, maximum=3, scale_labels=SCALE) for i in range(3)]
     batteries.append(_question("hours", type="number", minimum=0, maximum=24, required=False))
     document["pages"].insert(-1, {"id": "batteries", "title": {"en": "More", "es": "Más"}, "questions": batteries})
-    survey = load_into_database(parse(document), db.session)
+    return document
+
+
+def poll_with_grids() -> Survey:
+    """``grids_document``'s survey, open."""
+    survey = load_into_database(parse(grids_document()), db.session)
     survey.status = "open"
     db.session.commit()
     return survey
@@ -99,14 +104,8 @@ def test_loading_a_new_version_works_the_facts_out_again(app, runner, tmp_path, 
     with app.app_context():
         survey = poll_with_grids()
         simulate(survey, 40, seed=6)
-        document = read_document(default_questionnaire_path().read_text(encoding="utf-8"))
-    document["slug"] = "grids"
-    batteries = [_question(f"g{i}", type="single", options=copy.deepcopy(AGREE)) for i in range(4)]
-    batteries += [_question(f"r{i}", type="rating", minimum=1, maximum=3, scale_labels=SCALE) for i in range(3)]
-    batteries.append(_question("hours", type="number", minimum=0, maximum=24, required=False))
-    document["pages"].insert(-1, {"id": "batteries", "title": {"en": "More", "es": "Más"}, "questions": batteries})
-    path = tmp_path / "grids.yaml"
-    path.write_text(json.dumps(document), encoding="utf-8")  # JSON is YAML without the aliases a dump would make
+    path = tmp_path / "grids.yaml"  # one more choice item in the battery: a new version
+    path.write_text(json.dumps(grids_document(choice_items=4)), encoding="utf-8")  # JSON: YAML without a dump's aliases
     result = runner.invoke(args=["load-questionnaire", str(path)])
     assert result.exit_code == 0, result.output
     assert "grids: loaded" in result.output
