@@ -18,9 +18,16 @@ and SQLite in WAL mode in a temporary folder) the script
 The harness (reading pages, the client, the audit, gunicorn control) is the ``loadtest`` package
 at the top of the checkout; this script only runs it and reports.
 
-It also serves a bare Flask endpoint under the same gunicorn settings and drives it with the
-same client at the same concurrency, before and after the site's run (the two averaged): that
-is the ceiling the site is compared with.
+It also serves a bare Flask endpoint under the same gunicorn settings, twice over:
+
+- alongside the site, getting one GET at the moment of each request a respondent sends (the
+  paired ceiling, ``loadtest.client.Shadow``). The site's worker CPU per request over this
+  one's is the respondent pages' target ratio: both served the same number of requests at
+  the same moments on the same machine, so neither the request rate (which alone moves the
+  bare endpoint's CPU per request threefold) nor the machine's drift enters the ratio;
+- flat out, with the same client at the same concurrency, before and after the site's run
+  (the two averaged): the ceiling of requests per second, and the ratio as it was first
+  measured.
 
 The limit on starting new responses (``RATELIMIT_START``) is raised to 1,000,000 a minute for
 the run, because every simulated respondent comes from 127.0.0.1; the limiter still runs and
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -67,6 +75,7 @@ DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 TARGET_P95_SUBMIT_MS = 100.0
 TARGET_CEILING_SHARE = 0.30
+TARGET_WORKER_RATIO = 6.0
 
 
 # --------------------------------------------------------------------------- reporting
@@ -110,10 +119,27 @@ class BackendResult:
     ceiling_errors: Optional[int] = None
     ceiling_share: Optional[float] = None
     submit_ceiling_share: Optional[float] = None
+    # the bare endpoint served alongside the site, one GET at the moment of each site request
+    paired_cpu_ms_per_request: Optional[dict[str, float]] = None
+    paired_errors: Optional[int] = None
 
     @property
     def sound(self) -> bool:
         return self.errors == 0 and self.audit["clean"]
+
+    @property
+    def worker_ratio(self) -> Optional[float]:
+        """The site's worker CPU per request over the bare endpoint's, served the same requests at the same moments."""
+        if not self.cpu_ms_per_request or not self.paired_cpu_ms_per_request:
+            return None
+        return self.cpu_ms_per_request["server"] / self.paired_cpu_ms_per_request["server"]
+
+    @property
+    def saturated_worker_ratio(self) -> Optional[float]:
+        """The same against the ceiling run flat out, where the bare endpoint's CPU per request is lowest."""
+        if not self.cpu_ms_per_request or not self.ceiling_cpu_ms_per_request:
+            return None
+        return self.cpu_ms_per_request["server"] / self.ceiling_cpu_ms_per_request["server"]
 
     @property
     def cpu_share(self) -> Optional[float]:
@@ -134,16 +160,22 @@ def run_backend(backend: str, args: argparse.Namespace, questionnaire) -> list[B
             if args.redis_url:
                 empty_redis(args.redis_url)
             prepare_site(env)
-            with gunicorn("wsgi:app", env, settings) as server, redis_peak(args.redis_url) as limiter_keys:
+            with contextlib.ExitStack() as servers:
+                server = servers.enter_context(gunicorn("wsgi:app", env, settings))
+                limiter_keys = servers.enter_context(redis_peak(args.redis_url))
+                bare = None if args.no_ceiling else servers.enter_context(gunicorn(BARE_APP, BARE_ENV, settings))
                 cpu_before = cpu_snapshot(server, database_url)
+                bare_before = bare and cpu_snapshot(bare, None)
+                paired: list[Sample] = []
                 outcomes, samples, seconds = asyncio.run(
                     run_respondents(
                         server.url, questionnaire.slug, questionnaire,
                         respondents=args.respondents, concurrency=concurrency, think=args.think, seed=args.seed,
-                        ramp=args.ramp,
+                        ramp=args.ramp, shadow_url=bare and bare.url, shadow_samples=paired,
                     )
                 )
                 cpu = cpu_per_request(cpu_before, cpu_snapshot(server, database_url), len(samples))
+                paired_cpu = bare and cpu_per_request(bare_before, cpu_snapshot(bare, None), len(paired))
             found = audit(database_url, questionnaire.slug, outcomes)
         submits = [sample for sample in samples if sample.kind == "submit"]
         errors = [outcome.error for outcome in outcomes if outcome.error]
@@ -162,6 +194,8 @@ def run_backend(backend: str, args: argparse.Namespace, questionnaire) -> list[B
             audit={**asdict(found), "clean": found.clean},
             redis_keys=limiter_keys[0] if args.redis_url else None,
             cpu_ms_per_request=cpu,
+            paired_cpu_ms_per_request=paired_cpu or None,
+            paired_errors=sum(not sample.ok for sample in paired) if bare else None,
         )
         if ceiling_before is not None:
             # the ceiling runs before and after the site, and the two are averaged: this virtual
@@ -181,9 +215,12 @@ def run_backend(backend: str, args: argparse.Namespace, questionnaire) -> list[B
     return results
 
 
+BARE_APP, BARE_ENV = "loadtest.client:bare_app()", site_environment("sqlite://", None)
+
+
 def measure_ceiling(settings: ServerSettings, args: argparse.Namespace, concurrency: int):
-    """The bare endpoint under the same gunicorn settings: (CPU ms per request by role, requests/s, errors)."""
-    with gunicorn("loadtest.client:bare_app()", site_environment("sqlite://", None), settings) as server:
+    """The bare endpoint under the same gunicorn settings, flat out: (CPU ms per request by role, requests/s, errors)."""
+    with gunicorn(BARE_APP, BARE_ENV, settings) as server:
         cpu_before = cpu_snapshot(server, None)
         ceiling, seconds = asyncio.run(run_ceiling(server.url, requests=args.ceiling_requests, concurrency=concurrency))
         cpu = cpu_per_request(cpu_before, cpu_snapshot(server, None), len(ceiling))
@@ -223,6 +260,14 @@ def print_result(result: BackendResult, args: argparse.Namespace) -> None:
         if result.cpu_share is not None:
             print(f"   site/ceiling by CPU per request (steadier when the machine's speed drifts between the two): "
                   f"{result.cpu_share:.0%}")
+    if result.worker_ratio is not None:
+        print(f"   bare endpoint served alongside, a GET with each site request: worker CPU "
+              f"{result.paired_cpu_ms_per_request['server']:.2f} ms per request ({result.paired_errors} errors)")
+        print(f"   worker CPU per request, site/bare endpoint at the same requests and moments: "
+              f"{result.worker_ratio:.1f}x (target <= {TARGET_WORKER_RATIO:g}x: "
+              f"{'met' if result.worker_ratio <= TARGET_WORKER_RATIO else 'MISSED'})")
+    if result.saturated_worker_ratio is not None:
+        print(f"   worker CPU per request, site/bare endpoint run flat out: {result.saturated_worker_ratio:.1f}x")
     if result.backend == "postgresql" and result.concurrency == 50:
         p95 = result.page_submits["p95_ms"]
         print(f"   target p95 page submit < {TARGET_P95_SUBMIT_MS:.0f} ms: {'met' if p95 < TARGET_P95_SUBMIT_MS else 'MISSED'}")
@@ -278,7 +323,9 @@ def main(argv: Optional[list[str]] = None) -> int:
           f"limiter storage: {args.redis_url or 'memory (per worker)'}")
     results = [result for backend in args.backends for result in run_backend(backend, args, questionnaire)]
     if args.json:
-        rows = [{**asdict(result), "sound": result.sound, "cpu_share": result.cpu_share} for result in results]
+        rows = [{**asdict(result), "sound": result.sound, "cpu_share": result.cpu_share,
+                 "worker_ratio": result.worker_ratio, "saturated_worker_ratio": result.saturated_worker_ratio}
+                for result in results]
         args.json.write_text(json.dumps(rows, indent=2))
     return 0 if all(result.sound for result in results) else 1
 

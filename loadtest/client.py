@@ -36,12 +36,45 @@ class Outcome:
     error: Optional[str] = None
 
 
+class Shadow:
+    """A GET of the bare endpoint sent at the moment of each respondent request: the paired ceiling.
+
+    The bare endpoint's CPU per request depends on how fast requests come (at the site's
+    50 a second each one wakes idle workers and finds their caches cold; flat out it costs
+    a third of that), so the fair floor for the site's worker CPU is the bare endpoint
+    served the same requests at the same moments, on the same machine at the same time.
+    """
+
+    def __init__(self, base_url: str, samples: list[Sample]):
+        self.connector = aiohttp.TCPConnector(limit=0)
+        self.client = Client(base_url, self.connector, samples, "en")
+        self.pending: set[asyncio.Task] = set()
+
+    def fire(self) -> None:
+        task = asyncio.create_task(self._get())
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def _get(self) -> None:
+        with contextlib.suppress(RuntimeError):  # counted as a failed sample
+            await self.client.request("ceiling", "GET", "/")
+
+    async def close(self) -> None:
+        await asyncio.gather(*self.pending)
+        await self.client.close()
+        await self.connector.close()
+
+
 class Client:
     """Timed requests with one cookie jar per respondent over a shared connection pool."""
 
-    def __init__(self, base_url: str, connector: aiohttp.BaseConnector, samples: list[Sample], language: str):
+    def __init__(
+        self, base_url: str, connector: aiohttp.BaseConnector, samples: list[Sample], language: str,
+        shadow: Optional[Shadow] = None,
+    ):
         self.base_url = base_url
         self.samples = samples
+        self.shadow = shadow
         self.session = aiohttp.ClientSession(
             connector=connector,
             connector_owner=False,
@@ -53,6 +86,8 @@ class Client:
     async def request(self, kind: str, method: str, path: str, data=None, expect: int = 200) -> tuple[str, str]:
         """Send one request without following redirects; returns (body, Location) or raises naming the failure."""
         url = urljoin(self.base_url, path)
+        if self.shadow is not None:
+            self.shadow.fire()
         started = time.perf_counter()
         try:
             async with self.session.request(method, url, data=data, allow_redirects=False) as response:
@@ -103,21 +138,24 @@ async def take_survey(
 
 async def run_respondents(
     base_url: str, slug: str, questionnaire, *, respondents: int, concurrency: int, think: float, seed: int,
-    ramp: float = 0.0,
+    ramp: float = 0.0, shadow_url: Optional[str] = None, shadow_samples: Optional[list[Sample]] = None,
 ) -> tuple[list[Outcome], list[Sample], float]:
     """Run ``respondents`` people through the survey, ``concurrency`` at a time; returns outcomes, samples, seconds.
 
     They arrive evenly over the first ``ramp`` seconds (0: all at the same instant).
+    ``shadow_url``: a bare endpoint that gets a GET with each of their requests (``Shadow``),
+    sampled into ``shadow_samples``.
     """
     samples: list[Sample] = []
     outcomes = [Outcome(number) for number in range(respondents)]
     gate = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    shadow = Shadow(shadow_url, shadow_samples if shadow_samples is not None else []) if shadow_url else None
 
     async def one(outcome: Outcome) -> None:
         await asyncio.sleep(ramp * outcome.number / respondents)
         async with gate:
-            client = Client(base_url, connector, samples, "es" if outcome.number % 3 == 0 else "en")
+            client = Client(base_url, connector, samples, "es" if outcome.number % 3 == 0 else "en", shadow)
             try:
                 await take_survey(outcome, client, slug, questionnaire, random.Random(seed + outcome.number), think)
             except RuntimeError as error:
@@ -129,6 +167,8 @@ async def run_respondents(
     await asyncio.gather(*(one(outcome) for outcome in outcomes))
     elapsed = time.perf_counter() - started
     await connector.close()
+    if shadow is not None:
+        await shadow.close()
     return outcomes, samples, elapsed
 
 

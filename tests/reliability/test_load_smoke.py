@@ -34,7 +34,7 @@ def test_ten_respondents_on_sqlite_are_stored_exactly_once(tmp_path):
     redis_url = _redis_or_none()
     run = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "load.py"), "--backends", "sqlite", "--respondents", "10",
-         "--concurrency", "5", "--workers", "2", "--no-ceiling", "--redis-url", redis_url, "--json", str(report)],
+         "--concurrency", "5", "--workers", "2", "--ceiling-requests", "100", "--redis-url", redis_url, "--json", str(report)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
@@ -49,6 +49,10 @@ def test_ten_respondents_on_sqlite_are_stored_exactly_once(tmp_path):
     assert "page submits" in run.stdout and "audit:" in run.stdout
     cpu = result["cpu_ms_per_request"]  # read from /proc: the workers' and the client's share of the cores
     assert cpu["server"] > 0 and cpu["client"] > 0 and "CPU per request" in run.stdout
+    # the bare endpoint served alongside got a GET with every site request, and its workers' CPU was counted
+    assert result["paired_errors"] == 0 and result["paired_cpu_ms_per_request"]["server"] > 0
+    assert result["worker_ratio"] == pytest.approx(cpu["server"] / result["paired_cpu_ms_per_request"]["server"])
+    assert "at the same requests and moments" in run.stdout
 
 
 def test_the_audit_finds_a_lost_an_altered_and_a_stray_response(tmp_path):
