@@ -1,7 +1,7 @@
 """CPU per respondent page view and per page submit, in one process, against a bare Flask endpoint.
 
 The site runs in this process on a scratch PostgreSQL database with its production settings
-(CSRF on, the limiter on, the engine's ``pool_pre_ping``), driven through Flask's test
+(CSRF on, the limiter on, the pool's check of idle connections), driven through Flask's test
 client by respondents who answer the default survey as ``bench/load.py``'s do. The CPU
 time of this process is counted around each request, so the database server's and the
 network's share is left out; the same test client GETting a bare Flask endpoint is the
@@ -76,7 +76,7 @@ BREAKDOWN = (
     ("survey.responses.service:survey_response_and_progress", "survey, response and progress read (view)"),
     ("survey.responses.service:survey_and_response", "survey and response read and locked (submit)"),
     ("survey.responses.service:progress", "progress read (submit)"),
-    ("sqlalchemy.dialects.postgresql._psycopg_common:_PGDialect_common_psycopg.do_ping", "pool_pre_ping"),
+    ("sqlalchemy.pool.base:Pool.connect", "pool checkout (and its idle check)"),
     ("survey.respond.routes:page_form", "page_form (form class cached, instance built)"),
     ("survey.responses.service:save_page", "save_page: plan, write, COMMIT"),
     ("flask.templating:_render", "Jinja rendering"),

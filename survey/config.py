@@ -16,7 +16,7 @@ def as_bool(value: str | None) -> bool:
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # survey.database adds what each database needs
     REDIS_URL = os.environ.get("REDIS_URL")
     PRODUCTION = os.environ.get("SURVEY_ENV", "development") == "production"
 

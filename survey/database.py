@@ -1,5 +1,6 @@
 """Engine tuning that depends on the database: SQLite gets WAL, a busy timeout and foreign keys;
-PostgreSQL through psycopg 3 gets no server-side prepared statements.
+PostgreSQL through psycopg 3 gets no server-side prepared statements, and its pooled
+connections are checked before use without a round trip (``_closed_while_idle``).
 
 Also the URL rule ``<int:...>``: ids in addresses stop at the largest value an integer column
 holds, so ``/runs/99999999999999999999`` is a 404 rather than an overflow inside the driver;
@@ -7,9 +8,11 @@ holds, so ``/runs/99999999999999999999`` is a 404 rather than an overflow inside
 """
 from __future__ import annotations
 
+import select
 from collections.abc import Mapping
 from typing import Any, Optional
 
+import psycopg
 import sqlalchemy as sa
 from flask import Flask, abort, request
 from werkzeug.routing import IntegerConverter
@@ -28,7 +31,28 @@ def engine_options(url: str, options: Mapping[str, Any]) -> dict[str, Any]:
     options = dict(options)
     if sa.make_url(url).drivername == "postgresql+psycopg":
         options["connect_args"] = {"prepare_threshold": None, **options.get("connect_args", {})}
+    elif not url.startswith("sqlite"):  # another driver: the pool's ping, a round trip per checkout
+        options.setdefault("pool_pre_ping", True)
     return options
+
+
+def _closed_while_idle(dbapi_connection, _record, _proxy) -> None:
+    """Replace a pooled psycopg connection that the server closed while it sat in the pool.
+
+    A PostgreSQL server that restarts, or ends an idle session, sends the connection an error
+    and closes it, so its socket turns readable while nothing is asked of it. Looking at the
+    socket costs no round trip, where ``pool_pre_ping`` sent a ``SELECT 1`` with every request
+    (a tenth of a page view's worker CPU, docs/performance.md). ``DisconnectionError`` makes
+    the pool connect anew (and a server that is down gives the usual 503).
+    """
+    try:
+        socket = dbapi_connection.pgconn.socket
+    except psycopg.OperationalError:
+        raise sa.exc.DisconnectionError("the connection is closed") from None
+    idle_check = select.poll()
+    idle_check.register(socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+    if dbapi_connection.broken or idle_check.poll(0):
+        raise sa.exc.DisconnectionError("the server closed the connection while it was idle in the pool")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -67,3 +91,5 @@ def init_app(app: Flask) -> None:
         engine = db.engine
         if engine.dialect.name == "sqlite" and not sa.event.contains(engine, "connect", _sqlite_pragmas):
             sa.event.listen(engine, "connect", _sqlite_pragmas)
+        if engine.dialect.driver == "psycopg" and not sa.event.contains(engine, "checkout", _closed_while_idle):
+            sa.event.listen(engine, "checkout", _closed_while_idle)

@@ -46,6 +46,43 @@ def test_engine_options_keep_what_the_configuration_says():
     assert engine_options("postgresql+psycopg://db/survey", configured)["connect_args"] == {"prepare_threshold": 10}
     assert engine_options("postgresql+psycopg://db/survey", {})["connect_args"] == {"prepare_threshold": None}
     assert "connect_args" not in engine_options("sqlite:///survey.db", {"pool_pre_ping": True})
+    # psycopg's pooled connections are checked without a round trip (below); another driver keeps the pool's ping
+    assert "pool_pre_ping" not in engine_options("postgresql+psycopg://db/survey", {})
+    assert engine_options("postgresql+psycopg2://db/survey", {})["pool_pre_ping"] is True
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced_without_a_ping(app):
+    """A PostgreSQL restart or an ended idle session leaves dead connections in the pool: the next
+    request gets a new one, and no request pays a ``SELECT 1`` round trip to find out."""
+    import select
+    import time
+
+    import sqlalchemy as sa
+
+    from survey.extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("a PostgreSQL server's pooled connections")
+        db.engine.dispose()  # one connection in the pool, so each checkout is that one
+        sent: list[str] = []
+        sa.event.listen(db.engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+        backend = sa.text("SELECT pg_backend_pid()")
+        with db.engine.connect() as connection:
+            first = connection.execute(backend).scalar()
+            socket = connection.connection.driver_connection.pgconn.socket
+        with db.engine.connect() as connection:
+            assert connection.execute(backend).scalar() == first
+        admin = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=sa.pool.NullPool)
+        with admin.connect() as connection:
+            assert connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar()
+        admin.dispose()
+        deadline = time.monotonic() + 10
+        while not select.select([socket], [], [], 0.05)[0] and time.monotonic() < deadline:
+            pass
+        with db.engine.connect() as connection:
+            assert connection.execute(backend).scalar() != first  # a new connection, and no error
+        assert sent == ["SELECT pg_backend_pid()"] * 3
 
 
 def test_warm_up_compiles_every_template_and_loads_the_translations(app):
