@@ -73,9 +73,8 @@ BREAKDOWN = (
     ("flask.sessions:SecureCookieSessionInterface.open_session", "reading the signed session cookie"),
     ("flask.app:Flask.preprocess_request", "before_request: CSRF check, limiter, language, body limit"),
     ("flask.app:Flask.dispatch_request", "the view"),
-    ("survey.responses.service:survey_response_and_progress", "survey, response and progress read (view)"),
-    ("survey.responses.service:survey_and_response", "survey and response read and locked (submit)"),
-    ("survey.responses.service:progress", "progress read (submit)"),
+    ("survey.responses.service:survey_response_and_progress", "survey, response and progress read (locked: submit)"),
+    ("survey.responses.service:progress", "- of which the progress read after the lock (submit)"),
     ("sqlalchemy.pool.base:Pool.connect", "pool checkout (and its idle check)"),
     ("survey.respond.routes:page_form", "page_form (form class cached, instance built)"),
     ("survey.responses.service:save_page", "save_page: plan, write, COMMIT"),
@@ -170,8 +169,9 @@ def main(argv=None) -> int:
                   f"({len(spent['view'])} each), bare {floor * 1e3:.3f} ms; site/bare {both / floor:.1f}x; "
                   f"load average {os.getloadavg()[0]:.1f}", flush=True)
             if parts is not None:
-                print(f"  statements per page view {statements['view'] / len(spent['view']):.1f}, "
-                      f"per submit {statements['submit'] / len(spent['submit']):.1f} (besides ROLLBACK, COMMIT, ping)")
+                print(f"  statements through SQLAlchemy per page view {statements['view'] / len(spent['view']):.1f} "
+                      f"(a page view's one read on PostgreSQL goes through the driver), "
+                      f"per submit {statements['submit'] / len(spent['submit']):.1f} (besides COMMIT)")
                 print("     view   submit  (ms of CPU per request, inclusive)")
                 for target, label in BREAKDOWN:
                     view_ms, submit_ms = (parts[kind].get(target, 0.0) / len(spent[kind]) * 1e3 for kind in parts)

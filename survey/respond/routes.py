@@ -66,16 +66,13 @@ def respondent_helpers() -> dict:
 
 # --- finding the survey and the respondent's response -------------------------------
 
-def _survey_and_response(slug: str, *, lock: bool = False) -> tuple[Survey, Optional[Response]]:
-    """The survey at ``slug`` (404 unless published) and this browser's response to it, if any.
-
-    ``lock``: the response's row is locked for the request (``service.survey_and_response``).
-    """
-    survey, response = service.survey_and_response(slug, _link(slug), lock=lock)
+def _survey_and_response(slug: str) -> tuple[Survey, Optional[Response]]:
+    """The survey at ``slug`` (404 unless published) and this browser's response to it, if any."""
+    survey, response = service.survey_and_response(slug, _link(slug))
     return _published(survey), response
 
 
-def _published(survey: Optional[Survey]) -> Survey:
+def _published(survey: Optional[Survey | service.SurveyRow]) -> Survey | service.SurveyRow:
     if survey is None or survey.status == SurveyStatus.DRAFT.value:
         abort(404, description=gettext("There is no survey at this address. Please check the link you were given."))
     return survey
@@ -92,7 +89,7 @@ def _link(slug: str) -> Optional[tuple[str, str]]:
     return tuple(kind_token) if kind_token else None
 
 
-def _resume_url(survey: Survey) -> Optional[str]:
+def _resume_url(survey: Survey | service.SurveyRow) -> Optional[str]:
     link = _link(survey.slug)
     if link is None:
         return None
@@ -139,7 +136,7 @@ def _refuse(reason: str) -> NoReturn:
 
 # --- pages that say where things stand ----------------------------------------------
 
-def _closed(survey: Survey):
+def _closed(survey: Survey | service.SurveyRow):
     return render_template("respond/closed.html", survey=survey)
 
 
@@ -147,8 +144,8 @@ def _unknown_link():
     return render_template("respond/unknown_link.html"), 404
 
 
-def _continue(response: Response):
-    """Send the respondent to wherever their response stands."""
+def _continue(response: Response | service.ResponseRow):
+    """Send the respondent to wherever their response stands (as of when ``response`` was read)."""
     survey = response.survey
     if response.status == ResponseStatus.COMPLETE.value:
         return redirect(url_for("respond.thanks", slug=survey.slug))
@@ -158,7 +155,7 @@ def _continue(response: Response):
         return _closed(survey)
     page = service.resume_page(response)
     if page is None:  # every page saved, but the completion did not happen (a dropped connection)
-        service.complete(response)
+        service.complete(db.session.get(Response, response.id))
         return redirect(url_for("respond.thanks", slug=survey.slug))
     return redirect(url_for("respond.page", slug=survey.slug, page_id=page.id))
 
@@ -262,11 +259,11 @@ def resume(token: str):
 
 # --- the questionnaire pages --------------------------------------------------------
 
-def _visit_token(response: Response, page: Page) -> str:
+def _visit_token(response: service.ResponseRow, page: Page) -> str:
     return _signer("respond.page-visit").dumps([response.id, page.id, utcnow().isoformat()])
 
 
-def _shown_at(token: str, response: Response, page: Page) -> datetime:
+def _shown_at(token: str, response: service.ResponseRow, page: Page) -> datetime:
     """When this page was shown, from the signed hidden field; anything tampered is a 400."""
     try:
         response_id, page_id, shown_at = _signer("respond.page-visit").loads(token or "")
@@ -285,12 +282,9 @@ def _progress(questionnaire: Questionnaire, page: Page, answers: dict) -> tuple[
 
 @bp.route("/s/<slug>/p/<page_id>", methods=["GET", "POST"])
 def page(slug: str, page_id: str):
-    if request.method == "POST":  # locked first: the status and the progress read below hold until the save commits
-        survey, response = _survey_and_response(slug, lock=True)
-        saved = None
-    else:  # the progress comes with them, in one query on PostgreSQL
-        survey, response, saved = service.survey_response_and_progress(slug, _link(slug))
-        survey = _published(survey)
+    # A submit locks the response first: its status and progress hold until the save commits.
+    survey, response, saved = service.survey_response_and_progress(slug, _link(slug), lock=request.method == "POST")
+    survey = _published(survey)
     if response is None:
         if request.method == "POST":
             _refuse("page posted without a response in the session")
@@ -304,8 +298,6 @@ def page(slug: str, page_id: str):
         if request.method == "POST":
             _refuse("page posted that the questionnaire does not have")
         abort(404)
-    if saved is None:
-        saved = service.progress(response)  # read once for the whole request
     answers = saved.answers
     if not service.may_open_page(response, page.id, saved):
         if request.method == "POST":
@@ -333,7 +325,8 @@ def page(slug: str, page_id: str):
 
 
 def _unanswered_page(
-    survey: Survey, response: Response, questionnaire: Questionnaire, page: Page, questions: list, saved: service.Progress
+    survey: service.SurveyRow, response: service.ResponseRow, questionnaire: Questionnaire, page: Page, questions: list,
+    saved: service.Progress,
 ) -> str:
     """A page with nothing saved on it yet, the usual view: its markup is shared between respondents
     (``markup``), and only this respondent's CSRF token, visit field and resume link are filled in."""
@@ -355,7 +348,9 @@ def _unanswered_page(
     return markup.filled(key, render, csrf=csrf, visit=_visit_token(response, page), resume=resume_url)
 
 
-def _place(survey: Survey, questionnaire: Questionnaire, page: Page, response: Response, saved: service.Progress) -> dict:
+def _place(
+    survey: service.SurveyRow, questionnaire: Questionnaire, page: Page, response: service.ResponseRow, saved: service.Progress
+) -> dict:
     """Where ``page`` stands in this respondent's way through the survey, as the page shows it."""
     previous = service.previous_page(response, page.id, saved)
     number, total = _progress(questionnaire, page, saved.answers)
@@ -368,14 +363,14 @@ def _place(survey: Survey, questionnaire: Questionnaire, page: Page, response: R
 
 
 def _render_page(
-    survey: Survey, questionnaire: Questionnaire, page: Page, form: PageForm, place: dict, resume_url: Optional[str]
+    survey: service.SurveyRow, questionnaire: Questionnaire, page: Page, form: PageForm, place: dict, resume_url: Optional[str]
 ) -> str:
     return render_template(
         "respond/page.html", survey=survey, questionnaire=questionnaire, page=page, form=form, resume_url=resume_url, **place,
     )
 
 
-def _submit(slug: str, response: Response, page: Page, form: PageForm, saved: service.Progress):
+def _submit(slug: str, response: service.ResponseRow, page: Page, form: PageForm, saved: service.Progress):
     """Save a submitted page; None means "show the page again with its errors"."""
     if form.caught_bot():
         _refuse("page form: honeypot filled")
@@ -393,7 +388,7 @@ def _submit(slug: str, response: Response, page: Page, form: PageForm, saved: se
         _refuse("page form: answer refused by the questionnaire")
     if next_page is not None:
         return redirect(url_for("respond.page", slug=slug, page_id=next_page))
-    return _continue(response)  # completed by this save (or screened out): the end page
+    return _continue(db.session.get(Response, response.id))  # completed by this save (or screened out): the end page
 
 
 # --- the end ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
+import psycopg
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
@@ -30,6 +31,7 @@ from survey.models import (
     Response,
     ResponseStatus,
     Survey,
+    SurveyStatus,
     as_utc,
     utcnow,
 )
@@ -61,7 +63,7 @@ class ResponseIncomplete(ValueError):
 
 # --- looking things up ---------------------------------------------------------------
 
-def questionnaire_for(survey: Survey) -> Questionnaire:
+def questionnaire_for(survey: Survey | SurveyRow) -> Questionnaire:
     """The survey's questionnaire (parsed once per version of its file by ``questionnaire_of``)."""
     return questionnaire_of(survey)
 
@@ -84,24 +86,182 @@ def response_for_invitation(invitation: Invitation) -> Optional[Response]:
     return db.session.scalar(sa.select(Response).where(Response.invitation_id == invitation.id))
 
 
-def _survey_with(belongs: Optional[sa.ColumnElement[bool]], *, lock: bool = False, saved: bool = False) -> sa.Select:
-    """The statement of ``survey_and_response``; ``saved`` adds the response's progress as two JSON arrays."""
+_responses, _answers, _visits = Response.__table__, Answer.__table__, PageVisit.__table__
+_RESPONSE_ROW = ("status", "option_orders", "screened_out_by")  # what a respondent's page reads of a response
+_BELONGS = {
+    "r": Response.resume_token_hash == sa.bindparam("token_hash"),
+    "i": Response.invitation_id
+    == sa.select(Invitation.id).where(Invitation.token_hash == sa.bindparam("token_hash")).scalar_subquery(),
+}
+
+
+def _survey_with(belongs: Optional[sa.ColumnElement[bool]]) -> sa.Select:
+    """The statement of ``survey_and_response``.
+
+    It loads the columns the respondent's pages use: loading an ORM object costs per column,
+    and the survey's methodology and the response's paradata load if asked for.
+    """
+    survey_columns = so.load_only(Survey.slug, Survey.title, Survey.source_hash, Survey.status)
     if belongs is None:
-        return sa.select(Survey).where(Survey.slug == sa.bindparam("slug")).options(_RESPONDENT_SURVEY)
-    found = sa.select(Response).where(belongs)
-    if lock:  # in a sub-select: FOR UPDATE may not reach the nullable side of an outer join
-        found = found.with_for_update()
-    response = so.aliased(Response, found.subquery("response"))
-    statement = (
+        return sa.select(Survey).where(Survey.slug == sa.bindparam("slug")).options(survey_columns)
+    response = so.aliased(Response, sa.select(Response).where(belongs).subquery("response"))
+    return (
         sa.select(Survey, response)
         .outerjoin(response, response.survey_id == Survey.id)
         .where(Survey.slug == sa.bindparam("slug"))
-        .options(_RESPONDENT_SURVEY, so.load_only(*(getattr(response, name) for name in _RESPONDENT_RESPONSE)))
+        .options(survey_columns, so.load_only(*(getattr(response, name) for name in ("survey_id", *_RESPONSE_ROW))))
     )
-    if saved:
+
+
+# Built once: building a statement costs more than running it.
+_SURVEY_AND_RESPONSE = {kind: _survey_with(belongs) for kind, belongs in (*_BELONGS.items(), (None, None))}
+
+
+def survey_and_response(slug: str, link: Optional[tuple[str, str]]) -> tuple[Optional[Survey], Optional[Response]]:
+    """The survey at ``slug`` and the response of a browser's link to it, in one query, as ORM objects.
+
+    ``link`` is ``("r", resume token)`` or ``("i", invitation token)``; a token of another
+    survey finds no response. The questionnaire pages use ``survey_response_and_progress``.
+    """
+    if link is None:
+        return db.session.execute(_SURVEY_AND_RESPONSE[None], {"slug": slug}).scalar(), None
+    kind, token = link
+    statement = _SURVEY_AND_RESPONSE["i" if kind == "i" else "r"]
+    row = db.session.execute(statement, {"slug": slug, "token_hash": token_hash(token)}).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+@dataclass(frozen=True)
+class SurveyRow:
+    """The survey as a respondent's page uses it: a plain row, not an ORM object.
+
+    A page view or submit reads the survey and the response on every request, and loading
+    ORM objects cost more worker CPU than the query itself (docs/performance.md).
+    """
+
+    id: int
+    slug: str
+    title: dict[str, str]
+    source_hash: str
+    status: str
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == SurveyStatus.OPEN.value
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        """The questionnaire document, read only when its parsed form is not cached (``questionnaire_of``)."""
+        return db.session.scalar(sa.select(Survey.definition).where(Survey.id == self.id))
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    """The response as a respondent's page uses it (``SurveyRow``); its status is the one read with it."""
+
+    id: int
+    survey: SurveyRow
+    status: str
+    option_orders: Optional[dict[str, list[str]]]
+    screened_out_by: Optional[str]
+
+
+def survey_response_and_progress(
+    slug: str, link: Optional[tuple[str, str]], *, lock: bool = False
+) -> tuple[Optional[SurveyRow], Optional[ResponseRow], Optional[Progress]]:
+    """The survey at ``slug``, the response of a browser's link to it and the response's progress, as rows.
+
+    ``link`` as for ``survey_and_response``; the progress is None without a response.
+
+    - A page view (no ``lock``) on PostgreSQL: one statement, the progress aggregated as JSON,
+      read in autocommit (``_autocommit_row``): one round trip, with no BEGIN and no ROLLBACK
+      (one statement sees one snapshot, so the three agree).
+    - A submit (``lock``): in the session's transaction, the response's row locked as
+      ``lock`` does, and the progress read after the lock, so what the save decides from it
+      holds until it commits. A response that is no longer in progress gets no progress.
+    """
+    params = {"slug": slug}
+    if link is not None:
+        params["token_hash"] = token_hash(link[1])
+    kind = None if link is None else "i" if link[0] == "i" else "r"
+    in_one = not lock and kind is not None and db.session.get_bind().dialect.name == "postgresql"
+    if in_one:
+        row = _autocommit_row(_PAGE_STATE[kind, "saved"], params)
+    else:
+        row = db.session.execute(_PAGE_STATE[kind, "locked" if lock else "read"], params).first()
+    if row is None:
+        return None, None, None
+    survey = SurveyRow(*row[:5])
+    if kind is None or row[5] is None:
+        return survey, None, None
+    response = ResponseRow(row[5], survey, *row[6:9])
+    if in_one:
+        return survey, response, _progress_of_json(*row[9:])
+    if lock and response.status != IN_PROGRESS:
+        return survey, response, None
+    return survey, response, progress(response)
+
+
+def _autocommit_row(statement: sa.Select, params: dict[str, Any]) -> Optional[tuple]:
+    """The first row of ``statement``, read through the driver on a pooled connection in autocommit.
+
+    A page view's one read. SQLAlchemy's Connection around it cost more worker CPU than the
+    round trip itself (docs/performance.md), so the statement is compiled once per engine and
+    run by psycopg, which parses its JSON columns as SQLAlchemy would. A driver error is raised
+    as SQLAlchemy's (the 503 page), and a connection it broke leaves the pool.
+    """
+    engine = db.engine
+    compiled = _COMPILED.get((engine.dialect, statement))
+    if compiled is None:
+        compiled = _COMPILED[engine.dialect, statement] = statement.compile(dialect=engine.dialect)
+    sql, params = str(compiled), {**compiled.params, **params}
+    try:
+        pooled = engine.raw_connection()  # connecting fails with the driver's error, too
+    except psycopg.Error as error:
+        raise sa.exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error
+    driver = pooled.driver_connection
+    try:
+        driver.autocommit = True
+        return driver.execute(sql, params).fetchone()
+    except psycopg.Error as error:
+        if driver.broken:
+            pooled.invalidate(error)
+        raise sa.exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error
+    finally:
+        if not driver.closed:
+            driver.autocommit = False
+        pooled.close()
+
+
+_COMPILED: dict[tuple, sa.engine.Compiled] = {}  # (dialect, statement), for _autocommit_row
+
+
+def _progress_of_json(answers: Optional[list], visits: Optional[list]) -> Progress:
+    shown: dict[str, list[datetime]] = {}
+    for page_id, shown_at in visits or ():
+        shown.setdefault(page_id, []).append(datetime.fromisoformat(shown_at))
+    return Progress(dict(answers or ()), shown)
+
+
+def _page_state(belongs: Optional[sa.ColumnElement[bool]], how: str) -> sa.Select:
+    """The statement of ``survey_response_and_progress``: "read", "locked", or "saved" (with the progress as JSON)."""
+    surveys = Survey.__table__
+    survey_columns = [surveys.c[name] for name in ("id", "slug", "title", "source_hash", "status")]
+    if belongs is None:
+        return sa.select(*survey_columns).where(surveys.c.slug == sa.bindparam("slug"))
+    found = sa.select(*(_responses.c[name] for name in ("id", "survey_id", *_RESPONSE_ROW))).where(belongs)
+    if how == "locked":  # in a sub-select: FOR UPDATE may not reach the nullable side of an outer join
+        found = found.with_for_update()
+    response = found.subquery("response")
+    statement = (
+        sa.select(*survey_columns, *(response.c[name] for name in ("id", *_RESPONSE_ROW)))
+        .select_from(surveys.outerjoin(response, response.c.survey_id == surveys.c.id))
+        .where(surveys.c.slug == sa.bindparam("slug"))
+    )
+    if how == "saved":
         statement = statement.add_columns(*(
             sa.select(sa.func.json_agg(sa.func.json_build_array(*pair), type_=sa.JSON))
-            .where(table.c.response_id == response.id)
+            .where(table.c.response_id == response.c.id)
             .scalar_subquery()
             for table, pair in ((_answers, (_answers.c.question_code, _answers.c.value)),
                                 (_visits, (_visits.c.page, _visits.c.shown_at)))
@@ -109,66 +269,10 @@ def _survey_with(belongs: Optional[sa.ColumnElement[bool]], *, lock: bool = Fals
     return statement
 
 
-_responses, _answers, _visits = Response.__table__, Answer.__table__, PageVisit.__table__
-# The columns the respondent's pages use: loading an ORM object costs per column, and the
-# survey's methodology and the response's paradata are not needed there (they load if asked for).
-_RESPONDENT_SURVEY = so.load_only(Survey.slug, Survey.title, Survey.source_hash, Survey.status)
-_RESPONDENT_RESPONSE = ("survey_id", "status", "option_orders", "screened_out_by")
-_BELONGS = {
-    "r": Response.resume_token_hash == sa.bindparam("token_hash"),
-    "i": Response.invitation_id
-    == sa.select(Invitation.id).where(Invitation.token_hash == sa.bindparam("token_hash")).scalar_subquery(),
+_PAGE_STATE = {
+    (kind, how): _page_state(belongs, how)
+    for kind, belongs in (*_BELONGS.items(), (None, None)) for how in ("read", "locked", "saved")
 }
-# Built once: every respondent page runs one of these, and building a statement costs more than running it.
-_SURVEY = _survey_with(None)
-_SURVEY_AND_RESPONSE = {
-    (kind, lock): _survey_with(belongs, lock=lock) for kind, belongs in _BELONGS.items() for lock in (False, True)
-}
-_SURVEY_RESPONSE_AND_SAVED = {kind: _survey_with(belongs, saved=True) for kind, belongs in _BELONGS.items()}
-
-
-def survey_and_response(
-    slug: str, link: Optional[tuple[str, str]], *, lock: bool = False
-) -> tuple[Optional[Survey], Optional[Response]]:
-    """The survey at ``slug`` and the response of a browser's link to it, in one query.
-
-    ``link`` is ``("r", resume token)`` or ``("i", invitation token)``; a token of another
-    survey finds no response. ``lock`` also locks the response's row for this transaction,
-    as ``lock`` does, in the same round trip: its status is then the latest committed one,
-    and ``progress`` read next holds until the transaction ends.
-    """
-    if link is None:
-        return db.session.execute(_SURVEY, {"slug": slug}).scalar(), None
-    kind, token = link
-    statement = _SURVEY_AND_RESPONSE["i" if kind == "i" else "r", lock]
-    row = db.session.execute(statement, {"slug": slug, "token_hash": token_hash(token)}).first()
-    return (row[0], row[1]) if row is not None else (None, None)
-
-
-def survey_response_and_progress(
-    slug: str, link: Optional[tuple[str, str]]
-) -> tuple[Optional[Survey], Optional[Response], Optional[Progress]]:
-    """``survey_and_response`` and the response's ``progress`` (None without a response).
-
-    On PostgreSQL in one query, the progress aggregated as JSON (a page view's reads in one
-    round trip); it locks nothing, so a save reads its progress after ``lock`` instead.
-    """
-    if link is None or db.session.get_bind().dialect.name != "postgresql":
-        survey, response = survey_and_response(slug, link)
-        return survey, response, (progress(response) if response is not None else None)
-    kind, token = link
-    row = db.session.execute(
-        _SURVEY_RESPONSE_AND_SAVED["i" if kind == "i" else "r"], {"slug": slug, "token_hash": token_hash(token)}
-    ).first()
-    if row is None:
-        return None, None, None
-    survey, response, answers, visits = row
-    if response is None:
-        return survey, None, None
-    shown: dict[str, list[datetime]] = {}
-    for page_id, shown_at in visits or ():
-        shown.setdefault(page_id, []).append(datetime.fromisoformat(shown_at))
-    return survey, response, Progress(dict(answers or ()), shown)
 
 
 @dataclass(frozen=True)
@@ -461,7 +565,7 @@ def plan_save(
 
 
 def save_page(
-    response: Response,
+    response: Response | ResponseRow,
     page_id: str,
     answers: Mapping[str, Any],
     *,
@@ -478,11 +582,11 @@ def save_page(
     showing, so a double submission counts once); a failed screener ends the response as
     ``screened_out``. Raises ``InvalidAnswer`` (nothing stored) or ``ResponseClosed``.
 
-    ``saved`` is the progress the caller read under the response's lock in this transaction
-    (``lock``, or ``progress`` after ``survey_and_response(..., lock=True)`` as the site does,
-    to read the progress once per request). The writes are Core statements
-    under the lock (a page is the hot path of a fieldwork day); the session is committed,
-    so the ``response`` object reloads afterwards. ``complete_when_done`` completes the
+    ``response`` is the ORM object or the site's ``ResponseRow``. ``saved`` is the progress
+    the caller read under the response's lock in this transaction (``lock``, or
+    ``survey_response_and_progress(..., lock=True)`` as the site does, to read the progress
+    once per request). The writes are Core statements under the lock (a page is the hot path
+    of a fieldwork day); the session is committed, so an ORM ``response`` reloads afterwards. ``complete_when_done`` completes the
     response in the same transaction when nothing is left to answer (the site's last page:
     no second lock, read and commit for ``complete``), with its quality facts.
     """

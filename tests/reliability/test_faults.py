@@ -204,6 +204,37 @@ def test_no_database_is_a_friendly_503_page(method, path):
         assert leak not in page
 
 
+def test_no_database_is_a_friendly_503_for_a_respondent_on_a_page():
+    """A page view of a respondent with a response reads through the driver (``service._autocommit_row``)."""
+    site = app_for("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", TESTING=False)
+    client = site.test_client()
+    with client.session_transaction() as session:
+        session["respondent"] = {SLUG: ["r", "a-resume-token"]}
+    response = client.get(f"/s/{SLUG}/p/calexit")
+    assert response.status_code == 503
+    assert "briefly unavailable" in response.get_data(as_text=True)
+
+
+def test_a_failed_page_view_read_leaves_a_usable_connection(app):
+    """A statement that fails in the driver is raised as SQLAlchemy's error, and the pooled
+    connection goes back out of autocommit, ready for the next request's transaction."""
+    import sqlalchemy as sa
+
+    from survey.extensions import db
+    from survey.responses import service
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("page views read through psycopg on PostgreSQL")
+        db.engine.dispose()
+        with pytest.raises(sa.exc.DataError, match="division by zero"):
+            service._autocommit_row(sa.select(sa.literal(1, sa.Integer) / sa.bindparam("zero", type_=sa.Integer)),
+                                    {"zero": 0})
+        with db.engine.connect() as connection:
+            assert not connection.connection.driver_connection.autocommit
+            assert connection.execute(sa.text("SELECT 1")).scalar() == 1
+
+
 def test_no_database_is_a_json_503_for_the_api():
     site = app_for("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", TESTING=False)
     response = site.test_client().get("/api/surveys", headers={"Authorization": "Bearer svy_not-a-real-token"})

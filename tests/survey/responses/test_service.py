@@ -210,5 +210,9 @@ def test_a_page_view_reads_the_same_progress_with_the_response(survey, kind):
     assert saved == service.progress(response)
     assert set(saved.answers["issues"]) == {"water", "economy"} and len(saved.visits["eligibility"]) == 2
     assert saved.shown_before("eligibility", shown)
+    assert (found.status, found.survey.source_hash) == ("in_progress", survey.source_hash)
+    locked = service.survey_response_and_progress(survey.slug, link, lock=True)  # a submit's read, in a transaction
+    assert (locked[1], locked[2]) == (found, saved)
+    db.session.rollback()
     assert service.survey_response_and_progress(survey.slug, ("r", "not-a-token"))[1:] == (None, None)
     assert service.survey_response_and_progress("no-such-survey", link) == (None, None, None)
