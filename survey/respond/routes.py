@@ -8,6 +8,7 @@ All storing goes through ``survey.responses.service``.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from typing import NoReturn, Optional
@@ -78,9 +79,9 @@ def _published(survey: Optional[Survey | service.SurveyRow]) -> Survey | service
     return survey
 
 
-def _remember(survey: Survey, kind: str, token: str) -> None:
+def _remember(slug: str, kind: str, token: str) -> None:
     links = dict(session.get(SESSION_KEY, {}))
-    links[survey.slug] = [kind, token]
+    links[slug] = [kind, token]
     session[SESSION_KEY] = links
 
 
@@ -210,7 +211,7 @@ def invitation(token: str):
     if response is not None:
         if response.status == ResponseStatus.COMPLETE.value:
             return render_template("respond/already_complete.html", survey=survey)
-        _remember(survey, "i", token)
+        _remember(survey.slug, "i", token)
         return _continue(response)
     if not survey.is_open:
         return _closed(survey)
@@ -219,15 +220,17 @@ def invitation(token: str):
 
 def _consent(survey: Survey, *, invitation: Optional[Invitation] = None, token: Optional[str] = None):
     form = ConsentForm()
+    questionnaire = service.questionnaire_for(survey)
     if not form.is_submitted():
         form.start.data = _start_field()
-        questionnaire = service.questionnaire_for(survey)
         return render_template("respond/consent.html", survey=survey, questionnaire=questionnaire, form=form)
     if form.caught_bot() or not form.validate():
         _refuse("consent form: honeypot filled or CSRF invalid")
     resume_token = _started_token(form.start.data or "")
+    slug = survey.slug  # read now: the commit that starts the response expires the survey object
+    link = ("i", token) if invitation is not None else ("r", resume_token)
     try:
-        response, _ = service.start_response(
+        service.start_response(
             survey,
             language=current_language(),
             invitation=invitation,
@@ -238,11 +241,13 @@ def _consent(survey: Survey, *, invitation: Optional[Invitation] = None, token: 
         response = service.response_for_invitation(invitation) if invitation else service.find_response(resume_token)
         if response is None:
             _refuse("consent form: start token already used elsewhere")
-    if invitation is not None:
-        _remember(survey, "i", token)
-    else:
-        _remember(survey, "r", resume_token)
-    return _continue(response)
+        _remember(slug, *link)
+        return _continue(response)
+    _remember(slug, *link)
+    # A new response has nothing saved, so it starts where the questionnaire starts (no reads
+    # back of what was just stored).
+    first = service.first_unfinished(questionnaire, service.Progress({}, {}))
+    return redirect(url_for("respond.page", slug=slug, page_id=first.id))
 
 
 @bp.route("/r/<token>")
@@ -253,7 +258,7 @@ def resume(token: str):
         return _unknown_link()
     if response.status == ResponseStatus.COMPLETE.value:
         return render_template("respond/already_complete.html", survey=response.survey)
-    _remember(response.survey, "r", token)
+    _remember(response.survey.slug, "r", token)
     return _continue(response)
 
 
@@ -388,7 +393,8 @@ def _submit(slug: str, response: service.ResponseRow, page: Page, form: PageForm
         _refuse("page form: answer refused by the questionnaire")
     if next_page is not None:
         return redirect(url_for("respond.page", slug=slug, page_id=next_page))
-    return _continue(db.session.get(Response, response.id))  # completed by this save (or screened out): the end page
+    # completed by this save (or screened out): the end page
+    return _continue(dataclasses.replace(response, status=service.stored_status(response)))
 
 
 # --- the end ------------------------------------------------------------------------

@@ -236,6 +236,11 @@ def _autocommit_row(statement: sa.Select, params: dict[str, Any]) -> Optional[tu
 _COMPILED: dict[tuple, sa.engine.Compiled] = {}  # (dialect, statement), for _autocommit_row
 
 
+def stored_status(response: Response | ResponseRow) -> Optional[str]:
+    """The response's status as stored now (None once it is gone)."""
+    return db.session.scalar(sa.select(_responses.c.status).where(_responses.c.id == response.id))
+
+
 def _progress_of_json(answers: Optional[list], visits: Optional[list]) -> Progress:
     shown: dict[str, list[datetime]] = {}
     for page_id, shown_at in visits or ():
@@ -425,7 +430,7 @@ def start_response(
     """
     token = resume_token or new_token()
     response = Response(
-        survey=survey,
+        survey_id=survey.id,
         invitation_id=invitation.id if invitation is not None else None,
         **new_response_row(
             questionnaire_for(survey), token, language=language, user_agent=user_agent,
