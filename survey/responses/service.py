@@ -88,10 +88,13 @@ def response_for_invitation(invitation: Invitation) -> Optional[Response]:
 
 _responses, _answers, _visits = Response.__table__, Answer.__table__, PageVisit.__table__
 _RESPONSE_ROW = ("status", "option_orders", "screened_out_by")  # what a respondent's page reads of a response
+# Table columns, not ORM attributes: a statement that names an ORM attribute runs through the
+# ORM's execution path, which the page state's plain rows need not pay for.
+_invitations = Invitation.__table__
 _BELONGS = {
-    "r": Response.resume_token_hash == sa.bindparam("token_hash"),
-    "i": Response.invitation_id
-    == sa.select(Invitation.id).where(Invitation.token_hash == sa.bindparam("token_hash")).scalar_subquery(),
+    "r": _responses.c.resume_token_hash == sa.bindparam("token_hash"),
+    "i": _responses.c.invitation_id
+    == sa.select(_invitations.c.id).where(_invitations.c.token_hash == sa.bindparam("token_hash")).scalar_subquery(),
 }
 
 
