@@ -1,6 +1,7 @@
 """Respondent forms: the consent form and one form class built per questionnaire page.
 
-Every form carries Flask-WTF's CSRF token and a honeypot field that people never see.
+Every form carries Flask-WTF's CSRF token (checked by ``CSRFProtect`` for every POST) and a
+honeypot field that people never see.
 Choice fields accept only the codes they offered; a posted code outside them is not a
 mistake a person can make, so ``tampered_values`` lets the view refuse the request.
 """
@@ -22,7 +23,15 @@ FIELD_PREFIX = "q_"  # keeps question codes clear of WTForms' own attribute name
 
 
 class RespondentForm(FlaskForm):
-    """CSRF (from FlaskForm) and a honeypot: a field hidden from people that bots fill in."""
+    """A honeypot: a field hidden from people that bots fill in.
+
+    The CSRF token has no field here: ``CSRFProtect`` checks it on every POST before the
+    view runs, and the templates write it with ``csrf_token()``. A field of its own signed a
+    new token each time a posted form was read, which a saved page never shows.
+    """
+
+    class Meta:
+        csrf = False
 
     website = StringField(lazy_gettext("Leave this field empty"))
 

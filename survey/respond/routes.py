@@ -344,10 +344,10 @@ def _unanswered_page(
 
     def render() -> str:
         form = page_form(questions, version=survey.source_hash, language=language, option_orders=orders)
-        if "csrf_token" in form:
-            form.csrf_token.current_token = markup.CSRF_HOLE
         form.visit.data = markup.VISIT_HOLE
-        return _render_page(survey, questionnaire, page, form, place, markup.RESUME_HOLE if resume_url else None)
+        return _render_page(
+            survey, questionnaire, page, form, place, markup.RESUME_HOLE if resume_url else None, csrf=markup.CSRF_HOLE
+        )
 
     csrf = generate_csrf() if current_app.config.get("WTF_CSRF_ENABLED", True) else ""
     return markup.filled(key, render, csrf=csrf, visit=_visit_token(response, page), resume=resume_url)
@@ -368,10 +368,13 @@ def _place(
 
 
 def _render_page(
-    survey: service.SurveyRow, questionnaire: Questionnaire, page: Page, form: PageForm, place: dict, resume_url: Optional[str]
+    survey: service.SurveyRow, questionnaire: Questionnaire, page: Page, form: PageForm, place: dict,
+    resume_url: Optional[str], *, csrf: Optional[str] = None,
 ) -> str:
+    """The page; ``csrf`` is the token to write in its form (by default a fresh one)."""
     return render_template(
-        "respond/page.html", survey=survey, questionnaire=questionnaire, page=page, form=form, resume_url=resume_url, **place,
+        "respond/page.html", survey=survey, questionnaire=questionnaire, page=page, form=form, resume_url=resume_url,
+        csrf=csrf, **place,
     )
 
 
