@@ -41,8 +41,8 @@ class Shadow:
 
     The bare endpoint's CPU per request depends on how fast requests come (at the site's
     50 a second each one wakes idle workers and finds their caches cold; flat out it costs
-    a third of that), so the fair floor for the site's worker CPU is the bare endpoint
-    served the same requests at the same moments, on the same machine at the same time.
+    a third of that), so this compares the site's worker CPU with the bare endpoint's when
+    both serve the same requests at the same moments, on the same machine at the same time.
     """
 
     def __init__(self, base_url: str, samples: list[Sample]):
