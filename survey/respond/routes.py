@@ -67,7 +67,7 @@ def respondent_helpers() -> dict:
 
 # --- finding the survey and the respondent's response -------------------------------
 
-def _survey_and_response(slug: str) -> tuple[Survey, Optional[Response]]:
+def _survey_and_response(slug: str) -> tuple[service.SurveyRow, Optional[service.ResponseRow]]:
     """The survey at ``slug`` (404 unless published) and this browser's response to it, if any."""
     survey, response = service.survey_and_response(slug, _link(slug))
     return _published(survey), response
@@ -218,7 +218,7 @@ def invitation(token: str):
     return _consent(survey, invitation=invitation, token=token)
 
 
-def _consent(survey: Survey, *, invitation: Optional[Invitation] = None, token: Optional[str] = None):
+def _consent(survey: Survey | service.SurveyRow, *, invitation: Optional[Invitation] = None, token: Optional[str] = None):
     form = ConsentForm()
     questionnaire = service.questionnaire_for(survey)
     if not form.is_submitted():
@@ -227,7 +227,7 @@ def _consent(survey: Survey, *, invitation: Optional[Invitation] = None, token: 
     if form.caught_bot() or not form.validate():
         _refuse("consent form: honeypot filled or CSRF invalid")
     resume_token = _started_token(form.start.data or "")
-    slug = survey.slug  # read now: the commit that starts the response expires the survey object
+    slug = survey.slug  # read now: an invitation's survey is an ORM object, which the commit below expires
     link = ("i", token) if invitation is not None else ("r", resume_token)
     try:
         service.start_response(

@@ -21,7 +21,6 @@ from typing import Any, Optional
 
 import psycopg
 import sqlalchemy as sa
-import sqlalchemy.orm as so
 
 from survey.extensions import db
 from survey.models import (
@@ -98,42 +97,6 @@ _BELONGS = {
 }
 
 
-def _survey_with(belongs: Optional[sa.ColumnElement[bool]]) -> sa.Select:
-    """The statement of ``survey_and_response``.
-
-    It loads the columns the respondent's pages use: loading an ORM object costs per column,
-    and the survey's methodology and the response's paradata load if asked for.
-    """
-    survey_columns = so.load_only(Survey.slug, Survey.title, Survey.source_hash, Survey.status)
-    if belongs is None:
-        return sa.select(Survey).where(Survey.slug == sa.bindparam("slug")).options(survey_columns)
-    response = so.aliased(Response, sa.select(Response).where(belongs).subquery("response"))
-    return (
-        sa.select(Survey, response)
-        .outerjoin(response, response.survey_id == Survey.id)
-        .where(Survey.slug == sa.bindparam("slug"))
-        .options(survey_columns, so.load_only(*(getattr(response, name) for name in ("survey_id", *_RESPONSE_ROW))))
-    )
-
-
-# Built once: building a statement costs more than running it.
-_SURVEY_AND_RESPONSE = {kind: _survey_with(belongs) for kind, belongs in (*_BELONGS.items(), (None, None))}
-
-
-def survey_and_response(slug: str, link: Optional[tuple[str, str]]) -> tuple[Optional[Survey], Optional[Response]]:
-    """The survey at ``slug`` and the response of a browser's link to it, in one query, as ORM objects.
-
-    ``link`` is ``("r", resume token)`` or ``("i", invitation token)``; a token of another
-    survey finds no response. The questionnaire pages use ``survey_response_and_progress``.
-    """
-    if link is None:
-        return db.session.execute(_SURVEY_AND_RESPONSE[None], {"slug": slug}).scalar(), None
-    kind, token = link
-    statement = _SURVEY_AND_RESPONSE["i" if kind == "i" else "r"]
-    row = db.session.execute(statement, {"slug": slug, "token_hash": token_hash(token)}).first()
-    return (row[0], row[1]) if row is not None else (None, None)
-
-
 @dataclass(frozen=True)
 class SurveyRow:
     """The survey as a respondent's page uses it: a plain row, not an ORM object.
@@ -169,40 +132,56 @@ class ResponseRow:
     screened_out_by: Optional[str]
 
 
+def survey_and_response(
+    slug: str, link: Optional[tuple[str, str]], *, lock: bool = False
+) -> tuple[Optional[SurveyRow], Optional[ResponseRow]]:
+    """The survey at ``slug`` and the response of a browser's link to it, in one query, as rows.
+
+    ``link`` is ``("r", resume token)`` or ``("i", invitation token)``; a token of another
+    survey finds no response. ``lock`` also locks the response's row for the session's
+    transaction, as ``lock`` does, in the same round trip.
+    """
+    kind, params = _state_parameters(slug, link)
+    return _state_rows(db.session.execute(_PAGE_STATE[kind, "locked" if lock else "read"], params).first(), kind)
+
+
 def survey_response_and_progress(
     slug: str, link: Optional[tuple[str, str]], *, lock: bool = False
 ) -> tuple[Optional[SurveyRow], Optional[ResponseRow], Optional[Progress]]:
-    """The survey at ``slug``, the response of a browser's link to it and the response's progress, as rows.
-
-    ``link`` as for ``survey_and_response``; the progress is None without a response.
+    """``survey_and_response`` and the response's progress (None without a response).
 
     - A page view (no ``lock``) on PostgreSQL: one statement, the progress aggregated as JSON,
       read in autocommit (``_autocommit_row``): one round trip, with no BEGIN and no ROLLBACK
       (one statement sees one snapshot, so the three agree).
-    - A submit (``lock``): in the session's transaction, the response's row locked as
-      ``lock`` does, and the progress read after the lock, so what the save decides from it
-      holds until it commits. A response that is no longer in progress gets no progress.
+    - A submit (``lock``): in the session's transaction, the response's row locked, and the
+      progress read after the lock, so what the save decides from it holds until it commits.
+      A response that is no longer in progress gets no progress.
     """
-    params = {"slug": slug}
-    if link is not None:
-        params["token_hash"] = token_hash(link[1])
-    kind = None if link is None else "i" if link[0] == "i" else "r"
-    in_one = not lock and kind is not None and db.session.get_bind().dialect.name == "postgresql"
-    if in_one:
+    if not lock and link is not None and db.session.get_bind().dialect.name == "postgresql":
+        kind, params = _state_parameters(slug, link)
         row = _autocommit_row(_PAGE_STATE[kind, "saved"], params)
-    else:
-        row = db.session.execute(_PAGE_STATE[kind, "locked" if lock else "read"], params).first()
-    if row is None:
-        return None, None, None
-    survey = SurveyRow(*row[:5])
-    if kind is None or row[5] is None:
-        return survey, None, None
-    response = ResponseRow(row[5], survey, *row[6:9])
-    if in_one:
-        return survey, response, _progress_of_json(*row[9:])
-    if lock and response.status != IN_PROGRESS:
+        survey, response = _state_rows(row, kind)
+        return survey, response, _progress_of_json(*row[9:]) if response is not None else None
+    survey, response = survey_and_response(slug, link, lock=lock)
+    if response is None or (lock and response.status != IN_PROGRESS):
         return survey, response, None
     return survey, response, progress(response)
+
+
+def _state_parameters(slug: str, link: Optional[tuple[str, str]]) -> tuple[Optional[str], dict[str, Any]]:
+    """The kind of link ("r", "i", or None without one) and the parameters of ``_PAGE_STATE``'s statements."""
+    if link is None:
+        return None, {"slug": slug}
+    return ("i" if link[0] == "i" else "r"), {"slug": slug, "token_hash": token_hash(link[1])}
+
+
+def _state_rows(row: Optional[tuple], kind: Optional[str]) -> tuple[Optional[SurveyRow], Optional[ResponseRow]]:
+    if row is None:
+        return None, None
+    survey = SurveyRow(*row[:5])
+    if kind is None or row[5] is None:
+        return survey, None
+    return survey, ResponseRow(row[5], survey, *row[6:9])
 
 
 def _autocommit_row(statement: sa.Select, params: dict[str, Any]) -> Optional[tuple]:
