@@ -2,6 +2,11 @@
 PostgreSQL through psycopg 3 gets no server-side prepared statements, and its pooled
 connections are checked before use without a round trip (``_closed_while_idle``).
 
+The respondent's hot path runs its few Core statements through psycopg itself (``rows``,
+``autocommit_row``): compiled once by SQLAlchemy, bound as SQLAlchemy binds them, in the
+same transaction, with SQLAlchemy's errors. SQLAlchemy's execution around a statement cost
+more worker CPU than the round trip (docs/performance.md).
+
 Also the URL rule ``<int:...>``: ids in addresses stop at the largest value an integer column
 holds, so ``/runs/99999999999999999999`` is a 404 rather than an overflow inside the driver;
 ``id_argument`` does the same for ids in query parameters, with a 400.
@@ -9,7 +14,8 @@ holds, so ``/runs/99999999999999999999`` is a 404 rather than an overflow inside
 from __future__ import annotations
 
 import select
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import psycopg
@@ -53,6 +59,102 @@ def _closed_while_idle(dbapi_connection, _record, _proxy) -> None:
     idle_check.register(socket, select.POLLIN | select.POLLERR | select.POLLHUP)
     if dbapi_connection.broken or idle_check.poll(0):
         raise sa.exc.DisconnectionError("the server closed the connection while it was idle in the pool")
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    """A Core statement compiled for psycopg, with the bind processors SQLAlchemy would apply."""
+
+    sql: str
+    compiled: sa.engine.Compiled
+    processors: dict[str, Callable[[Any], Any]]
+
+    def parameters(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        bound = self.compiled.construct_params(params)
+        for name, process in self.processors.items():
+            bound[name] = process(bound[name])
+        return bound
+
+
+_DRIVER_STATEMENTS: dict[tuple, _DriverStatement] = {}
+
+
+def _driver_statement(dialect: sa.Dialect, statement: sa.Executable, keys: frozenset[str]) -> _DriverStatement:
+    """``statement`` compiled once per dialect and set of parameter names (an UPDATE's SET
+    clause names the columns given). A statement that needs SQLAlchemy's execution context
+    (Python-side column defaults, result processing) is refused rather than run differently."""
+    cached = _DRIVER_STATEMENTS.get((dialect, statement, keys))
+    if cached is not None:
+        return cached
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        raise ValueError("a statement with Python-side column defaults needs SQLAlchemy's execution")
+    for column in getattr(statement, "exported_columns", ()):  # a text() statement has no typed columns
+        try:
+            processed = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        except TypeError:  # a numeric type, whose processing depends on the column's type code
+            processed = True
+        if processed is not None:
+            raise ValueError(f"result column {str(column)!r} needs SQLAlchemy's result processing")
+    processors = {}
+    for bind, name in compiled.bind_names.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+    cached = _DRIVER_STATEMENTS[dialect, statement, keys] = _DriverStatement(str(compiled), compiled, processors)
+    return cached
+
+
+def rows(connection: sa.Connection, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[tuple]:
+    """Run ``statement`` in ``connection``'s transaction and return its rows (none for DML).
+
+    On psycopg, through the driver on that connection (its BEGIN and COMMIT stay
+    SQLAlchemy's); a driver error is raised as SQLAlchemy's, and a connection it broke is
+    invalidated. Elsewhere, through SQLAlchemy.
+    """
+    if connection.dialect.driver != "psycopg":
+        result = connection.execute(statement, params)
+        return result.all() if result.returns_rows else []
+    driver = connection.connection.driver_connection
+    prepared = _driver_statement(connection.dialect, statement, frozenset(params))
+    bound = prepared.parameters(params)
+    try:
+        cursor = driver.execute(prepared.sql, bound)
+        return cursor.fetchall() if cursor.description is not None else []
+    except psycopg.Error as error:
+        if driver.broken:
+            connection.invalidate(error)
+        raise sa.exc.DBAPIError.instance(prepared.sql, bound, error, psycopg.Error) from error
+
+
+def autocommit_row(statement: sa.Executable, params: Mapping[str, Any]) -> Optional[tuple]:
+    """The first row of a one-statement read, outside any transaction.
+
+    On psycopg: on a pooled connection in autocommit, so no BEGIN or ROLLBACK round trip (one
+    statement sees one snapshot); a driver error is raised as SQLAlchemy's (the 503 page), and
+    a connection it broke leaves the pool. Elsewhere, through the session.
+    """
+    engine = db.engine
+    if engine.dialect.driver != "psycopg":
+        return db.session.execute(statement, params).first()
+    prepared = _driver_statement(engine.dialect, statement, frozenset(params))
+    bound = prepared.parameters(params)
+    try:
+        pooled = engine.raw_connection()  # connecting fails with the driver's error, too
+    except psycopg.Error as error:
+        raise sa.exc.DBAPIError.instance(prepared.sql, bound, error, psycopg.Error) from error
+    driver = pooled.driver_connection
+    try:
+        driver.autocommit = True
+        return driver.execute(prepared.sql, bound).fetchone()
+    except psycopg.Error as error:
+        if driver.broken:
+            pooled.invalidate(error)
+        raise sa.exc.DBAPIError.instance(prepared.sql, bound, error, psycopg.Error) from error
+    finally:
+        if not driver.closed:
+            driver.autocommit = False
+        pooled.close()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

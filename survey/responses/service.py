@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-import psycopg
 import sqlalchemy as sa
 
+from survey import database
 from survey.extensions import db
 from survey.models import (
     Answer,
@@ -142,7 +142,8 @@ def survey_and_response(
     transaction, as ``lock`` does, in the same round trip.
     """
     kind, params = _state_parameters(slug, link)
-    return _state_rows(db.session.execute(_PAGE_STATE[kind, "locked" if lock else "read"], params).first(), kind)
+    found = database.rows(db.session.connection(), _PAGE_STATE[kind, "locked" if lock else "read"], params)
+    return _state_rows(found[0] if found else None, kind)
 
 
 def survey_response_and_progress(
@@ -151,15 +152,15 @@ def survey_response_and_progress(
     """``survey_and_response`` and the response's progress (None without a response).
 
     - A page view (no ``lock``) on PostgreSQL: one statement, the progress aggregated as JSON,
-      read in autocommit (``_autocommit_row``): one round trip, with no BEGIN and no ROLLBACK
+      read in autocommit (``database.autocommit_row``): one round trip, with no BEGIN and no ROLLBACK
       (one statement sees one snapshot, so the three agree).
     - A submit (``lock``): in the session's transaction, the response's row locked, and the
       progress read after the lock, so what the save decides from it holds until it commits.
       A response that is no longer in progress gets no progress.
     """
-    if not lock and link is not None and db.session.get_bind().dialect.name == "postgresql":
+    if not lock and link is not None and db.engine.dialect.name == "postgresql":
         kind, params = _state_parameters(slug, link)
-        row = _autocommit_row(_PAGE_STATE[kind, "saved"], params)
+        row = database.autocommit_row(_PAGE_STATE[kind, "saved"], params)
         survey, response = _state_rows(row, kind)
         return survey, response, _progress_of_json(*row[9:]) if response is not None else None
     survey, response = survey_and_response(slug, link, lock=lock)
@@ -184,43 +185,13 @@ def _state_rows(row: Optional[tuple], kind: Optional[str]) -> tuple[Optional[Sur
     return survey, ResponseRow(row[5], survey, *row[6:9])
 
 
-def _autocommit_row(statement: sa.Select, params: dict[str, Any]) -> Optional[tuple]:
-    """The first row of ``statement``, read through the driver on a pooled connection in autocommit.
-
-    A page view's one read. SQLAlchemy's Connection around it cost more worker CPU than the
-    round trip itself (docs/performance.md), so the statement is compiled once per engine and
-    run by psycopg, which parses its JSON columns as SQLAlchemy would. A driver error is raised
-    as SQLAlchemy's (the 503 page), and a connection it broke leaves the pool.
-    """
-    engine = db.engine
-    compiled = _COMPILED.get((engine.dialect, statement))
-    if compiled is None:
-        compiled = _COMPILED[engine.dialect, statement] = statement.compile(dialect=engine.dialect)
-    sql, params = str(compiled), {**compiled.params, **params}
-    try:
-        pooled = engine.raw_connection()  # connecting fails with the driver's error, too
-    except psycopg.Error as error:
-        raise sa.exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error
-    driver = pooled.driver_connection
-    try:
-        driver.autocommit = True
-        return driver.execute(sql, params).fetchone()
-    except psycopg.Error as error:
-        if driver.broken:
-            pooled.invalidate(error)
-        raise sa.exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error
-    finally:
-        if not driver.closed:
-            driver.autocommit = False
-        pooled.close()
-
-
-_COMPILED: dict[tuple, sa.engine.Compiled] = {}  # (dialect, statement), for _autocommit_row
+_STATUS = sa.select(_responses.c.status).where(_responses.c.id == sa.bindparam("response_id"))
 
 
 def stored_status(response: Response | ResponseRow) -> Optional[str]:
-    """The response's status as stored now (None once it is gone)."""
-    return db.session.scalar(sa.select(_responses.c.status).where(_responses.c.id == response.id))
+    """The response's status as stored now (None once it is gone), read outside a transaction."""
+    row = database.autocommit_row(_STATUS, {"response_id": response.id})
+    return row[0] if row is not None else None
 
 
 def _progress_of_json(answers: Optional[list], visits: Optional[list]) -> Progress:
@@ -298,7 +269,7 @@ def progress(response: Response) -> Progress:
     """The response's saved answers and page visits, read fresh from the database."""
     answers: dict[str, Any] = {}
     visits: dict[str, list[datetime]] = {}
-    for kind, key, value, shown_at in db.session.execute(_PROGRESS, {"response_id": response.id}):
+    for kind, key, value, shown_at in database.rows(db.session.connection(), _PROGRESS, {"response_id": response.id}):
         if kind == "a":
             answers[key] = value
         else:
@@ -430,7 +401,7 @@ def start_response(
     return response, token
 
 
-_LOCK = sa.select(_responses.c.status).where(_responses.c.id == sa.bindparam("response_id")).with_for_update()
+_LOCK = _STATUS.with_for_update()
 _UPDATE_RESPONSE = sa.update(_responses).where(_responses.c.id == sa.bindparam("response_id"))
 _INSERT_VISIT = sa.insert(_visits)
 _INSERT_ANSWERS = sa.insert(_answers)
@@ -443,7 +414,8 @@ def lock(response: Response) -> Progress:
     what a save decides from the progress stays true until it commits. Raises
     ``ResponseClosed`` once the response is complete or screened out.
     """
-    status = db.session.scalar(_LOCK, {"response_id": response.id})
+    found = database.rows(db.session.connection(), _LOCK, {"response_id": response.id})
+    status = found[0][0] if found else None
     if status != IN_PROGRESS:
         db.session.rollback()
         raise ResponseClosed(f"response {response.id} is {status or 'gone'}")
@@ -620,10 +592,10 @@ def _store(response_id: int, before: Mapping[str, Any], plan: PageSave) -> None:
     """Write what ``plan_save`` decided: changed and removed answers, new answers, the visit, the response."""
     now = utcnow()
     new = _write_changed_answers(response_id, before, plan.answers, now)
-    if db.session.get_bind().dialect.name == "postgresql":
+    if db.engine.dialect.name == "postgresql":
         # updated_at is given: the column's onupdate is not applied to a statement with CTEs.
         values = {"response_id": response_id, "answers": new, "answered_at": now, "updated_at": now}
-        db.session.execute(_STORE[plan.visit is not None], {**values, **(plan.visit or {}), **plan.changes})
+        database.rows(db.session.connection(), _STORE[plan.visit is not None], {**values, **(plan.visit or {}), **plan.changes})
         return
     if new:
         db.session.execute(_INSERT_ANSWERS, [

@@ -11,6 +11,7 @@ import os
 import time
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 
 from survey import create_app
@@ -21,7 +22,7 @@ ARM_FILE = os.environ.get("FAULT_ARM_FILE")
 PAUSED_FILE = os.environ.get("FAULT_PAUSED_FILE")
 
 
-def _pause_when_armed(_connection, _cursor, statement, _parameters, _context, _executemany) -> None:
+def _pause_when_armed(statement: str) -> None:
     armed = Path(ARM_FILE)
     if not armed.exists():
         return
@@ -40,6 +41,26 @@ def _pause_when_armed(_connection, _cursor, statement, _parameters, _context, _e
     time.sleep(60)  # the test kills this worker long before
 
 
+class _TrappedCursor(psycopg.Cursor):
+    """Pauses after a statement runs, whether SQLAlchemy or the site's driver path sent it."""
+
+    def execute(self, query, params=None, **kwargs):
+        result = super().execute(query, params, **kwargs)
+        _pause_when_armed(query if isinstance(query, str) else str(query))
+        return result
+
+
+def _trap_cursors(dbapi_connection, _record) -> None:
+    dbapi_connection.cursor_factory = _TrappedCursor
+
+
+def _after_execute(_connection, _cursor, statement, *_) -> None:
+    _pause_when_armed(statement)
+
+
 if ARM_FILE and PAUSED_FILE:
     with app.app_context():
-        sa.event.listen(db.engine, "after_cursor_execute", _pause_when_armed)
+        if db.engine.dialect.driver == "psycopg":  # the respondent's statements go through psycopg itself
+            sa.event.listen(db.engine, "connect", _trap_cursors)
+        else:
+            sa.event.listen(db.engine, "after_cursor_execute", _after_execute)

@@ -205,7 +205,7 @@ def test_no_database_is_a_friendly_503_page(method, path):
 
 
 def test_no_database_is_a_friendly_503_for_a_respondent_on_a_page():
-    """A page view of a respondent with a response reads through the driver (``service._autocommit_row``)."""
+    """A page view of a respondent with a response reads through the driver (``database.autocommit_row``)."""
     site = app_for("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", TESTING=False)
     client = site.test_client()
     with client.session_transaction() as session:
@@ -220,16 +220,15 @@ def test_a_failed_page_view_read_leaves_a_usable_connection(app):
     connection goes back out of autocommit, ready for the next request's transaction."""
     import sqlalchemy as sa
 
+    from survey import database
     from survey.extensions import db
-    from survey.responses import service
 
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip("page views read through psycopg on PostgreSQL")
         db.engine.dispose()
         with pytest.raises(sa.exc.DataError, match="division by zero"):
-            service._autocommit_row(sa.select(sa.literal(1, sa.Integer) / sa.bindparam("zero", type_=sa.Integer)),
-                                    {"zero": 0})
+            database.autocommit_row(sa.text("SELECT 1 / :zero"), {"zero": 0})
         with db.engine.connect() as connection:
             assert not connection.connection.driver_connection.autocommit
             assert connection.execute(sa.text("SELECT 1")).scalar() == 1
