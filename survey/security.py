@@ -1,12 +1,15 @@
 """Security headers on every response (a strict CSP, no inline script, no framing, nothing stored in
-caches but static files) and the request body limit."""
+caches but static files), the request body limit, and the signing of cookies and hidden fields."""
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, Union
 
 from flask import Flask, Response, abort, current_app, request
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import Serializer, URLSafeSerializer, URLSafeTimedSerializer
 
 View = TypeVar("View", bound=Callable)
 
@@ -54,7 +57,39 @@ def _limit_body() -> None:
         abort(413)
 
 
+@functools.lru_cache(maxsize=32)
+def _serializer(secret_key: Union[str, bytes], purpose: str, timed: bool) -> Serializer:
+    return (URLSafeTimedSerializer if timed else URLSafeSerializer)(secret_key, salt=purpose)
+
+
+def signer(purpose: str, *, timed: bool = False) -> Serializer:
+    """The app's serializer for one kind of signed value, so what the server signed comes back unchanged.
+
+    Built once per key and purpose: building one costs as much as signing with it.
+    """
+    return _serializer(current_app.secret_key, purpose, timed)
+
+
+class SessionCookie(SecureCookieSessionInterface):
+    """Flask's signed session cookie, with its serializer built once per set of keys.
+
+    Flask builds a new serializer twice a request (reading and writing the cookie), which cost
+    as much worker CPU as verifying the cookie (docs/performance.md).
+    """
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple, URLSafeTimedSerializer] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        serializer = self._serializers.get(keys)
+        if serializer is None:
+            serializer = self._serializers[keys] = super().get_signing_serializer(app)
+        return serializer
+
+
 def init_app(app: Flask) -> None:
     """Call before CSRFProtect's ``init_app``: the body limit must be set before its check reads the form."""
+    app.session_interface = SessionCookie()
     app.before_request(_limit_body)
     app.after_request(_add_headers)

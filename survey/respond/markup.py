@@ -1,9 +1,10 @@
 """Rendered questionnaire pages kept per process, with holes for what is one respondent's own.
 
 Rendering a page with Jinja cost more worker CPU than everything else a page view does
-(docs/performance.md). A page the respondent has not answered yet is the same markup for
-every respondent who sees it in the same language, option order and place in the survey,
-except for three values: the CSRF token, the signed visit field and the resume link. Those
+(docs/performance.md). A page the respondent has not answered yet, and the consent page of
+a survey's public link, are the same markup for every respondent who sees them in the same
+language, option order and place in the survey, except for three values: the CSRF token, the
+form's signed hidden field (the page's visit, the consent's start) and the resume link. Those
 are rendered as holes (random per process, so no questionnaire text can hold one), the
 markup is kept under a key of everything else it depends on, and each view fills in its own
 values, escaped as Jinja would escape them. No answer and no token is ever kept.
@@ -17,7 +18,7 @@ from typing import Optional
 from flask import current_app
 from markupsafe import escape
 
-CSRF_HOLE, VISIT_HOLE, RESUME_HOLE = (f"hole{secrets.token_hex(16)}{name}" for name in ("csrf", "visit", "resume"))
+CSRF_HOLE, SIGNED_HOLE, RESUME_HOLE = (f"hole{secrets.token_hex(16)}{name}" for name in ("csrf", "signed", "resume"))
 
 _LIMIT = 512  # pages x languages x progress positions x drawn option orders; emptied when full
 
@@ -28,10 +29,10 @@ def kept_pages() -> dict[Hashable, str]:
     return current_app.extensions.setdefault("respond.markup", {})
 
 
-def filled(key: Hashable, render: Callable[[], str], *, csrf: str, visit: str, resume: Optional[str]) -> str:
+def filled(key: Hashable, render: Callable[[], str], *, csrf: str, signed: str, resume: Optional[str] = None) -> str:
     """The page under ``key`` (``render`` draws it, with the holes, the first time), holes filled in.
 
-    ``render`` must put ``CSRF_HOLE``, ``VISIT_HOLE`` and, if the page has a resume link,
+    ``render`` must put ``CSRF_HOLE``, ``SIGNED_HOLE`` and, if the page has a resume link,
     ``RESUME_HOLE`` where the respondent's values go; ``key`` must hold everything else the
     markup depends on.
     """
@@ -42,5 +43,5 @@ def filled(key: Hashable, render: Callable[[], str], *, csrf: str, visit: str, r
         if len(pages) >= _LIMIT:
             pages.clear()
         pages[key] = markup
-    markup = markup.replace(CSRF_HOLE, escape(csrf)).replace(VISIT_HOLE, escape(visit))
+    markup = markup.replace(CSRF_HOLE, escape(csrf)).replace(SIGNED_HOLE, escape(signed))
     return markup.replace(RESUME_HOLE, escape(resume)) if resume is not None else markup

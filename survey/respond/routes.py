@@ -26,7 +26,7 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_wtf.csrf import generate_csrf
-from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature
 
 from survey.extensions import db, limiter
 from survey.models import Invitation, Response, ResponseStatus, Survey, SurveyStatus, utcnow
@@ -35,7 +35,7 @@ from survey.respond import markup
 from survey.respond.forms import ConsentForm, PageForm, page_form
 from survey.respond.texts import current_language, language_links, localized
 from survey.responses import service, tokens
-from survey.security import loggable_path
+from survey.security import loggable_path, signer
 
 bp = Blueprint("respond", __name__)
 log = logging.getLogger(__name__)
@@ -99,11 +99,6 @@ def _resume_url(survey: Survey | service.SurveyRow) -> Optional[str]:
     return url_for(endpoint, token=token, _external=True)
 
 
-def _signer(purpose: str) -> URLSafeSerializer:
-    """Signs hidden form fields, so the values the server put there come back unchanged."""
-    return URLSafeSerializer(current_app.secret_key, salt=purpose)
-
-
 def _start_field() -> str:
     """The consent form's signed resume token, bound to this browser's session and dated.
 
@@ -111,19 +106,24 @@ def _start_field() -> str:
     ``WTF_CSRF_TIME_LIMIT``, it is refused (the respondent reloads the page).
     """
     binding = session.setdefault(CONSENT_KEY, tokens.new_token())
-    return URLSafeTimedSerializer(current_app.secret_key, salt="respond.start").dumps([tokens.new_token(), binding])
+    return signer("respond.start", timed=True).dumps([tokens.new_token(), binding])
 
 
 def _started_token(field: str) -> str:
     """The resume token from a consent form this browser received lately; anything else is a 400."""
     try:
-        token, binding = URLSafeTimedSerializer(current_app.secret_key, salt="respond.start").loads(
+        token, binding = signer("respond.start", timed=True).loads(
             field, max_age=current_app.config["WTF_CSRF_TIME_LIMIT"])
     except (BadSignature, ValueError, TypeError):
         _refuse("consent form: start token not signed by us, or expired")
     if not binding or binding != session.get(CONSENT_KEY):
         _refuse("consent form: start token given to another browser")
     return token
+
+
+def _csrf_token() -> str:
+    """This session's CSRF token for a shared page's hole (none when CSRF is off, as in some tests)."""
+    return generate_csrf() if current_app.config.get("WTF_CSRF_ENABLED", True) else ""
 
 
 def _refuse(reason: str) -> NoReturn:
@@ -222,15 +222,24 @@ def _consent(survey: Survey | service.SurveyRow, *, invitation: Optional[Invitat
     form = ConsentForm()
     questionnaire = service.questionnaire_for(survey)
     if not form.is_submitted():
-        form.start.data = _start_field()
-        return render_template("respond/consent.html", survey=survey, questionnaire=questionnaire, form=form)
+        if invitation is not None:  # the invitation's address is in the page's language links
+            form.start.data = _start_field()
+            return render_template("respond/consent.html", survey=survey, questionnaire=questionnaire, form=form)
+
+        def render() -> str:
+            form.start.data = markup.SIGNED_HOLE
+            return render_template("respond/consent.html", survey=survey, questionnaire=questionnaire, form=form,
+                                   csrf=markup.CSRF_HOLE)
+
+        key = ("consent", survey.id, survey.slug, survey.source_hash, current_language())
+        return markup.filled(key, render, csrf=_csrf_token(), signed=_start_field())
     if form.caught_bot() or not form.validate():
         _refuse("consent form: honeypot filled or CSRF invalid")
     resume_token = _started_token(form.start.data or "")
     slug = survey.slug  # read now: an invitation's survey is an ORM object, which the commit below expires
     link = ("i", token) if invitation is not None else ("r", resume_token)
     try:
-        service.start_response(
+        service.insert_response(
             survey,
             language=current_language(),
             invitation=invitation,
@@ -265,13 +274,13 @@ def resume(token: str):
 # --- the questionnaire pages --------------------------------------------------------
 
 def _visit_token(response: service.ResponseRow, page: Page) -> str:
-    return _signer("respond.page-visit").dumps([response.id, page.id, utcnow().isoformat()])
+    return signer("respond.page-visit").dumps([response.id, page.id, utcnow().isoformat()])
 
 
 def _shown_at(token: str, response: service.ResponseRow, page: Page) -> datetime:
     """When this page was shown, from the signed hidden field; anything tampered is a 400."""
     try:
-        response_id, page_id, shown_at = _signer("respond.page-visit").loads(token or "")
+        response_id, page_id, shown_at = signer("respond.page-visit").loads(token or "")
         moment = datetime.fromisoformat(shown_at)
     except (BadSignature, ValueError, TypeError):
         _refuse("page form: visit field not signed by us")
@@ -344,13 +353,12 @@ def _unanswered_page(
 
     def render() -> str:
         form = page_form(questions, version=survey.source_hash, language=language, option_orders=orders)
-        form.visit.data = markup.VISIT_HOLE
+        form.visit.data = markup.SIGNED_HOLE
         return _render_page(
             survey, questionnaire, page, form, place, markup.RESUME_HOLE if resume_url else None, csrf=markup.CSRF_HOLE
         )
 
-    csrf = generate_csrf() if current_app.config.get("WTF_CSRF_ENABLED", True) else ""
-    return markup.filled(key, render, csrf=csrf, visit=_visit_token(response, page), resume=resume_url)
+    return markup.filled(key, render, csrf=_csrf_token(), signed=_visit_token(response, page), resume=resume_url)
 
 
 def _place(

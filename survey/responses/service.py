@@ -138,11 +138,14 @@ def survey_and_response(
     """The survey at ``slug`` and the response of a browser's link to it, in one query, as rows.
 
     ``link`` is ``("r", resume token)`` or ``("i", invitation token)``; a token of another
-    survey finds no response. ``lock`` also locks the response's row for the session's
-    transaction, as ``lock`` does, in the same round trip.
+    survey finds no response. ``lock`` reads in the session's transaction and locks the
+    response's row for it, as ``lock`` does, in the same round trip; without it, the one
+    statement is read outside a transaction (``database.autocommit_row``).
     """
     kind, params = _state_parameters(slug, link)
-    found = database.rows(db.session.connection(), _PAGE_STATE[kind, "locked" if lock else "read"], params)
+    if not lock:
+        return _state_rows(database.autocommit_row(_PAGE_STATE[kind, "read"], params), kind)
+    found = database.rows(db.session.connection(), _PAGE_STATE[kind, "locked"], params)
     return _state_rows(found[0] if found else None, kind)
 
 
@@ -350,6 +353,7 @@ def new_response_row(
     Option orders for randomized questions are drawn here, once per respondent, and kept.
     """
     rng = rng or random.SystemRandom()
+    now = utcnow()
     return {
         "resume_token_hash": token_hash(token),
         "status": IN_PROGRESS,
@@ -358,12 +362,13 @@ def new_response_row(
         "option_orders": {q.code: list(q.option_order(rng)) for q in questionnaire.questions if q.randomize},
         "user_agent_hash": paradata_hash(user_agent),
         "simulated": simulated,
-        "started_at": utcnow(),
+        "started_at": now,
+        "updated_at": now,
     }
 
 
-def start_response(
-    survey: Survey,
+def insert_response(
+    survey: Survey | SurveyRow,
     *,
     language: str,
     invitation: Optional[Invitation] = None,
@@ -371,8 +376,8 @@ def start_response(
     simulated: bool = False,
     rng: Optional[random.Random] = None,
     resume_token: Optional[str] = None,
-) -> tuple[Response, str]:
-    """Begin a response and return it with its resume token (shown once, stored only as a hash).
+) -> tuple[int, str]:
+    """Begin a response and return its id and its resume token (shown once, stored only as a hash).
 
     Option orders for randomized questions are drawn here, once per respondent, and kept,
     so the order shown can be analysed and Back/resume show the same order. ``rng`` lets
@@ -382,25 +387,30 @@ def start_response(
     second start on one invitation.
     """
     token = resume_token or new_token()
-    response = Response(
-        survey_id=survey.id,
-        invitation_id=invitation.id if invitation is not None else None,
-        **new_response_row(
-            questionnaire_for(survey), token, language=language, user_agent=user_agent,
-            simulated=simulated, rng=rng,
-        ),
-    )
-    db.session.add(response)
+    values = {
+        "survey_id": survey.id,
+        "invitation_id": invitation.id if invitation is not None else None,
+        **new_response_row(questionnaire_for(survey), token, language=language, user_agent=user_agent,
+                           simulated=simulated, rng=rng),
+    }
     try:
+        [(response_id,)] = database.rows(db.session.connection(), _INSERT_RESPONSE, values)
         db.session.commit()
     except sa.exc.IntegrityError as error:
         db.session.rollback()
         if invitation is not None or resume_token is not None:
             raise AlreadyStarted("this invitation or consent form already started a response") from error
         raise
-    return response, token
+    return response_id, token
 
 
+def start_response(survey: Survey, **options: Any) -> tuple[Response, str]:
+    """``insert_response``, with the new response as an ORM object, for code that goes on with it."""
+    response_id, token = insert_response(survey, **options)
+    return db.session.get(Response, response_id), token
+
+
+_INSERT_RESPONSE = sa.insert(_responses).returning(_responses.c.id)
 _LOCK = _STATUS.with_for_update()
 _UPDATE_RESPONSE = sa.update(_responses).where(_responses.c.id == sa.bindparam("response_id"))
 _INSERT_VISIT = sa.insert(_visits)

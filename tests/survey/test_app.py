@@ -106,3 +106,22 @@ def test_a_site_wide_limit_is_still_applied_to_every_page(setting):
                       "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://", setting: "2 per minute"})
     client = app.test_client()
     assert [client.get("/pollster/").status_code for _ in range(3)] == [302, 302, 429]
+
+
+def test_the_session_cookie_serializer_is_built_once_per_key_and_follows_a_new_key(app):
+    """``security.SessionCookie`` keeps Flask's serializer between requests, but never past a key change."""
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["lang"] = "es"
+    interface = app.session_interface
+    first = interface.get_signing_serializer(app)
+    assert interface.get_signing_serializer(app) is first
+    with client.session_transaction() as session:
+        assert session["lang"] == "es"
+    app.config["SECRET_KEY"] = "a new key, after the old one leaked"
+    assert interface.get_signing_serializer(app) is not first
+    with client.session_transaction() as session:
+        assert "lang" not in session  # signed with the old key: refused
+    app.config["SECRET_KEY_FALLBACKS"] = [first.secret_keys[-1]]
+    with client.session_transaction() as session:
+        assert session["lang"] == "es"  # the old key kept as a fallback still reads it
