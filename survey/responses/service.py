@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 
-from survey import database
+from survey.database import autocommit_row, rows
 from survey.extensions import db
 from survey.models import (
     Answer,
@@ -140,12 +140,12 @@ def survey_and_response(
     ``link`` is ``("r", resume token)`` or ``("i", invitation token)``; a token of another
     survey finds no response. ``lock`` reads in the session's transaction and locks the
     response's row for it, as ``lock`` does, in the same round trip; without it, the one
-    statement is read outside a transaction (``database.autocommit_row``).
+    statement is read outside a transaction (``survey.database.autocommit_row``).
     """
     kind, params = _state_parameters(slug, link)
     if not lock:
-        return _state_rows(database.autocommit_row(_PAGE_STATE[kind, "read"], params), kind)
-    found = database.rows(db.session.connection(), _PAGE_STATE[kind, "locked"], params)
+        return _state_rows(autocommit_row(_PAGE_STATE[kind, "read"], params), kind)
+    found = rows(db.session.connection(), _PAGE_STATE[kind, "locked"], params)
     return _state_rows(found[0] if found else None, kind)
 
 
@@ -155,15 +155,15 @@ def survey_response_and_progress(
     """``survey_and_response`` and the response's progress (None without a response).
 
     - A page view (no ``lock``) on PostgreSQL: one statement, the progress aggregated as JSON,
-      read in autocommit (``database.autocommit_row``): one round trip, with no BEGIN and no ROLLBACK
-      (one statement sees one snapshot, so the three agree).
+      read in autocommit (``survey.database.autocommit_row``): one round trip, with no BEGIN and
+      no ROLLBACK (one statement sees one snapshot, so the three agree).
     - A submit (``lock``): in the session's transaction, the response's row locked, and the
       progress read after the lock, so what the save decides from it holds until it commits.
       A response that is no longer in progress gets no progress.
     """
     if not lock and link is not None and db.engine.dialect.name == "postgresql":
         kind, params = _state_parameters(slug, link)
-        row = database.autocommit_row(_PAGE_STATE[kind, "saved"], params)
+        row = autocommit_row(_PAGE_STATE[kind, "saved"], params)
         survey, response = _state_rows(row, kind)
         return survey, response, _progress_of_json(*row[9:]) if response is not None else None
     survey, response = survey_and_response(slug, link, lock=lock)
@@ -193,7 +193,7 @@ _STATUS = sa.select(_responses.c.status).where(_responses.c.id == sa.bindparam("
 
 def stored_status(response: Response | ResponseRow) -> Optional[str]:
     """The response's status as stored now (None once it is gone), read outside a transaction."""
-    row = database.autocommit_row(_STATUS, {"response_id": response.id})
+    row = autocommit_row(_STATUS, {"response_id": response.id})
     return row[0] if row is not None else None
 
 
@@ -272,7 +272,7 @@ def progress(response: Response) -> Progress:
     """The response's saved answers and page visits, read fresh from the database."""
     answers: dict[str, Any] = {}
     visits: dict[str, list[datetime]] = {}
-    for kind, key, value, shown_at in database.rows(db.session.connection(), _PROGRESS, {"response_id": response.id}):
+    for kind, key, value, shown_at in rows(db.session.connection(), _PROGRESS, {"response_id": response.id}):
         if kind == "a":
             answers[key] = value
         else:
@@ -394,7 +394,7 @@ def insert_response(
                            simulated=simulated, rng=rng),
     }
     try:
-        [(response_id,)] = database.rows(db.session.connection(), _INSERT_RESPONSE, values)
+        [(response_id,)] = rows(db.session.connection(), _INSERT_RESPONSE, values)
         db.session.commit()
     except sa.exc.IntegrityError as error:
         db.session.rollback()
@@ -424,7 +424,7 @@ def lock(response: Response) -> Progress:
     what a save decides from the progress stays true until it commits. Raises
     ``ResponseClosed`` once the response is complete or screened out.
     """
-    found = database.rows(db.session.connection(), _LOCK, {"response_id": response.id})
+    found = rows(db.session.connection(), _LOCK, {"response_id": response.id})
     status = found[0][0] if found else None
     if status != IN_PROGRESS:
         db.session.rollback()
@@ -605,7 +605,7 @@ def _store(response_id: int, before: Mapping[str, Any], plan: PageSave) -> None:
     if db.engine.dialect.name == "postgresql":
         # updated_at is given: the column's onupdate is not applied to a statement with CTEs.
         values = {"response_id": response_id, "answers": new, "answered_at": now, "updated_at": now}
-        database.rows(db.session.connection(), _STORE[plan.visit is not None], {**values, **(plan.visit or {}), **plan.changes})
+        rows(db.session.connection(), _STORE[plan.visit is not None], {**values, **(plan.visit or {}), **plan.changes})
         return
     if new:
         db.session.execute(_INSERT_ANSWERS, [

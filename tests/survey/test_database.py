@@ -62,7 +62,8 @@ def test_an_update_sets_the_columns_given_and_binds_json_as_sqlalchemy_does(app,
         moment = datetime(2026, 11, 29, 12, tzinfo=timezone.utc)
         database.rows(db.session.connection(), update,
                       {"response_id": response.id, "option_orders": orders, "updated_at": moment})
-        database.rows(db.session.connection(), update, {"response_id": response.id, "language": "es", "updated_at": moment})
+        database.rows(db.session.connection(), update,
+                      {"response_id": response.id, "language": "es", "updated_at": moment})
         db.session.commit()
         stored = db.session.execute(
             sa.select(responses.c.option_orders, responses.c.language).where(responses.c.id == response.id)
