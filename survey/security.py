@@ -2,14 +2,16 @@
 caches but static files), the request body limit, and the signing of cookies and hidden fields."""
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
+import time
 from collections.abc import Callable
-from typing import TypeVar, Union
+from typing import Any, TypeVar, Union
 
-from flask import Flask, Response, abort, current_app, request
-from flask.sessions import SecureCookieSessionInterface
-from itsdangerous import Serializer, URLSafeSerializer, URLSafeTimedSerializer
+from flask import Flask, Request, Response, abort, current_app, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature, Serializer, URLSafeSerializer, URLSafeTimedSerializer
 
 View = TypeVar("View", bound=Callable)
 
@@ -71,21 +73,50 @@ def signer(purpose: str, *, timed: bool = False) -> Serializer:
 
 
 class SessionCookie(SecureCookieSessionInterface):
-    """Flask's signed session cookie, with its serializer built once per set of keys.
+    """Flask's signed session cookie, with its serializer built once per set of keys, and the
+    cookies it verified lately kept by their exact text.
 
-    Flask builds a new serializer twice a request (reading and writing the cookie), which cost
-    as much worker CPU as verifying the cookie (docs/performance.md).
+    Flask builds a new serializer twice a request, and verifies the cookie (its signature,
+    then its tagged JSON) on every request, although a respondent's cookie stays the same
+    from page to page; together they were a tenth of a worker's CPU on a respondent's page
+    (docs/performance.md). The same text under the same keys verifies the same way, so a
+    cookie seen before is not verified again, but its age is still checked against the
+    session's lifetime, and each request gets its own copy of the data.
     """
 
+    _LIMIT = 4096  # verified cookies kept per set of keys; emptied when full
+
     def __init__(self) -> None:
-        self._serializers: dict[tuple, URLSafeTimedSerializer] = {}
+        self._serializers: dict[tuple, tuple[URLSafeTimedSerializer, dict[str, tuple[Any, float]]]] = {}
+
+    def _for_keys(self, app: Flask) -> tuple[URLSafeTimedSerializer, dict[str, tuple[Any, float]]]:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        found = self._serializers.get(keys)
+        if found is None:
+            found = self._serializers[keys] = (super().get_signing_serializer(app), {})
+        return found
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
-        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
-        serializer = self._serializers.get(keys)
-        if serializer is None:
-            serializer = self._serializers[keys] = super().get_signing_serializer(app)
-        return serializer
+        return self._for_keys(app)[0] if app.secret_key else None
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        text = request.cookies.get(self.get_cookie_name(app))
+        if not text or not app.secret_key:
+            return super().open_session(app, request)
+        serializer, verified = self._for_keys(app)
+        max_age = app.permanent_session_lifetime.total_seconds()
+        known = verified.get(text)
+        if known is None:
+            try:
+                data, signed_at = serializer.loads(text, max_age=max_age, return_timestamp=True)
+            except BadSignature:
+                return self.session_class()
+            if len(verified) >= self._LIMIT:
+                verified.clear()
+            known = verified[text] = (data, signed_at.timestamp())
+        elif time.time() - known[1] > max_age:
+            return self.session_class()
+        return self.session_class(copy.deepcopy(known[0]))
 
 
 def init_app(app: Flask) -> None:

@@ -125,3 +125,44 @@ def test_the_session_cookie_serializer_is_built_once_per_key_and_follows_a_new_k
     app.config["SECRET_KEY_FALLBACKS"] = [first.secret_keys[-1]]
     with client.session_transaction() as session:
         assert session["lang"] == "es"  # the old key kept as a fallback still reads it
+
+
+def test_a_session_cookie_is_verified_once_but_still_ages_and_each_request_gets_its_own_copy(app, monkeypatch):
+    """``security.SessionCookie`` keeps the cookies it verified, by their exact text."""
+    import copy
+
+    from flask import session
+
+    from survey import security
+
+    seen = []
+
+    @app.get("/_session_probe")
+    def probe():
+        seen.append(copy.deepcopy(session.get("respondent")))
+        session.get("respondent", {}).get("a-survey", []).append("changed in place")  # not kept: not marked modified
+        return ""
+
+    client = app.test_client()
+    with client.session_transaction() as stored:
+        stored["respondent"] = {"a-survey": ["r", "a-token"]}
+    serializer = app.session_interface.get_signing_serializer(app)
+    verifications = []
+    real_loads = serializer.loads
+    monkeypatch.setattr(serializer, "loads", lambda *args, **kwargs: verifications.append(1) or real_loads(*args, **kwargs))
+
+    for _ in range(3):
+        assert client.get("/_session_probe").status_code == 200
+    assert seen == [{"a-survey": ["r", "a-token"]}] * 3  # each request its own copy, the change of one not kept
+    assert len(verifications) == 1
+
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    now = security.time.time()
+    monkeypatch.setattr(security.time, "time", lambda: now + lifetime + 1)
+    client.get("/_session_probe")
+    assert seen[-1] is None  # too old, although verified before
+
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie.value[:-2] + ("AA" if cookie.value[-2:] != "AA" else "BB"))
+    client.get("/_session_probe")
+    assert seen[-1] is None  # tampered: refused
