@@ -149,7 +149,8 @@ def test_a_session_cookie_is_verified_once_but_still_ages_and_each_request_gets_
     serializer = app.session_interface.get_signing_serializer(app)
     verifications = []
     real_loads = serializer.loads
-    monkeypatch.setattr(serializer, "loads", lambda *args, **kwargs: verifications.append(1) or real_loads(*args, **kwargs))
+    monkeypatch.setattr(serializer, "loads",
+                        lambda *args, **kwargs: verifications.append(1) or real_loads(*args, **kwargs))
 
     for _ in range(3):
         assert client.get("/_session_probe").status_code == 200
@@ -163,6 +164,7 @@ def test_a_session_cookie_is_verified_once_but_still_ages_and_each_request_gets_
     assert seen[-1] is None  # too old, although verified before
 
     cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie.value[:-2] + ("AA" if cookie.value[-2:] != "AA" else "BB"))
+    tampered = cookie.value[:-2] + ("AA" if cookie.value[-2:] != "AA" else "BB")
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], tampered)
     client.get("/_session_probe")
     assert seen[-1] is None  # tampered: refused
