@@ -38,5 +38,7 @@ run: setup
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# Two processes (pytest-xdist, a test file each at a time), then the test that restarts PostgreSQL alone.
 test: install-dev chromium
-	OPENBLAS_NUM_THREADS=1 $(BIN)/pytest
+	OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadfile -m "not exclusive"
+	OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -m exclusive

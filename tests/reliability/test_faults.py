@@ -148,6 +148,7 @@ def _wait_for_postgres(database_url: str, timeout: float = 60.0) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive
 def test_postgresql_restarted_during_a_run(database, tmp_path):
     if not database.startswith("postgresql"):
         pytest.skip("restarts the PostgreSQL server: runs with the PostgreSQL database only")
