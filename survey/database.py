@@ -76,7 +76,7 @@ class _DriverStatement:
         return bound
 
 
-_DRIVER_STATEMENTS: dict[tuple, _DriverStatement] = {}
+_DRIVER_STATEMENTS: dict[tuple, _DriverStatement] = {}  # kept for good: give ``rows`` module-level statements
 
 
 def _driver_statement(dialect: sa.Dialect, statement: sa.Executable, keys: frozenset[str]) -> _DriverStatement:
@@ -107,6 +107,8 @@ def _driver_statement(dialect: sa.Dialect, statement: sa.Executable, keys: froze
 
 def rows(connection: sa.Connection, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[tuple]:
     """Run ``statement`` in ``connection``'s transaction and return its rows (none for DML).
+
+    ``statement`` is compiled once and kept, so it should be a module-level constant.
 
     On psycopg, through the driver on that connection (its BEGIN and COMMIT stay
     SQLAlchemy's); a driver error is raised as SQLAlchemy's, and a connection it broke is
