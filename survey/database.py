@@ -117,6 +117,8 @@ def rows(connection: sa.Connection, statement: sa.Executable, params: Mapping[st
     if connection.dialect.driver != "psycopg":
         result = connection.execute(statement, params)
         return result.all() if result.returns_rows else []
+    if not connection.in_transaction():
+        connection.begin()  # as SQLAlchemy's autobegin would, so the caller's commit() ends what psycopg begins
     driver = connection.connection.driver_connection
     prepared = _driver_statement(connection.dialect, statement, frozenset(params))
     bound = prepared.parameters(params)

@@ -16,6 +16,7 @@ TYPED = sa.select(
     sa.literal("a").label("kind"),
     sa.bindparam("number", type_=sa.Integer).label("number"),
 )
+INSERT = sa.insert(Response.__table__)
 VALUES = {"document": {"calexit": ["leave", "stay"], "n": 3}, "moment": datetime(2026, 11, 29, 12, tzinfo=timezone.utc),
           "number": 7}
 
@@ -78,3 +79,20 @@ def test_an_update_sets_the_columns_given_and_binds_json_as_sqlalchemy_does(app,
 def test_a_statement_that_needs_sqlalchemys_execution_is_refused(statement, why):
     with pytest.raises(ValueError, match=why):
         database._driver_statement(postgresql.psycopg.dialect(), statement, frozenset({"language"}))
+
+
+def test_rows_on_a_fresh_connection_are_committed_by_its_commit(app, default_survey):
+    """``rows`` begins the connection's transaction as SQLAlchemy's autobegin would."""
+    responses = Response.__table__
+    with app.app_context():
+        survey_id = db.session.scalar(sa.text("SELECT id FROM surveys"))
+        db.session.rollback()
+        values = {"survey_id": survey_id, "resume_token_hash": "fresh", "status": "in_progress", "language": "en",
+                  "current_page": 0, "option_orders": {}, "simulated": False,
+                  "started_at": datetime.now(timezone.utc), "updated_at": datetime.now(timezone.utc)}
+        with db.engine.connect() as connection:
+            database.rows(connection, INSERT, values)
+            connection.commit()
+        with db.engine.connect() as connection:
+            assert connection.scalar(sa.select(sa.func.count()).select_from(responses)
+                                     .where(responses.c.resume_token_hash == "fresh")) == 1
