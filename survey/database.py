@@ -75,6 +75,10 @@ class _DriverStatement:
             bound[name] = process(bound[name])
         return bound
 
+    def error(self, bound: Mapping[str, Any], error: psycopg.Error) -> sa.exc.DBAPIError:
+        """The driver's ``error`` as SQLAlchemy would have raised it (``IntegrityError``, ...)."""
+        return sa.exc.DBAPIError.instance(self.sql, bound, error, psycopg.Error)
+
 
 _DRIVER_STATEMENTS: dict[tuple, _DriverStatement] = {}  # kept for good: give ``rows`` module-level statements
 
@@ -128,7 +132,7 @@ def rows(connection: sa.Connection, statement: sa.Executable, params: Mapping[st
     except psycopg.Error as error:
         if driver.broken:
             connection.invalidate(error)
-        raise sa.exc.DBAPIError.instance(prepared.sql, bound, error, psycopg.Error) from error
+        raise prepared.error(bound, error) from error
 
 
 def autocommit_row(statement: sa.Executable, params: Mapping[str, Any]) -> Optional[tuple]:
@@ -146,7 +150,7 @@ def autocommit_row(statement: sa.Executable, params: Mapping[str, Any]) -> Optio
     try:
         pooled = engine.raw_connection()  # connecting fails with the driver's error, too
     except psycopg.Error as error:
-        raise sa.exc.DBAPIError.instance(prepared.sql, bound, error, psycopg.Error) from error
+        raise prepared.error(bound, error) from error
     driver = pooled.driver_connection
     try:
         driver.autocommit = True
@@ -154,7 +158,7 @@ def autocommit_row(statement: sa.Executable, params: Mapping[str, Any]) -> Optio
     except psycopg.Error as error:
         if driver.broken:
             pooled.invalidate(error)
-        raise sa.exc.DBAPIError.instance(prepared.sql, bound, error, psycopg.Error) from error
+        raise prepared.error(bound, error) from error
     finally:
         if not driver.closed:
             driver.autocommit = False

@@ -218,7 +218,9 @@ def invitation(token: str):
     return _consent(survey, invitation=invitation, token=token)
 
 
-def _consent(survey: Survey | service.SurveyRow, *, invitation: Optional[Invitation] = None, token: Optional[str] = None):
+def _consent(
+    survey: Survey | service.SurveyRow, *, invitation: Optional[Invitation] = None, token: Optional[str] = None
+):
     form = ConsentForm()
     questionnaire = service.questionnaire_for(survey)
     if not form.is_submitted():
@@ -362,7 +364,8 @@ def _unanswered_page(
 
 
 def _place(
-    survey: service.SurveyRow, questionnaire: Questionnaire, page: Page, response: service.ResponseRow, saved: service.Progress
+    survey: service.SurveyRow, questionnaire: Questionnaire, page: Page, response: service.ResponseRow,
+    saved: service.Progress,
 ) -> dict:
     """Where ``page`` stands in this respondent's way through the survey, as the page shows it."""
     previous = service.previous_page(response, page.id, saved)

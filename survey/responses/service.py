@@ -555,9 +555,10 @@ def save_page(
     the caller read under the response's lock in this transaction (``lock``, or
     ``survey_response_and_progress(..., lock=True)`` as the site does, to read the progress
     once per request). The writes are Core statements under the lock (a page is the hot path
-    of a fieldwork day); the session is committed, so an ORM ``response`` reloads afterwards. ``complete_when_done`` completes the
-    response in the same transaction when nothing is left to answer (the site's last page:
-    no second lock, read and commit for ``complete``), with its quality facts.
+    of a fieldwork day); the session is committed, so an ORM ``response`` reloads afterwards.
+    ``complete_when_done`` completes the response in the same transaction when nothing is
+    left to answer (the site's last page: no second lock, read and commit for ``complete``),
+    with its quality facts.
     """
     questionnaire = questionnaire_for(response.survey)
     saved = lock(response) if saved is None else saved
