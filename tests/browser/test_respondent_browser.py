@@ -124,6 +124,8 @@ def test_respondent_completes_the_survey_on_a_phone(live_site, chromium, languag
     page.keyboard.press("Space")
     screens.shoot("4-keyboard-focus")
     page.get_by_role("button", name=words["next"]).click()
+    # The page comes back at the same address, so wait for its error, not for a URL.
+    page.locator("#error-adult").wait_for()
     assert words["error"] in page.content()  # two questions left unanswered
     assert page.locator("#question-adult").get_attribute("aria-describedby") == "error-adult"
     screens.shoot("5-errors")
