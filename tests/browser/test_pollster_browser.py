@@ -47,6 +47,7 @@ def _sign_in(page, base: str) -> None:
     page.fill("input[name=email]", EMAIL)
     page.fill("input[name=password]", TEST_PASSWORD)
     page.click("button[type=submit], input[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)  # signed in before the caller's next page
 
 
 @pytest.fixture

@@ -108,6 +108,7 @@ def test_respondent_completes_the_survey_on_a_phone(live_site, chromium, languag
     page.get_by_role("link", name=words["start"]).wait_for()
     screens.shoot("1-landing")
     page.get_by_role("link", name=words["start"]).click()
+    page.wait_for_url("**/consent")
     screens.shoot("2-consent")
     page.get_by_role("button", name=words["agree"]).click()
 
