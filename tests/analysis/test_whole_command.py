@@ -71,10 +71,12 @@ def test_spec_columns_finds_every_name_a_spec_uses():
     assert {"base_weight", "calexit", "party", "trust", "sex", *MARGINS} <= names
 
 
-def test_format_numbers_reads_back_exactly():
+@pytest.mark.parametrize("repeats", [1, 50], ids=["distinct", "one value per cell"])
+def test_format_numbers_reads_back_exactly(repeats):
     rng = np.random.default_rng(5)
-    values = np.concatenate([rng.lognormal(3, 2, 10_000), -rng.random(100),
-                             [0.0, -0.0, 1e-5, 5e-324, 1.7976931348623157e308, 30.0, 1e16, 0.1]])
+    distinct = np.concatenate([rng.lognormal(3, 2, 10_000), -rng.random(100),
+                               [0.0, -0.0, 1e-5, 5e-324, 1.7976931348623157e308, 30.0, 1e16, 0.1]])
+    values = distinct if repeats == 1 else rng.choice(distinct, len(distinct) * repeats)
     parsed = json.loads(b"[" + format_numbers(values) + b"]")
     assert all(type(v) is float for v in parsed)  # 30.0 is not read back as the integer 30
     assert np.array(parsed).tobytes() == values.tobytes()  # bit for bit, signed zero included
