@@ -184,6 +184,9 @@ def landing(slug: str):
         survey=survey,
         questionnaire=questionnaire,
         response=response,
+        # As the pages count themselves: those shown before any answer, up to every page
+        # (an answer can bring in a follow-up page).
+        fewest_pages=sum(1 for page in questionnaire.pages if page.is_shown({})),
         page_count=len(questionnaire.pages),
     )
 

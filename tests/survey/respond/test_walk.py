@@ -28,6 +28,7 @@ EXPECTED = {
     "en": {
         "title": "California and the Union",
         "start": "Start the survey",
+        "length": "7 to 8 short pages of questions",  # the follow-up page comes with some answers
         "consent": "I agree, start the survey",
         "resident": "Do you currently live in California?",
         "progress": "Page 1 of 7",
@@ -41,6 +42,7 @@ EXPECTED = {
     "es": {
         "title": "California y la Unión",
         "start": "Comenzar la encuesta",
+        "length": "De 7 a 8 páginas cortas de preguntas",
         "consent": "Acepto, comenzar la encuesta",
         "resident": "¿Vive usted actualmente en California?",
         "progress": "Página 1 de 7",
@@ -73,7 +75,7 @@ def test_whole_survey_with_branching_back_and_resume(app, open_survey, responden
 
     landing = browser.open("/")
     assert browser.page_path == f"/s/{open_survey}"
-    assert words["title"] in landing and words["start"] in landing
+    assert words["title"] in landing and words["start"] in landing and words["length"] in landing
     assert words["consent"] in browser.open(f"/s/{open_survey}/consent")
 
     page = browser.start()
