@@ -21,15 +21,22 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+_SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+# Pages show saved answers, resume links, results: no browser or proxy may keep a copy.
+_NOT_STORED = (*_SECURITY_HEADERS, ("Cache-Control", "no-store"))
+
+
 def _add_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if request.endpoint != "static":
-        # Pages show saved answers, resume links, results: no browser or proxy may keep a copy.
-        response.headers.setdefault("Cache-Control", "no-store")
+    """The security headers a view did not set itself (looked up in one pass: on every response)."""
+    present = {name.lower() for name, _ in response.headers.items()}
+    wanted = _SECURITY_HEADERS if request.endpoint == "static" else _NOT_STORED
+    response.headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     return response
 
 

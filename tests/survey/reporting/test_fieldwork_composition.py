@@ -105,6 +105,9 @@ def test_raw_data_has_every_response_with_paradata_and_nothing_identifying(app, 
     response = client.get(f"/pollster/surveys/{poll}/fieldwork/raw-data.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "unweighted" in response.headers["Content-Disposition"]
+    # The view's own caching rule stands, once; the site's defaults add what it did not set.
+    assert response.headers.getlist("Cache-Control") == ["private, no-store"]
+    assert response.headers.getlist("X-Frame-Options") == ["DENY"]
     text = response.get_data(as_text=True).lstrip("\ufeff")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert Counter(row["disposition"] for row in rows) == {"complete": 160, "screened_out": 3, "broken_off": 2}
