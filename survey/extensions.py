@@ -1,6 +1,8 @@
 """Flask extensions, created unbound here and bound in ``create_app``."""
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import request, session
@@ -11,6 +13,8 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 
 class Base(so.DeclarativeBase):
@@ -37,11 +41,18 @@ def select_locale() -> str:
     """The respondent's choice if made, else the browser's preference."""
     from flask import current_app
 
-    languages = current_app.config["LANGUAGES"]
-    chosen = request.args.get("lang") or session.get("lang")
+    languages = tuple(current_app.config["LANGUAGES"])
+    chosen = (request.args.get("lang") if request.query_string else None) or session.get("lang")
     if chosen in languages:
         return chosen
-    return request.accept_languages.best_match(languages) or languages[0]
+    return _preferred(request.headers.get("Accept-Language", ""), languages)
+
+
+@functools.lru_cache(maxsize=512)
+def _preferred(accept_language: str, languages: tuple[str, ...]) -> str:
+    """The best of ``languages`` for an ``Accept-Language`` header. Browsers send a few such
+    headers over and over, and this runs on every request, so each is parsed once."""
+    return parse_accept_header(accept_language, LanguageAccept).best_match(languages) or languages[0]
 
 
 babel = Babel()

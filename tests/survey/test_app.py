@@ -2,6 +2,7 @@
 import pytest
 
 from survey import create_app
+from survey.extensions import select_locale
 
 
 def test_production_refuses_to_start_without_secret_key(tmp_path):
@@ -168,3 +169,17 @@ def test_a_session_cookie_is_verified_once_but_still_ages_and_each_request_gets_
     client.set_cookie(app.config["SESSION_COOKIE_NAME"], tampered)
     client.get("/_session_probe")
     assert seen[-1] is None  # tampered: refused
+
+
+@pytest.mark.parametrize(("path", "accept_language", "expected"), [
+    ("/", "es-MX,es;q=0.9,en;q=0.8", "es"),
+    ("/", "en;q=0.5, es;q=0.9", "es"),  # by weight, not by order
+    ("/", "fr-FR, de;q=0.8", "en"),  # nothing we speak: the first language
+    ("/", "", "en"),
+    ("/?lang=en", "es", "en"),  # the respondent's choice outranks the browser
+    ("/?lang=xx", "es", "es"),
+])
+def test_the_locale_follows_the_choice_then_the_browser(app, path, accept_language, expected):
+    for _ in range(2):  # the second time from the parsed header kept for it
+        with app.test_request_context(path, headers={"Accept-Language": accept_language}):
+            assert select_locale() == expected
