@@ -184,9 +184,9 @@ def landing(slug: str):
         survey=survey,
         questionnaire=questionnaire,
         response=response,
-        # As the pages count themselves: those shown before any answer, up to every page
-        # (an answer can bring in a follow-up page).
-        fewest_pages=sum(1 for page in questionnaire.pages if page.is_shown({})),
+        # Counted as the pages count themselves: those shown before any answer, up to every
+        # page (an answer can bring in a follow-up page).
+        fewest_pages=len(_shown_pages(questionnaire, {})),
         page_count=len(questionnaire.pages),
     )
 
@@ -294,8 +294,13 @@ def _shown_at(token: str, response: service.ResponseRow, page: Page) -> datetime
     return moment
 
 
+def _shown_pages(questionnaire: Questionnaire, answers: dict) -> list[str]:
+    """The ids of the pages these answers show: what "Page 2 of 7" counts."""
+    return [candidate.id for candidate in questionnaire.pages if candidate.is_shown(answers)]
+
+
 def _progress(questionnaire: Questionnaire, page: Page, answers: dict) -> tuple[int, int]:
-    shown = [candidate.id for candidate in questionnaire.pages if candidate.is_shown(answers)]
+    shown = _shown_pages(questionnaire, answers)
     return shown.index(page.id) + 1, len(shown)
 
 
